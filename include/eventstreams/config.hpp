@@ -1,0 +1,96 @@
+// Configuration value types and the YAML loader that validates them (API.md §2).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace eventstreams {
+
+enum class canary_policy { drop, pass };
+enum class resume_policy { offset, timestamp };
+
+struct stream_config {
+  std::string name;
+  std::vector<std::string> topics;  // composite topic list, order kept, no duplicates
+  std::string description;
+  std::vector<std::string> aliases;
+  std::string schema_title;
+  canary_policy canary_events = canary_policy::drop;
+};
+
+struct server_config {
+  std::string listen_host = "0.0.0.0";
+  std::uint16_t listen_port = 8092;
+  unsigned threads = 0;  // 0 = number of cores (resolved by the app, not the loader)
+  std::chrono::milliseconds heartbeat_interval{15000};  // 0 = off
+  std::size_t max_connections = 10000;
+  std::size_t client_ip_connection_limit = 0;  // 0 = off
+  std::string client_ip_header;                // "" = peer address
+  std::chrono::milliseconds max_connection_duration{0};  // 0 = off
+  std::string cors_allow_origin = "*";
+  std::size_t max_streams_per_request = 16;
+  std::size_t max_buffered_bytes = 1 << 20;  // per connection, before draining pauses
+  std::chrono::milliseconds kafka_timeout{10000};  // metadata/offset lookups at connect
+  std::chrono::milliseconds shutdown_timeout{10000};
+};
+
+struct embedded_kafka_config {
+  unsigned brokers = 3;
+  unsigned partitions = 1;   // per topic
+  double demo_rate = 20;     // synthetic events/s per stream; 0 = none
+};
+
+struct kafka_config {
+  std::string bootstrap_servers = "localhost:9092";  // or "embedded"
+  std::map<std::string, std::string> properties;      // passed through to librdkafka
+  resume_policy resume_by = resume_policy::offset;
+  embedded_kafka_config embedded;
+
+  bool is_embedded() const { return bootstrap_servers == "embedded"; }
+};
+
+struct logging_config {
+  std::string level = "info";  // trace|debug|info|warn|error|critical|off
+  std::string format = "text";  // text|json
+};
+
+struct config {
+  server_config server;
+  kafka_config kafka;
+  logging_config logging;
+  std::vector<stream_config> streams;  // in file order
+};
+
+// A configuration that cannot be used. what() is "FILE: KEY: REASON", ready to print.
+class config_error : public std::runtime_error {
+ public:
+  config_error(std::string file, std::string key, std::string reason);
+  const std::string& file() const noexcept { return file_; }
+  const std::string& key() const noexcept { return key_; }
+  const std::string& reason() const noexcept { return reason_; }
+
+ private:
+  std::string file_;
+  std::string key_;
+  std::string reason_;
+};
+
+// Parses and validates YAML text. `file_name` is only used in error messages.
+// Throws config_error naming the dotted key (e.g. "server.heartbeat_interval",
+// "streams.recentchange.topics[1]") and the reason. Unknown keys, wrong types,
+// impossible values, duplicate stream names/aliases are all errors.
+config parse_config(std::string_view yaml_text, const std::string& file_name);
+
+// Reads the file and calls parse_config. A missing/unreadable file is a config_error too.
+config load_config_file(const std::string& path);
+
+// "500ms", "15s", "5m", "1h", or a bare "0". Returns nullopt for anything else.
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
+
+}  // namespace eventstreams

@@ -1,0 +1,34 @@
+// Record -> SSE bytes: the `meta` splice, the event frame and the NDJSON line (API.md §5.2).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace eventstreams {
+
+enum class splice_result {
+  ok,          // `out` holds the object with meta.topic/partition/offset set
+  not_object,  // the value is not one valid JSON object (records like this are skipped)
+};
+
+// Validates `value` as one JSON object (RFC 8259; surrounding whitespace allowed) and appends
+// to `out` the same object, on one line, with a top-level "meta" object whose "topic",
+// "partition" and "offset" members are set to the given values: existing members of those
+// names are removed and the three are written first in meta; other members keep their text.
+// A missing meta is added as the first member of the object; a meta that is not an object is
+// replaced. Raw CR/LF whitespace between tokens becomes a space so the result fits one
+// `data:` line. On not_object, `out` is left as it was. Never throws; no allocation besides
+// growing `out`. `is_canary` (may be null) is set to whether meta.domain == "canary".
+splice_result splice_meta(std::string_view value, std::string_view topic, std::int32_t partition,
+                          std::int64_t offset, std::string& out, bool* is_canary = nullptr);
+
+// Appends "event: message\nid: <id>\ndata: <data>\n\n".
+void append_sse_event(std::string& out, std::string_view id, std::string_view data);
+// Appends "<data>\n" (NDJSON).
+void append_ndjson_line(std::string& out, std::string_view data);
+
+// Appends `s` as a JSON string literal (with quotes), escaping as RFC 8259 requires.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace eventstreams
