@@ -1,0 +1,41 @@
+// Request-target routing: method + target -> route, with 404/405 told apart (API.md §3).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace eventstreams {
+
+enum class route_id {
+  stream,        // /v2/stream/{streams}
+  streams_list,  // /v2/streams
+  info,          // /_info
+  info_name,     // /_info/name
+  info_version,  // /_info/version
+  healthz,
+  robots,
+  not_found,
+};
+
+struct route_match {
+  route_id id = route_id::not_found;
+  bool method_allowed = false;  // false with a known id -> 405 with `allow`
+  std::string allow;            // e.g. "GET, HEAD"
+  std::string streams;          // stream route: the URL-decoded {streams} segment
+  std::string query;            // raw query string, without '?'
+  bool bad_encoding = false;    // the path had an invalid %-escape (-> 400)
+};
+
+// Pure function: no allocation beyond the result. `method` is the request method text.
+route_match match_route(std::string_view method, std::string_view target);
+
+// Decodes %XX escapes (and nothing else: '+' stays '+', as in paths). nullopt on a bad escape
+// or a decoded NUL byte.
+std::optional<std::string> url_decode(std::string_view text);
+
+// The URL-decoded value of query parameter `name` (here '+' means space), or nullopt if absent
+// or badly encoded. The first occurrence wins.
+std::optional<std::string> query_param(std::string_view query, std::string_view name);
+
+}  // namespace eventstreams

@@ -1,0 +1,26 @@
+// What every connection shares: configuration, stream catalog, Kafka access, registries.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "eventstreams/config.hpp"
+#include "eventstreams/stream_catalog.hpp"
+#include "http/net.hpp"
+#include "kafka/kafka_client.hpp"
+#include "sse/session_registry.hpp"
+
+namespace eventstreams {
+
+struct server_context {
+  config cfg;                      // immutable after start-up (streams: see `catalog`)
+  std::string bootstrap;           // resolved bootstrap.servers (the embedded one in demo mode)
+  std::atomic<std::shared_ptr<const stream_catalog>> catalog;  // swapped on reload
+  kafka::kafka_client* kafka = nullptr;
+  net::thread_pool* blocking = nullptr;  // librdkafka calls that may block
+  session_registry registry;
+  std::atomic<bool> shutting_down{false};
+};
+
+}  // namespace eventstreams

@@ -1,0 +1,121 @@
+// Request loop of one HTTP connection.
+#include "http/http_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include "eventstreams/router.hpp"
+#include "http/handlers.hpp"
+#include "sse/sse_session.hpp"
+
+namespace eventstreams {
+namespace {
+// Bounds on what a client may send before its request is answered (API.md §7).
+constexpr std::uint32_t header_limit = 8 * 1024;
+constexpr std::uint64_t body_limit = 16 * 1024;
+constexpr auto header_read_timeout = std::chrono::seconds(30);
+}  // namespace
+
+http_session::http_session(tcp::socket&& socket, server_context& ctx)
+    : stream_(std::move(socket)), ctx_(ctx) {}
+
+void http_session::run() {
+  // Start on the connection's strand: the socket was accepted on the listener's.
+  net::dispatch(stream_.get_executor(),
+                beast::bind_front_handler(&http_session::do_read, shared_from_this()));
+}
+
+void http_session::do_read() {
+  parser_.emplace();
+  parser_->header_limit(header_limit);
+  parser_->body_limit(body_limit);
+  stream_.expires_after(header_read_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&http_session::on_read, shared_from_this()));
+}
+
+void http_session::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+      ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+    return do_close();
+  }
+  if (ec == http::error::header_limit) {
+    request req;
+    req.version(11);
+    req.keep_alive(false);
+    return send(make_problem(req, error_kind::header_too_large,
+                             "request headers exceed " + std::to_string(header_limit) + " bytes"));
+  }
+  if (ec) {
+    request req;
+    req.version(11);
+    req.keep_alive(false);
+    head_request_ = false;
+    return send(make_problem(req, error_kind::bad_request, "malformed HTTP request"));
+  }
+  stream_.expires_never();
+
+  request req = parser_->release();
+  head_request_ = req.method() == http::verb::head;
+  auto m = match_route(std::string_view(req.method_string()), std::string_view(req.target()));
+  if (m.id == route_id::not_found || !m.method_allowed || m.bad_encoding) {
+    return send(handle_unrouted(m, req));
+  }
+  if (m.id == route_id::stream) return handle_stream(req, m.streams, m.query);
+  send(handle_simple_route(m.id, req, ctx_));
+}
+
+void http_session::handle_stream(const request& req, const std::string& streams,
+                                 const std::string& query) {
+  auto catalog = ctx_.catalog.load();
+  stream_selection sel = catalog->select(streams);
+  if (!sel.unknown.empty()) {
+    std::string names;
+    for (const auto& u : sel.unknown) names += (names.empty() ? "" : ", ") + u;
+    send(make_problem(req, error_kind::unknown_stream, "unknown streams: " + names));
+    return;
+  }
+  if (sel.stream_names.size() > ctx_.cfg.server.max_streams_per_request) {
+    send(make_problem(req, error_kind::bad_request,
+                      "at most " + std::to_string(ctx_.cfg.server.max_streams_per_request) +
+                          " streams per request"));
+    return;
+  }
+  if (req.method() == http::verb::head) {
+    send(sse_session::head_response(req));
+    return;
+  }
+  if (ctx_.shutting_down) {
+    send(make_problem(req, error_kind::unavailable, "the server is shutting down"));
+    return;
+  }
+  // The socket and any bytes read past the request go to the streaming session.
+  std::make_shared<sse_session>(std::move(stream_), req, std::move(sel), query, ctx_)->run();
+}
+
+void http_session::send(response res) {
+  bool keep_alive = res.keep_alive();
+  if (head_request_) {
+    auto length = res.body().size();
+    res.body().clear();
+    res.content_length(length);  // HEAD: the GET's headers, no body
+  }
+  pending_ = std::make_shared<response>(std::move(res));
+  http::async_write(stream_, *pending_,
+                    beast::bind_front_handler(&http_session::on_write, shared_from_this(),
+                                              keep_alive));
+}
+
+void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  pending_.reset();
+  if (ec) return do_close();
+  if (!keep_alive) return do_close();
+  do_read();
+}
+
+void http_session::do_close() {
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  stream_.close();
+}
+
+}  // namespace eventstreams

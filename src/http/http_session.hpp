@@ -1,0 +1,36 @@
+// One HTTP/1.1 connection: reads requests with a fresh, limited parser each, answers ordinary
+// routes with keep-alive, and hands the socket to an sse_session for a stream request.
+#pragma once
+
+#include <memory>
+#include <optional>
+
+#include "app/server_context.hpp"
+#include "http/net.hpp"
+#include "http/responses.hpp"
+
+namespace eventstreams {
+
+class http_session : public std::enable_shared_from_this<http_session> {
+ public:
+  http_session(tcp::socket&& socket, server_context& ctx);
+  void run();
+
+ private:
+  void do_read();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void send(response res);
+  void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
+  void do_close();
+  // Answers the stream route with an error, or hands the connection to an sse_session.
+  void handle_stream(const request& req, const std::string& streams, const std::string& query);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  server_context& ctx_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<response> pending_;  // the response being written
+  bool head_request_ = false;          // answer with headers only
+};
+
+}  // namespace eventstreams

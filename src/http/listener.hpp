@@ -1,0 +1,29 @@
+// Accepts TCP connections and starts an http_session for each, on its own strand.
+#pragma once
+
+#include <memory>
+
+#include "app/server_context.hpp"
+#include "http/net.hpp"
+
+namespace eventstreams {
+
+class listener : public std::enable_shared_from_this<listener> {
+ public:
+  // Binds and listens; throws boost::system::system_error (a start-up error).
+  listener(net::io_context& ioc, tcp::endpoint endpoint, server_context& ctx);
+  void run();
+  // Stops accepting (posted onto the listener's strand).
+  void stop();
+  tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
+
+ private:
+  void do_accept();
+  void on_accept(beast::error_code ec, tcp::socket socket);
+
+  net::io_context& ioc_;
+  tcp::acceptor acceptor_;
+  server_context& ctx_;
+};
+
+}  // namespace eventstreams

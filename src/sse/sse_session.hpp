@@ -1,0 +1,93 @@
+// One streaming connection: resolves start positions, owns a Kafka consumer, and writes
+// events as SSE (or NDJSON) with backpressure, heartbeats and a clean end.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/server_context.hpp"
+#include "eventstreams/position_vector.hpp"
+#include "eventstreams/stream_catalog.hpp"
+#include "http/net.hpp"
+#include "http/responses.hpp"
+#include "kafka/consumer.hpp"
+
+namespace eventstreams {
+
+class sse_session : public std::enable_shared_from_this<sse_session> {
+ public:
+  // `stream` is a connected socket whose request `req` asked for `selection` (already
+  // validated against the catalog). All work happens on the stream's strand.
+  sse_session(beast::tcp_stream&& stream, const request& req, stream_selection selection,
+              std::string query, server_context& ctx);
+  ~sse_session();
+
+  void run();
+  // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
+  void end(std::string reason);
+
+  // The headers a GET would get, for HEAD.
+  static response head_response(const request& req);
+
+ private:
+  struct resolved;
+  void on_resolved(std::shared_ptr<resolved> r);
+  void fail_before_start(error_kind kind, const std::string& detail);
+  void start_streaming();
+  void do_wait_kafka();
+  void on_kafka_ready(beast::error_code ec);
+  void drain();
+  void encode(const kafka::record& rec);
+  void flush();
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void do_read_client();
+  void on_read_client(beast::error_code ec, std::size_t bytes);
+  void schedule_heartbeat();
+  void on_heartbeat(beast::error_code ec);
+  void end_on_strand(std::string reason);
+  void close(const std::string& reason);
+
+  beast::tcp_stream stream_;
+  server_context& ctx_;
+  std::string client_;  // peer address for logs
+  std::string method_, target_;
+  unsigned http_version_;
+  bool ndjson_;
+  bool chunked_;
+  stream_selection selection_;
+  std::string query_;
+  position_vector positions_;
+  std::vector<bool> pass_canary_;  // per position index
+  std::unique_ptr<kafka::consumer> consumer_;
+  net::posix::stream_descriptor wake_;
+  net::steady_timer heartbeat_;
+  std::array<kafka::record, 256> records_;
+  std::vector<kafka::consumer_error> errors_;
+  std::array<char, 512> read_buffer_;
+
+  std::string scratch_;   // one spliced event
+  std::string pending_;   // encoded bytes not yet handed to the socket
+  std::string inflight_;  // bytes being written
+  std::string response_header_;  // the response header until the first write
+  bool writing_ = false;
+  bool paused_ = false;        // draining stopped because pending_ is full (backpressure)
+  bool waiting_kafka_ = false;
+  bool ending_ = false;        // no more events: write what is pending, then the end
+  bool final_queued_ = false;  // the last bytes are in flight; close when written
+  bool closed_ = false;
+  bool registered_ = false;
+  bool started_ = false;  // the 200 header is queued
+  std::string end_reason_;
+
+  std::chrono::steady_clock::time_point opened_;
+  std::chrono::steady_clock::time_point last_send_;
+  std::uint64_t events_sent_ = 0;
+  std::uint64_t bytes_sent_ = 0;
+  std::uint64_t skipped_not_json_ = 0;
+  std::uint64_t skipped_canary_ = 0;
+};
+
+}  // namespace eventstreams
