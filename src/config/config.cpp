@@ -1,1 +1,384 @@
-// placeholder
+// YAML text -> validated config (API.md §2). Every key is checked for type and range here,
+// so the rest of the program can trust the values; every error names the file and the key.
+#include "eventstreams/config.hpp"
+
+#include "yaml_reader.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace eventstreams {
+
+namespace {
+
+using config_detail::child_key;
+using config_detail::no_limit;
+using config_detail::yaml_reader;
+
+std::string format_message(const std::string& file, const std::string& key,
+                           const std::string& reason) {
+  return key.empty() ? file + ": " + reason : file + ": " + key + ": " + reason;
+}
+
+// Stream names and aliases are URL path items separated by ','; keep them to a safe set.
+bool is_name(std::string_view s) {
+  if (s.empty()) {
+    return false;
+  }
+  for (const char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// Kafka's own rule for topic names; the same character set as stream names.
+bool is_topic_name(std::string_view s) {
+  return s.size() <= 249 && is_name(s) && s != "." && s != "..";
+}
+
+// HTTP header field names are RFC 9110 tokens.
+bool is_token(std::string_view s) {
+  for (const char c : s) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+    if (!ok) {
+      return false;
+    }
+  }
+  return true;
+}
+
+bool has_control_char(std::string_view s) {
+  for (const char c : s) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// "host:port", "[v6]:port". Port 0 asks the OS for a free port (used by tests).
+void read_listen(const yaml_reader& r, const std::string& text, const std::string& key,
+                 server_config& server) {
+  std::string host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      r.fail(key, "expected \"[ipv6]:port\" (got \"" + text + "\")");
+    }
+    host = text.substr(1, close - 1);
+    port = std::string_view(text).substr(close + 2);
+    if (host.empty() || host.find(':') == std::string::npos ||
+        host.find_first_not_of("0123456789abcdefABCDEF:.") < host.find('%')) {
+      r.fail(key, "invalid IPv6 address \"" + host + "\"");
+    }
+  } else {
+    const auto colon = text.rfind(':');
+    if (colon == std::string::npos) {
+      r.fail(key, "expected \"host:port\" (got \"" + text + "\")");
+    }
+    host = text.substr(0, colon);
+    port = std::string_view(text).substr(colon + 1);
+    if (host.find(':') != std::string::npos) {
+      r.fail(key, "IPv6 addresses must be in brackets, e.g. \"[::1]:8092\"");
+    }
+    if (host.empty()) {
+      r.fail(key, "missing host (use 0.0.0.0 for every interface)");
+    }
+    if (!is_name(host) || host.find('_') != std::string::npos) {
+      r.fail(key, "invalid host \"" + host + "\"");
+    }
+  }
+  unsigned value = 0;
+  const auto [ptr, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string_view::npos ||
+      ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
+    r.fail(key, "invalid port \"" + std::string(port) + "\" (expected 0..65535)");
+  }
+  server.listen_host = host;
+  server.listen_port = static_cast<std::uint16_t>(value);
+}
+
+void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s) {
+  r.for_each_entry(
+      node, "server", [&](const std::string& name, const YAML::Node& v, const std::string& key) {
+        if (name == "listen") {
+          read_listen(r, r.scalar(v, key), key, s);
+        } else if (name == "threads") {
+          s.threads = static_cast<unsigned>(r.integer(v, key, 0, 256));
+        } else if (name == "heartbeat_interval") {
+          s.heartbeat_interval = r.duration(v, key, true);
+        } else if (name == "max_connections") {
+          s.max_connections = r.integer(v, key, 1, no_limit);
+        } else if (name == "client_ip_connection_limit") {
+          s.client_ip_connection_limit = r.integer(v, key, 0, no_limit);
+        } else if (name == "client_ip_header") {
+          s.client_ip_header = r.scalar(v, key);
+          if (!is_token(s.client_ip_header)) {
+            r.fail(key, "not a valid HTTP header name: \"" + s.client_ip_header + "\"");
+          }
+        } else if (name == "max_connection_duration") {
+          s.max_connection_duration = r.duration(v, key, true);
+        } else if (name == "cors_allow_origin") {
+          s.cors_allow_origin = r.scalar(v, key);
+          // The value is copied into a response header; a line break would split the response.
+          if (has_control_char(s.cors_allow_origin)) {
+            r.fail(key, "must not contain control characters");
+          }
+        } else if (name == "max_streams_per_request") {
+          s.max_streams_per_request = r.integer(v, key, 1, no_limit);
+        } else if (name == "max_buffered_bytes") {
+          s.max_buffered_bytes = r.integer(v, key, 4096, no_limit);
+        } else if (name == "kafka_timeout") {
+          s.kafka_timeout = r.duration(v, key, false);
+        } else if (name == "shutdown_timeout") {
+          s.shutdown_timeout = r.duration(v, key, false);
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+void read_properties(const yaml_reader& r, const YAML::Node& node, const std::string& key,
+                     std::map<std::string, std::string>& properties) {
+  r.for_each_entry(
+      node, key,
+      [&](const std::string& name, const YAML::Node& v, const std::string& property_key) {
+        // The brokers come from bootstrap_servers only, so there is one place to look.
+        if (name == "bootstrap.servers" || name == "metadata.broker.list") {
+          r.fail(property_key, "set kafka.bootstrap_servers instead");
+        }
+        // librdkafka takes every value as text; the scalar's own text ("100", "true") is it.
+        properties[name] = r.scalar(v, property_key);
+        return true;
+      });
+}
+
+void read_embedded(const yaml_reader& r, const YAML::Node& node, const std::string& key,
+                   embedded_kafka_config& e) {
+  r.for_each_entry(
+      node, key, [&](const std::string& name, const YAML::Node& v, const std::string& setting_key) {
+        if (name == "brokers") {
+          e.brokers = static_cast<unsigned>(r.integer(v, setting_key, 1, 16));
+        } else if (name == "partitions") {
+          e.partitions = static_cast<unsigned>(r.integer(v, setting_key, 1, 256));
+        } else if (name == "demo_rate") {
+          e.demo_rate = r.number(v, setting_key, 0, 100000);
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+void read_kafka(const yaml_reader& r, const YAML::Node& node, kafka_config& k) {
+  r.for_each_entry(
+      node, "kafka", [&](const std::string& name, const YAML::Node& v, const std::string& key) {
+        if (name == "bootstrap_servers") {
+          k.bootstrap_servers = r.scalar(v, key);
+          if (k.bootstrap_servers.empty()) {
+            r.fail(key, "must not be empty (use \"embedded\" for the in-process cluster)");
+          }
+        } else if (name == "properties") {
+          read_properties(r, v, key, k.properties);
+        } else if (name == "resume_by") {
+          const bool by_offset = r.one_of(v, key, {"offset", "timestamp"}) == "offset";
+          k.resume_by = by_offset ? resume_policy::offset : resume_policy::timestamp;
+        } else if (name == "embedded") {
+          read_embedded(r, v, key, k.embedded);
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+void read_logging(const yaml_reader& r, const YAML::Node& node, logging_config& l) {
+  r.for_each_entry(
+      node, "logging", [&](const std::string& name, const YAML::Node& v, const std::string& key) {
+        if (name == "level") {
+          l.level =
+              r.one_of(v, key, {"trace", "debug", "info", "warn", "error", "critical", "off"});
+        } else if (name == "format") {
+          l.format = r.one_of(v, key, {"text", "json"});
+        } else {
+          return false;
+        }
+        return true;
+      });
+}
+
+std::vector<std::string> read_topics(const yaml_reader& r, const YAML::Node& node,
+                                     const std::string& key) {
+  std::vector<std::string> topics;
+  r.for_each_item(node, key, [&](const YAML::Node& item, const std::string& item_key) {
+    std::string topic = r.scalar(item, item_key);
+    if (!is_topic_name(topic)) {
+      r.fail(item_key, "invalid Kafka topic name \"" + topic +
+                           "\": use 1 to 249 letters, digits, '.', '_' or '-' (not . or ..)");
+    }
+    if (std::find(topics.begin(), topics.end(), topic) != topics.end()) {
+      r.fail(item_key, "duplicate topic \"" + topic + "\"");
+    }
+    topics.push_back(std::move(topic));
+  });
+  if (topics.empty()) {
+    r.fail(key, "must list at least one topic");
+  }
+  return topics;
+}
+
+// `names` holds every stream name and alias seen so far: one namespace for URL lookups.
+std::vector<std::string> read_aliases(const yaml_reader& r, const YAML::Node& node,
+                                      const std::string& key, std::set<std::string>& names) {
+  std::vector<std::string> aliases;
+  r.for_each_item(node, key, [&](const YAML::Node& item, const std::string& item_key) {
+    std::string alias = r.scalar(item, item_key);
+    if (!is_name(alias)) {
+      r.fail(item_key, "invalid alias: use only letters, digits, '.', '_' and '-'");
+    }
+    if (!names.insert(alias).second) {
+      r.fail(item_key, "alias \"" + alias + "\" is already used as a stream name or alias");
+    }
+    aliases.push_back(std::move(alias));
+  });
+  return aliases;
+}
+
+stream_config read_stream(const yaml_reader& r, const std::string& name, const YAML::Node& node,
+                          const std::string& stream_key, std::set<std::string>& names) {
+  if (!is_name(name)) {
+    r.fail(stream_key, "invalid stream name: use only letters, digits, '.', '_' and '-'");
+  }
+  if (!names.insert(name).second) {
+    r.fail(stream_key, "name \"" + name + "\" is already used as a stream name or alias");
+  }
+  stream_config stream;
+  stream.name = name;
+  bool has_topics = false;
+  r.for_each_entry(node, stream_key,
+                   [&](const std::string& field, const YAML::Node& v, const std::string& key) {
+                     if (field == "topics") {
+                       has_topics = true;
+                       stream.topics = read_topics(r, v, key);
+                     } else if (field == "description") {
+                       stream.description = r.scalar(v, key);
+                     } else if (field == "schema_title") {
+                       stream.schema_title = r.scalar(v, key);
+                     } else if (field == "canary_events") {
+                       const bool pass = r.one_of(v, key, {"drop", "pass"}) == "pass";
+                       stream.canary_events = pass ? canary_policy::pass : canary_policy::drop;
+                     } else if (field == "aliases") {
+                       stream.aliases = read_aliases(r, v, key, names);
+                     } else {
+                       return false;
+                     }
+                     return true;
+                   });
+  if (!has_topics) {
+    r.fail(child_key(stream_key, "topics"), "missing required key");
+  }
+  return stream;
+}
+
+std::vector<stream_config> read_streams(const yaml_reader& r, const YAML::Node& node,
+                                        const std::string& key) {
+  std::vector<stream_config> streams;
+  std::set<std::string> names;
+  r.for_each_entry(
+      node, key, [&](const std::string& name, const YAML::Node& v, const std::string& stream_key) {
+        streams.push_back(read_stream(r, name, v, stream_key, names));
+        return true;
+      });
+  return streams;
+}
+
+// Closes the config file however parsing ends.
+struct file_closer {
+  void operator()(std::FILE* f) const { std::fclose(f); }
+};
+
+}  // namespace
+
+config_error::config_error(std::string file, std::string key, std::string reason)
+    : std::runtime_error(format_message(file, key, reason)),
+      file_(std::move(file)),
+      key_(std::move(key)),
+      reason_(std::move(reason)) {}
+
+config parse_config(std::string_view yaml_text, const std::string& file_name) {
+  const yaml_reader r(file_name);
+  std::vector<YAML::Node> documents;
+  try {
+    documents = YAML::LoadAll(std::string(yaml_text));
+  } catch (const YAML::Exception& e) {
+    r.fail("", "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
+                   std::to_string(e.mark.column + 1) + ": " + e.msg);
+  }
+  if (documents.size() > 1) {
+    r.fail("", "expected one YAML document, found " + std::to_string(documents.size()));
+  }
+  config result;
+  if (documents.empty()) {
+    return result;  // an empty file: every default, no streams
+  }
+  r.for_each_entry(documents.front(), "",
+                   [&](const std::string& section, const YAML::Node& v, const std::string& key) {
+                     if (section == "server") {
+                       read_server(r, v, result.server);
+                     } else if (section == "kafka") {
+                       read_kafka(r, v, result.kafka);
+                     } else if (section == "logging") {
+                       read_logging(r, v, result.logging);
+                     } else if (section == "streams") {
+                       result.streams = read_streams(r, v, key);
+                     } else {
+                       return false;
+                     }
+                     return true;
+                   });
+  return result;
+}
+
+config load_config_file(const std::string& path) {
+  // stdio rather than ifstream: it reports the errno of a failed open or read (e.g. EISDIR),
+  // where an ifstream would read a directory as an empty, valid file.
+  const std::unique_ptr<std::FILE, file_closer> file(std::fopen(path.c_str(), "rb"));
+  const auto cannot_read = [&path] {
+    return config_error(path, "", std::string("cannot read file: ") + std::strerror(errno));
+  };
+  if (!file) {
+    throw cannot_read();
+  }
+  std::string text;
+  char buffer[8192];
+  std::size_t n = 0;
+  while ((n = std::fread(buffer, 1, sizeof buffer, file.get())) > 0) {
+    text.append(buffer, n);
+  }
+  if (std::ferror(file.get()) != 0) {
+    throw cannot_read();
+  }
+  return parse_config(text, path);
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
+  return config_detail::parse_duration_detailed(text).value;
+}
+
+}  // namespace eventstreams

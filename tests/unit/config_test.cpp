@@ -1,1 +1,374 @@
+// The YAML loader: shipped files, every key, one-defect documents, durations.
+#include "eventstreams/config.hpp"
+
 #include <gtest/gtest.h>
+
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+namespace eventstreams {
+namespace {
+
+using std::chrono::milliseconds;
+
+const std::string source_dir = EVENTSTREAMS_SOURCE_DIR;
+const std::string data_dir = EVENTSTREAMS_TEST_DATA;
+
+// The loader's defaults must be the struct defaults, whatever the file omits.
+void expect_default_settings(const config& c) {
+  const config d;
+  EXPECT_EQ(c.server.listen_host, d.server.listen_host);
+  EXPECT_EQ(c.server.listen_port, d.server.listen_port);
+  EXPECT_EQ(c.server.threads, d.server.threads);
+  EXPECT_EQ(c.server.heartbeat_interval, d.server.heartbeat_interval);
+  EXPECT_EQ(c.server.max_connections, d.server.max_connections);
+  EXPECT_EQ(c.server.client_ip_connection_limit, d.server.client_ip_connection_limit);
+  EXPECT_EQ(c.server.client_ip_header, d.server.client_ip_header);
+  EXPECT_EQ(c.server.max_connection_duration, d.server.max_connection_duration);
+  EXPECT_EQ(c.server.cors_allow_origin, d.server.cors_allow_origin);
+  EXPECT_EQ(c.server.max_streams_per_request, d.server.max_streams_per_request);
+  EXPECT_EQ(c.server.max_buffered_bytes, d.server.max_buffered_bytes);
+  EXPECT_EQ(c.server.kafka_timeout, d.server.kafka_timeout);
+  EXPECT_EQ(c.server.shutdown_timeout, d.server.shutdown_timeout);
+  EXPECT_EQ(c.kafka.bootstrap_servers, d.kafka.bootstrap_servers);
+  EXPECT_EQ(c.kafka.properties, d.kafka.properties);
+  EXPECT_EQ(c.kafka.resume_by, d.kafka.resume_by);
+  EXPECT_EQ(c.kafka.embedded.brokers, d.kafka.embedded.brokers);
+  EXPECT_EQ(c.kafka.embedded.partitions, d.kafka.embedded.partitions);
+  EXPECT_EQ(c.kafka.embedded.demo_rate, d.kafka.embedded.demo_rate);
+  EXPECT_EQ(c.logging.level, d.logging.level);
+  EXPECT_EQ(c.logging.format, d.logging.format);
+}
+
+TEST(ConfigParse, EmptyDocumentsGiveDefaultsAndNoStreams) {
+  for (const char* text : {"", "# only a comment\n", "---\n", "server:\nkafka:\nstreams:\n"}) {
+    SCOPED_TRACE(text);
+    const config c = parse_config(text, "empty.yaml");
+    expect_default_settings(c);
+    EXPECT_TRUE(c.streams.empty());
+  }
+}
+
+TEST(ConfigParse, DocumentedDefaultValues) {
+  const config d;
+  EXPECT_EQ(d.server.listen_host, "0.0.0.0");
+  EXPECT_EQ(d.server.listen_port, 8092);
+  EXPECT_EQ(d.server.heartbeat_interval, milliseconds(15000));
+  EXPECT_EQ(d.kafka.bootstrap_servers, "localhost:9092");
+  EXPECT_FALSE(d.kafka.is_embedded());
+}
+
+TEST(ConfigFiles, ReferenceConfigHoldsEveryDefault) {
+  const config c = load_config_file(source_dir + "/config/eventstreams.yaml");
+  expect_default_settings(c);
+  ASSERT_EQ(c.streams.size(), 1u);
+  const stream_config& s = c.streams[0];
+  EXPECT_EQ(s.name, "recentchange");
+  EXPECT_EQ(s.topics, (std::vector<std::string>{"eqiad.mediawiki.recentchange",
+                                                "codfw.mediawiki.recentchange"}));
+  EXPECT_EQ(s.aliases, std::vector<std::string>{"rc"});
+  EXPECT_EQ(s.description, "Edits and log actions on all wikis");
+  EXPECT_EQ(s.schema_title, "mediawiki/recentchange");
+  EXPECT_EQ(s.canary_events, canary_policy::drop);
+}
+
+TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
+  // The operator's reference must not fall behind the loader: every accepted key appears,
+  // uncommented, at its nesting depth.
+  std::ifstream in(source_dir + "/config/eventstreams.yaml");
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  for (const char* line : {"\nserver:\n",
+                           "\n  listen: ",
+                           "\n  threads: ",
+                           "\n  heartbeat_interval: ",
+                           "\n  max_connections: ",
+                           "\n  client_ip_connection_limit: ",
+                           "\n  client_ip_header: ",
+                           "\n  max_connection_duration: ",
+                           "\n  cors_allow_origin: ",
+                           "\n  max_streams_per_request: ",
+                           "\n  max_buffered_bytes: ",
+                           "\n  kafka_timeout: ",
+                           "\n  shutdown_timeout: ",
+                           "\nkafka:\n",
+                           "\n  bootstrap_servers: ",
+                           "\n  properties: ",
+                           "\n  resume_by: ",
+                           "\n  embedded:\n",
+                           "\n    brokers: ",
+                           "\n    partitions: ",
+                           "\n    demo_rate: ",
+                           "\nlogging:\n",
+                           "\n  level: ",
+                           "\n  format: ",
+                           "\nstreams:\n",
+                           "\n    topics:",
+                           "\n    description: ",
+                           "\n    aliases: ",
+                           "\n    schema_title: ",
+                           "\n    canary_events: "}) {
+    EXPECT_NE(text.find(line), std::string::npos) << "missing:" << line;
+  }
+}
+
+TEST(ConfigFiles, DemoConfig) {
+  const config c = load_config_file(source_dir + "/config/demo.yaml");
+  EXPECT_EQ(c.server.listen_host, "127.0.0.1");
+  EXPECT_EQ(c.server.listen_port, 8092);
+  EXPECT_TRUE(c.kafka.is_embedded());
+  EXPECT_EQ(c.kafka.embedded.brokers, 3u);
+  EXPECT_EQ(c.kafka.embedded.partitions, 1u);
+  EXPECT_EQ(c.kafka.embedded.demo_rate, 20.0);
+  EXPECT_EQ(c.logging.level, "info");
+  ASSERT_EQ(c.streams.size(), 2u);
+  EXPECT_EQ(c.streams[0].name, "recentchange");
+  EXPECT_EQ(c.streams[0].topics, (std::vector<std::string>{"eqiad.mediawiki.recentchange",
+                                                           "codfw.mediawiki.recentchange"}));
+  EXPECT_EQ(c.streams[0].aliases, std::vector<std::string>{"rc"});
+  EXPECT_EQ(c.streams[0].schema_title, "mediawiki/recentchange");
+  EXPECT_EQ(c.streams[1].name, "page-create");
+  EXPECT_EQ(c.streams[1].topics, (std::vector<std::string>{"eqiad.mediawiki.page-create",
+                                                           "codfw.mediawiki.page-create"}));
+  EXPECT_TRUE(c.streams[1].aliases.empty());
+  EXPECT_EQ(c.streams[1].schema_title, "mediawiki/revision/create");
+  EXPECT_EQ(c.streams[1].canary_events, canary_policy::drop);
+}
+
+TEST(ConfigFiles, EveryKeyIsRead) {
+  const config c = load_config_file(data_dir + "/full.yaml");
+  EXPECT_EQ(c.server.listen_host, "::1");
+  EXPECT_EQ(c.server.listen_port, 0);
+  EXPECT_EQ(c.server.threads, 4u);
+  EXPECT_EQ(c.server.heartbeat_interval, milliseconds(500));
+  EXPECT_EQ(c.server.max_connections, 20u);
+  EXPECT_EQ(c.server.client_ip_connection_limit, 3u);
+  EXPECT_EQ(c.server.client_ip_header, "X-Client-IP");
+  EXPECT_EQ(c.server.max_connection_duration, milliseconds(3600000));
+  EXPECT_EQ(c.server.cors_allow_origin, "https://example.org");
+  EXPECT_EQ(c.server.max_streams_per_request, 2u);
+  EXPECT_EQ(c.server.max_buffered_bytes, 4096u);
+  EXPECT_EQ(c.server.kafka_timeout, milliseconds(120000));
+  EXPECT_EQ(c.server.shutdown_timeout, milliseconds(3000));
+  EXPECT_EQ(c.kafka.bootstrap_servers, "kafka1:9092,kafka2:9092");
+  EXPECT_FALSE(c.kafka.is_embedded());
+  const std::map<std::string, std::string> properties{{"security.protocol", "SSL"},
+                                                      {"fetch.wait.max.ms", "100"},
+                                                      {"enable.auto.commit", "false"},
+                                                      {"socket.keepalive.enable", "true"},
+                                                      {"client.rack", "eqiad"}};
+  EXPECT_EQ(c.kafka.properties, properties);
+  EXPECT_EQ(c.kafka.resume_by, resume_policy::timestamp);
+  EXPECT_EQ(c.kafka.embedded.brokers, 1u);
+  EXPECT_EQ(c.kafka.embedded.partitions, 256u);
+  EXPECT_EQ(c.kafka.embedded.demo_rate, 0.5);
+  EXPECT_EQ(c.logging.level, "debug");
+  EXPECT_EQ(c.logging.format, "json");
+  ASSERT_EQ(c.streams.size(), 3u);  // file order
+  EXPECT_EQ(c.streams[0].name, "recentchange");
+  EXPECT_EQ(c.streams[0].aliases, (std::vector<std::string>{"rc", "recent_changes"}));
+  EXPECT_EQ(c.streams[0].description, "Edits");
+  EXPECT_EQ(c.streams[0].canary_events, canary_policy::pass);
+  EXPECT_EQ(c.streams[1].name, "mediawiki.page_change.v1");
+  EXPECT_EQ(c.streams[1].topics, std::vector<std::string>{"eqiad.mediawiki.page_change.v1"});
+  EXPECT_EQ(c.streams[1].description, "");
+  EXPECT_EQ(c.streams[2].name, "test");
+  EXPECT_TRUE(c.streams[2].aliases.empty());
+  EXPECT_EQ(c.streams[2].canary_events, canary_policy::drop);
+}
+
+TEST(ConfigParse, ListenForms) {
+  struct listen_case {
+    const char* text;
+    const char* host;
+    std::uint16_t port;
+  };
+  for (const auto& t : {listen_case{"127.0.0.1:0", "127.0.0.1", 0},
+                        listen_case{"localhost:65535", "localhost", 65535},
+                        listen_case{"events.example-1.org:443", "events.example-1.org", 443},
+                        listen_case{"[::]:8092", "::", 8092},
+                        listen_case{"[fe80::1%eth0]:80", "fe80::1%eth0", 80}}) {
+    SCOPED_TRACE(t.text);
+    const config c = parse_config(std::string("server: {listen: \"") + t.text + "\"}", "f");
+    EXPECT_EQ(c.server.listen_host, t.host);
+    EXPECT_EQ(c.server.listen_port, t.port);
+  }
+}
+
+TEST(ConfigParse, ZeroDurationsMeanOff) {
+  const config c =
+      parse_config("server:\n  heartbeat_interval: 0\n  max_connection_duration: 0s\n", "f");
+  EXPECT_EQ(c.server.heartbeat_interval, milliseconds(0));
+  EXPECT_EQ(c.server.max_connection_duration, milliseconds(0));
+}
+
+TEST(ConfigParse, AnchorsAndQuotedScalarsAreValues) {
+  const config c = parse_config(
+      "server: {threads: \"8\", heartbeat_interval: &hb '5s', kafka_timeout: *hb}\n", "f");
+  EXPECT_EQ(c.server.threads, 8u);
+  EXPECT_EQ(c.server.heartbeat_interval, milliseconds(5000));
+  EXPECT_EQ(c.server.kafka_timeout, milliseconds(5000));
+}
+
+TEST(ConfigError, MessageFormat) {
+  const config_error with_key("a.yaml", "server.threads", "too many");
+  EXPECT_STREQ(with_key.what(), "a.yaml: server.threads: too many");
+  EXPECT_EQ(with_key.file(), "a.yaml");
+  EXPECT_EQ(with_key.key(), "server.threads");
+  EXPECT_EQ(with_key.reason(), "too many");
+  const config_error without_key("a.yaml", "", "cannot read file");
+  EXPECT_STREQ(without_key.what(), "a.yaml: cannot read file");
+}
+
+TEST(ConfigError, SyntaxErrorHasPosition) {
+  try {
+    parse_config("server:\n  listen: [1,\n", "bad.yaml");
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.key(), "");
+    EXPECT_NE(e.reason().find("line "), std::string::npos) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("bad.yaml: YAML syntax error at line", 0), 0u)
+        << e.what();
+  }
+}
+
+TEST(ConfigError, BareNumberDurationSaysToUseAUnit) {
+  try {
+    parse_config("server: {heartbeat_interval: 15}", "f.yaml");
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.key(), "server.heartbeat_interval");
+    EXPECT_NE(e.reason().find("unit"), std::string::npos) << e.what();
+  }
+}
+
+TEST(ConfigFiles, MissingFile) {
+  const std::string path = data_dir + "/does-not-exist.yaml";
+  try {
+    load_config_file(path);
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.file(), path);
+    EXPECT_EQ(e.key(), "");
+    EXPECT_EQ(e.reason(), "cannot read file: No such file or directory");
+    EXPECT_EQ(std::string(e.what()), path + ": cannot read file: No such file or directory");
+  }
+}
+
+TEST(ConfigFiles, DirectoryIsUnreadable) {
+  try {
+    load_config_file(data_dir);
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.key(), "");
+    EXPECT_EQ(e.reason(), "cannot read file: Is a directory");
+  }
+}
+
+TEST(ConfigFiles, ErrorNamesThePathAndKey) {
+  const std::string path = data_dir + "/unknown_key.yaml";
+  try {
+    load_config_file(path);
+    FAIL() << "no error";
+  } catch (const config_error& e) {
+    EXPECT_EQ(std::string(e.what()), path + ": server.heartbeat: unknown key");
+  }
+}
+
+// One-defect documents ---------------------------------------------------------------------
+
+struct invalid_case {
+  std::string name;
+  std::string key;  // the key the error must name
+  std::string yaml;
+};
+
+// Reads data/invalid_configs.txt; its header explains the format.
+std::vector<invalid_case> load_invalid_cases() {
+  std::ifstream in(data_dir + "/invalid_configs.txt");
+  std::vector<invalid_case> cases;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("=== ", 0) == 0) {
+      const auto bar = line.find('|');
+      const auto trim = [](std::string s) {
+        s.erase(0, s.find_first_not_of(' '));
+        s.erase(s.find_last_not_of(' ') + 1);
+        return s;
+      };
+      cases.push_back({trim(line.substr(4, bar - 4)), trim(line.substr(bar + 1)), ""});
+    } else if (!cases.empty()) {
+      cases.back().yaml += line + "\n";
+    }
+  }
+  return cases;
+}
+
+class ConfigInvalidTest : public testing::TestWithParam<invalid_case> {};
+
+TEST_P(ConfigInvalidTest, NamesTheKey) {
+  const invalid_case& t = GetParam();
+  try {
+    parse_config(t.yaml, "bad.yaml");
+    FAIL() << "accepted:\n" << t.yaml;
+  } catch (const config_error& e) {
+    EXPECT_EQ(e.key(), t.key) << e.what();
+    EXPECT_EQ(e.file(), "bad.yaml");
+    EXPECT_FALSE(e.reason().empty());
+    const std::string expected =
+        t.key.empty() ? "bad.yaml: " + e.reason() : "bad.yaml: " + t.key + ": " + e.reason();
+    EXPECT_EQ(std::string(e.what()), expected);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(ConfigInvalid, ConfigInvalidTest, testing::ValuesIn(load_invalid_cases()),
+                         [](const testing::TestParamInfo<invalid_case>& case_info) {
+                           return case_info.param.name;
+                         });
+
+TEST(ConfigInvalid, CaseFileIsLoaded) {
+  // Guards against a silently empty table (wrong path, format change).
+  EXPECT_GE(load_invalid_cases().size(), 100u);
+}
+
+// Durations ------------------------------------------------------------------------------
+
+struct duration_case {
+  const char* text;
+  std::optional<long long> ms;
+};
+
+class DurationTest : public testing::TestWithParam<duration_case> {};
+
+TEST_P(DurationTest, Parses) {
+  const auto result = parse_duration(GetParam().text);
+  if (GetParam().ms) {
+    ASSERT_TRUE(result.has_value()) << GetParam().text;
+    EXPECT_EQ(result->count(), *GetParam().ms) << GetParam().text;
+  } else {
+    EXPECT_FALSE(result.has_value()) << GetParam().text;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Duration, DurationTest,
+    testing::Values(duration_case{"0", 0}, duration_case{"0ms", 0}, duration_case{"0s", 0},
+                    duration_case{"500ms", 500}, duration_case{"1ms", 1},
+                    duration_case{"15s", 15000}, duration_case{"5m", 300000},
+                    duration_case{"1h", 3600000}, duration_case{"0010s", 10000},
+                    duration_case{"9223372036854775807ms", 9223372036854775807LL},
+                    duration_case{"", std::nullopt}, duration_case{"15", std::nullopt},
+                    duration_case{"00", std::nullopt}, duration_case{"-1s", std::nullopt},
+                    duration_case{"-0", std::nullopt}, duration_case{"1.5s", std::nullopt},
+                    duration_case{"15 s", std::nullopt}, duration_case{" 15s", std::nullopt},
+                    duration_case{"15s ", std::nullopt}, duration_case{"15S", std::nullopt},
+                    duration_case{"1d", std::nullopt}, duration_case{"1us", std::nullopt},
+                    duration_case{"s", std::nullopt}, duration_case{"ms", std::nullopt},
+                    duration_case{"+5s", std::nullopt}, duration_case{"1h30m", std::nullopt},
+                    duration_case{"9223372036854775808ms", std::nullopt},
+                    duration_case{"9223372036854776s", std::nullopt},
+                    duration_case{"99999999999999999999h", std::nullopt}));
+
+}  // namespace
+}  // namespace eventstreams
