@@ -1,1 +1,108 @@
-// placeholder
+// Per-partition positions of one connection, rendered incrementally as the SSE id.
+#include "eventstreams/position_vector.hpp"
+
+#include <charconv>
+#include <limits>
+#include <stdexcept>
+#include <utility>
+
+#include "eventstreams/event_encoder.hpp"
+
+namespace eventstreams {
+namespace {
+
+// Kafka partition ids are dense from 0, so the lookup table per topic is a vector indexed by
+// partition; this bound keeps a corrupt id from sizing it absurdly.
+constexpr std::int32_t max_partition = 1 << 20;
+
+template <class Int>
+void append_int(std::string& out, Int v) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
+
+}  // namespace
+
+position_vector::position_vector(std::vector<partition_position> positions)
+    : positions_(std::move(positions)), rendered_(positions_.size()) {
+  for (std::size_t i = 0; i < positions_.size(); ++i) {
+    const partition_position& p = positions_[i];
+    if (p.partition < 0 || p.partition >= max_partition) {
+      throw std::invalid_argument("position_vector: partition out of range for topic " + p.topic);
+    }
+    auto it = lookup_.find(std::string_view(p.topic));
+    if (it == lookup_.end()) {
+      it = lookup_.emplace(p.topic, std::vector<std::ptrdiff_t>{}).first;
+    }
+    auto& by_partition = it->second;
+    const auto slot = static_cast<std::size_t>(p.partition);
+    if (by_partition.size() <= slot) {
+      by_partition.resize(slot + 1, -1);
+    }
+    // A duplicated (topic, partition) resolves to its first entry, as a linear search would.
+    if (by_partition[slot] < 0) {
+      by_partition[slot] = static_cast<std::ptrdiff_t>(i);
+    }
+    render_entry(i);
+  }
+}
+
+std::ptrdiff_t position_vector::index_of(std::string_view topic, std::int32_t partition) const {
+  if (partition < 0) {
+    return -1;
+  }
+  const auto it = lookup_.find(topic);
+  if (it == lookup_.end() || static_cast<std::size_t>(partition) >= it->second.size()) {
+    return -1;
+  }
+  return it->second[static_cast<std::size_t>(partition)];
+}
+
+void position_vector::advance(std::size_t i, std::int64_t offset, std::int64_t timestamp_ms) {
+  partition_position& p = positions_.at(i);
+  // Saturate instead of overflowing; Kafka never gets near it.
+  p.next_offset = offset < std::numeric_limits<std::int64_t>::max() ? offset + 1 : offset;
+  // A record without a timestamp keeps the previous one: it still bounds where to resume by
+  // time, while dropping it would lose that fallback.
+  if (timestamp_ms >= 0) {
+    p.timestamp = timestamp_ms;
+  }
+  render_entry(i);
+  dirty_ = true;
+}
+
+const std::string& position_vector::id() {
+  if (dirty_) {
+    id_.clear();  // keeps the capacity: no allocation per event once warmed up
+    id_.push_back('[');
+    for (std::size_t i = 0; i < rendered_.size(); ++i) {
+      if (i != 0) {
+        id_.push_back(',');
+      }
+      id_.append(rendered_[i]);
+    }
+    id_.push_back(']');
+    dirty_ = false;
+  }
+  return id_;
+}
+
+void position_vector::render_entry(std::size_t i) {
+  const partition_position& p = positions_[i];
+  std::string& text = rendered_[i];
+  text.clear();
+  text.append(R"({"topic":)");
+  append_json_string(text, p.topic);
+  text.append(R"(,"partition":)");
+  append_int(text, p.partition);
+  text.append(R"(,"offset":)");
+  append_int(text, p.next_offset);
+  if (p.timestamp) {
+    text.append(R"(,"timestamp":)");
+    append_int(text, *p.timestamp);
+  }
+  text.push_back('}');
+}
+
+}  // namespace eventstreams
