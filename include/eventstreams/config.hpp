@@ -30,25 +30,25 @@ struct server_config {
   unsigned threads = 0;  // 0 = number of cores (resolved by the app, not the loader)
   std::chrono::milliseconds heartbeat_interval{15000};  // 0 = off
   std::size_t max_connections = 10000;
-  std::size_t client_ip_connection_limit = 0;  // 0 = off
-  std::string client_ip_header;                // "" = peer address
+  std::size_t client_ip_connection_limit = 0;            // 0 = off
+  std::string client_ip_header;                          // "" = peer address
   std::chrono::milliseconds max_connection_duration{0};  // 0 = off
   std::string cors_allow_origin = "*";
   std::size_t max_streams_per_request = 16;
-  std::size_t max_buffered_bytes = 1 << 20;  // per connection, before draining pauses
+  std::size_t max_buffered_bytes = 1 << 20;        // per connection, before draining pauses
   std::chrono::milliseconds kafka_timeout{10000};  // metadata/offset lookups at connect
   std::chrono::milliseconds shutdown_timeout{10000};
 };
 
 struct embedded_kafka_config {
   unsigned brokers = 3;
-  unsigned partitions = 1;   // per topic
-  double demo_rate = 20;     // synthetic events/s per stream; 0 = none
+  unsigned partitions = 1;  // per topic
+  double demo_rate = 20;    // synthetic events/s per stream; 0 = none
 };
 
 struct kafka_config {
   std::string bootstrap_servers = "localhost:9092";  // or "embedded"
-  std::map<std::string, std::string> properties;      // passed through to librdkafka
+  std::map<std::string, std::string> properties;     // passed through to librdkafka
   resume_policy resume_by = resume_policy::offset;
   embedded_kafka_config embedded;
 
@@ -56,7 +56,7 @@ struct kafka_config {
 };
 
 struct logging_config {
-  std::string level = "info";  // trace|debug|info|warn|error|critical|off
+  std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json
 };
 

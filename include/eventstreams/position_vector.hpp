@@ -14,8 +14,8 @@ namespace eventstreams {
 struct partition_position {
   std::string topic;
   std::int32_t partition = 0;
-  std::int64_t next_offset = 0;             // always concrete (>= 0)
-  std::optional<std::int64_t> timestamp;    // ms of the last record consumed from it
+  std::int64_t next_offset = 0;           // always concrete (>= 0)
+  std::optional<std::int64_t> timestamp;  // ms of the last record consumed from it
 };
 
 // Positions in assignment order. Rendering is incremental: each entry's JSON text is cached
@@ -55,7 +55,8 @@ class position_vector {
     }
   };
   // topic -> (partition number -> index into positions_, -1 where not assigned)
-  std::unordered_map<std::string, std::vector<std::ptrdiff_t>, string_hash, std::equal_to<>> lookup_;
+  std::unordered_map<std::string, std::vector<std::ptrdiff_t>, string_hash, std::equal_to<>>
+      lookup_;
 };
 
 }  // namespace eventstreams

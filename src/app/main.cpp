@@ -26,8 +26,8 @@ int main(int argc, char** argv) {
     std::printf("eventstreams %s\n", EVENTSTREAMS_VERSION);
     return 0;
   }
-  if (argc != 3 || (std::strcmp(argv[1], "--config") != 0 &&
-                    std::strcmp(argv[1], "--check-config") != 0)) {
+  if (argc != 3 ||
+      (std::strcmp(argv[1], "--config") != 0 && std::strcmp(argv[1], "--check-config") != 0)) {
     std::fputs(usage, stderr);
     return 2;
   }

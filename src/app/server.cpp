@@ -4,6 +4,8 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <malloc.h>
+
 #include <csignal>
 #include <cstdio>
 #include <optional>
@@ -63,6 +65,10 @@ class shutdown_driver : public std::enable_shared_from_this<shutdown_driver> {
 
 int run_server(config cfg, const std::string& config_path) {
   std::signal(SIGPIPE, SIG_IGN);
+  // Each connection brings librdkafka threads; glibc would give many of them their own
+  // malloc arena, which keeps freed memory per arena. A few shared arenas keep RSS per
+  // connection low (measured in bench/README.md).
+  mallopt(M_ARENA_MAX, 4);
   server_context ctx;
   ctx.cfg = std::move(cfg);
   const auto& scfg = ctx.cfg.server;
@@ -89,7 +95,8 @@ int run_server(config cfg, const std::string& config_path) {
 
   net::thread_pool blocking(blocking_threads);  // outlives the io_context: sessions post to it
   ctx.blocking = &blocking;
-  unsigned threads = scfg.threads ? scfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  unsigned threads =
+      scfg.threads ? scfg.threads : std::max(1u, std::thread::hardware_concurrency());
   std::optional<net::io_context> ioc;
   ioc.emplace(static_cast<int>(threads));
 
@@ -115,7 +122,8 @@ int run_server(config cfg, const std::string& config_path) {
   net::signal_set signals(*ioc, SIGINT, SIGTERM);
   std::shared_ptr<shutdown_driver> shutdown;
   std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code ec, int sig) {
-    if (ec) return;
+    if (ec)
+      return;
     if (shutdown) {
       spdlog::warn("second signal {}: exiting now", sig);
       std::_Exit(1);
@@ -128,14 +136,16 @@ int run_server(config cfg, const std::string& config_path) {
   signals.async_wait(on_signal);
 
   spdlog::info("eventstreams {} serving {} streams on {}:{} (config {}, {} I/O threads)",
-               EVENTSTREAMS_VERSION, catalog->streams().size(), ep.address().to_string(),
-               ep.port(), config_path, threads);
+               EVENTSTREAMS_VERSION, catalog->streams().size(), ep.address().to_string(), ep.port(),
+               config_path, threads);
   sd_notify(0, "READY=1");
 
   std::vector<std::thread> pool;
-  for (unsigned i = 1; i < threads; ++i) pool.emplace_back([&] { ioc->run(); });
+  for (unsigned i = 1; i < threads; ++i)
+    pool.emplace_back([&] { ioc->run(); });
   ioc->run();
-  for (auto& t : pool) t.join();
+  for (auto& t : pool)
+    t.join();
   ioc.reset();      // destroys what is left of the sessions; they post consumers to `blocking`
   blocking.join();  // every consumer is destroyed here
   demo.reset();

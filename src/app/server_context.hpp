@@ -14,8 +14,8 @@
 namespace eventstreams {
 
 struct server_context {
-  config cfg;                      // immutable after start-up (streams: see `catalog`)
-  std::string bootstrap;           // resolved bootstrap.servers (the embedded one in demo mode)
+  config cfg;             // immutable after start-up (streams: see `catalog`)
+  std::string bootstrap;  // resolved bootstrap.servers (the embedded one in demo mode)
   std::atomic<std::shared_ptr<const stream_catalog>> catalog;  // swapped on reload
   kafka::kafka_client* kafka = nullptr;
   net::thread_pool* blocking = nullptr;  // librdkafka calls that may block

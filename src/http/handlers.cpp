@@ -58,8 +58,7 @@ response handle_unrouted(const route_match& m, const request& req) {
     return make_problem(req, error_kind::route_not_found, "no such path");
   }
   if (!m.method_allowed) {
-    auto res = make_problem(req, error_kind::method_not_allowed,
-                            "allowed methods: " + m.allow);
+    auto res = make_problem(req, error_kind::method_not_allowed, "allowed methods: " + m.allow);
     res.set(http::field::allow, m.allow);
     return res;
   }

@@ -3,6 +3,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
+#include "eventstreams/resume.hpp"
 #include "eventstreams/router.hpp"
 #include "http/handlers.hpp"
 #include "sse/sse_session.hpp"
@@ -60,7 +63,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   if (m.id == route_id::not_found || !m.method_allowed || m.bad_encoding) {
     return send(handle_unrouted(m, req));
   }
-  if (m.id == route_id::stream) return handle_stream(req, m.streams, m.query);
+  if (m.id == route_id::stream)
+    return handle_stream(req, m.streams, m.query);
   send(handle_simple_route(m.id, req, ctx_));
 }
 
@@ -70,7 +74,8 @@ void http_session::handle_stream(const request& req, const std::string& streams,
   stream_selection sel = catalog->select(streams);
   if (!sel.unknown.empty()) {
     std::string names;
-    for (const auto& u : sel.unknown) names += (names.empty() ? "" : ", ") + u;
+    for (const auto& u : sel.unknown)
+      names += (names.empty() ? "" : ", ") + u;
     send(make_problem(req, error_kind::unknown_stream, "unknown streams: " + names));
     return;
   }
@@ -79,6 +84,35 @@ void http_session::handle_stream(const request& req, const std::string& streams,
                       "at most " + std::to_string(ctx_.cfg.server.max_streams_per_request) +
                           " streams per request"));
     return;
+  }
+  std::optional<std::int64_t> since;
+  if (auto text = query_param(query, "since")) {
+    since = parse_since(*text);
+    if (!since) {
+      auto shown = text->substr(0, 64);
+      send(make_problem(req, error_kind::invalid_timestamp,
+                        "since=" + shown +
+                            " is not milliseconds since the epoch, an ISO-8601 date-time with "
+                            "a zone, or YYYY-MM-DD"));
+      return;
+    }
+  }
+  std::vector<last_event_entry> entries;
+  if (auto it = req.find("Last-Event-ID"); it != req.end()) {
+    auto parsed = parse_last_event_id(std::string_view(it->value()));
+    if (auto* err = std::get_if<last_event_id_error>(&parsed)) {
+      send(make_problem(req, error_kind::invalid_last_event_id, err->detail));
+      return;
+    }
+    entries = std::move(std::get<std::vector<last_event_entry>>(parsed));
+    for (const auto& e : entries) {
+      if (std::find(sel.topics.begin(), sel.topics.end(), e.topic) == sel.topics.end()) {
+        send(make_problem(req, error_kind::topic_not_allowed,
+                          "Last-Event-ID names topic " + e.topic.substr(0, 249) +
+                              ", which the requested streams do not read"));
+        return;
+      }
+    }
   }
   if (req.method() == http::verb::head) {
     send(sse_session::head_response(req));
@@ -89,7 +123,9 @@ void http_session::handle_stream(const request& req, const std::string& streams,
     return;
   }
   // The socket and any bytes read past the request go to the streaming session.
-  std::make_shared<sse_session>(std::move(stream_), req, std::move(sel), query, ctx_)->run();
+  std::make_shared<sse_session>(std::move(stream_), req, std::move(sel), std::move(entries), since,
+                                ctx_)
+      ->run();
 }
 
 void http_session::send(response res) {
@@ -100,15 +136,17 @@ void http_session::send(response res) {
     res.content_length(length);  // HEAD: the GET's headers, no body
   }
   pending_ = std::make_shared<response>(std::move(res));
-  http::async_write(stream_, *pending_,
-                    beast::bind_front_handler(&http_session::on_write, shared_from_this(),
-                                              keep_alive));
+  http::async_write(
+      stream_, *pending_,
+      beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
   pending_.reset();
-  if (ec) return do_close();
-  if (!keep_alive) return do_close();
+  if (ec)
+    return do_close();
+  if (!keep_alive)
+    return do_close();
   do_read();
 }
 

@@ -15,7 +15,9 @@ listener::listener(net::io_context& ioc, tcp::endpoint endpoint, server_context&
   acceptor_.listen(net::socket_base::max_listen_connections);
 }
 
-void listener::run() { do_accept(); }
+void listener::run() {
+  do_accept();
+}
 
 void listener::stop() {
   net::post(acceptor_.get_executor(), [self = shared_from_this()] {
@@ -30,7 +32,8 @@ void listener::do_accept() {
 }
 
 void listener::on_accept(beast::error_code ec, tcp::socket socket) {
-  if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+  if (ec == net::error::operation_aborted || !acceptor_.is_open())
+    return;
   if (ec) {
     // EMFILE and friends: keep accepting; the next attempt may succeed once fds free up.
     spdlog::warn("accept failed: {}", ec.message());

@@ -30,7 +30,8 @@ response make_problem(const request& req, error_kind kind, std::string_view deta
   auto res = make_response(req, static_cast<http::status>(p.status), "application/json",
                            problem_json(kind, detail, std::string_view(req.method_string()),
                                         std::string_view(req.target())));
-  if (p.status == 503 || p.status == 429) res.set(http::field::retry_after, "5");
+  if (p.status == 503 || p.status == 429)
+    res.set(http::field::retry_after, "5");
   return res;
 }
 

@@ -24,9 +24,12 @@ constexpr std::array<fixed_route, 6> fixed_routes{{
 constexpr std::string_view stream_prefix = "/v2/stream/";
 
 int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
   return -1;
 }
 
@@ -36,12 +39,15 @@ std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
     if (c == '%') {
-      if (i + 2 >= text.size()) return std::nullopt;
+      if (i + 2 >= text.size())
+        return std::nullopt;
       int hi = hex_value(text[i + 1]);
       int lo = hex_value(text[i + 2]);
-      if (hi < 0 || lo < 0) return std::nullopt;
+      if (hi < 0 || lo < 0)
+        return std::nullopt;
       c = static_cast<char>(hi * 16 + lo);
-      if (c == '\0') return std::nullopt;
+      if (c == '\0')
+        return std::nullopt;
       i += 2;
     } else if (c == '+' && plus_is_space) {
       c = ' ';
@@ -53,7 +59,9 @@ std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
 
 }  // namespace
 
-std::optional<std::string> url_decode(std::string_view text) { return decode(text, false); }
+std::optional<std::string> url_decode(std::string_view text) {
+  return decode(text, false);
+}
 
 std::optional<std::string> query_param(std::string_view query, std::string_view name) {
   while (!query.empty()) {
@@ -63,8 +71,10 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
     auto eq = pair.find('=');
     std::string_view key = pair.substr(0, eq);
     auto decoded_key = decode(key, true);
-    if (!decoded_key || *decoded_key != name) continue;
-    if (eq == std::string_view::npos) return std::string{};
+    if (!decoded_key || *decoded_key != name)
+      continue;
+    if (eq == std::string_view::npos)
+      return std::string{};
     return decode(pair.substr(eq + 1), true);
   }
   return std::nullopt;
@@ -74,13 +84,15 @@ route_match match_route(std::string_view method, std::string_view target) {
   route_match m;
   auto q = target.find('?');
   std::string_view path = target.substr(0, q);
-  if (q != std::string_view::npos) m.query = std::string(target.substr(q + 1));
+  if (q != std::string_view::npos)
+    m.query = std::string(target.substr(q + 1));
   bool get_or_head = method == "GET" || method == "HEAD";
 
   if (path.starts_with(stream_prefix)) {
     std::string_view rest = path.substr(stream_prefix.size());
     // A further '/' is another path, not part of a stream list.
-    if (rest.empty() || rest.find('/') != std::string_view::npos) return m;
+    if (rest.empty() || rest.find('/') != std::string_view::npos)
+      return m;
     m.id = route_id::stream;
     m.allow = "GET, HEAD";
     m.method_allowed = get_or_head;

@@ -20,15 +20,18 @@ struct consumer::impl {
   std::vector<rd_kafka_message_t*> held;  // records handed out by the last poll()
 
   void release_held() {
-    for (auto* m : held) rd_kafka_message_destroy(m);
+    for (auto* m : held)
+      rd_kafka_message_destroy(m);
     held.clear();
   }
   ~impl() {
     release_held();
-    if (queue) rd_kafka_queue_io_event_enable(queue.get(), -1, nullptr, 0);
+    if (queue)
+      rd_kafka_queue_io_event_enable(queue.get(), -1, nullptr, 0);
     queue.reset();
     rk.reset();
-    if (wake_fd >= 0) ::close(wake_fd);
+    if (wake_fd >= 0)
+      ::close(wake_fd);
   }
 };
 
@@ -38,7 +41,8 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
   auto conf = make_conf(cfg, bootstrap, client_role::consumer);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
-  if (!rk) throw std::runtime_error(std::string("cannot create consumer: ") + err);
+  if (!rk)
+    throw std::runtime_error(std::string("cannot create consumer: ") + err);
   conf.release();
   impl_->rk.reset(rk);
   // Route the main queue (errors) into the consumer queue so one queue carries everything.
@@ -46,7 +50,8 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
   impl_->queue.reset(rd_kafka_queue_get_consumer(rk));
 
   impl_->wake_fd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (impl_->wake_fd < 0) throw std::runtime_error(std::string("eventfd: ") + strerror(errno));
+  if (impl_->wake_fd < 0)
+    throw std::runtime_error(std::string("eventfd: ") + strerror(errno));
   static const std::uint64_t one = 1;  // eventfd writes must be 8 bytes
   rd_kafka_queue_io_event_enable(impl_->queue.get(), impl_->wake_fd, &one, sizeof one);
 
@@ -64,7 +69,8 @@ consumer::~consumer() = default;
 
 int consumer::dup_wake_fd() const {
   int fd = ::fcntl(impl_->wake_fd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0) throw std::runtime_error(std::string("dup: ") + strerror(errno));
+  if (fd < 0)
+    throw std::runtime_error(std::string("dup: ") + strerror(errno));
   return fd;
 }
 
@@ -85,7 +91,8 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
       consumer_error e;
       e.kind = rd_kafka_err2name(m->err);
       e.detail = rd_kafka_message_errstr(m);
-      if (m->rkt) e.detail = std::string(rd_kafka_topic_name(m->rkt)) + ": " + e.detail;
+      if (m->rkt)
+        e.detail = std::string(rd_kafka_topic_name(m->rkt)) + ": " + e.detail;
       // librdkafka retries transport and broker errors itself; these end the stream.
       e.fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
                 m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||

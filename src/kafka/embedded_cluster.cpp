@@ -41,17 +41,22 @@ embedded_cluster::embedded_cluster(const kafka_config& cfg, const std::vector<st
   rd_kafka_conf_set_log_cb(conf.get(), nullptr);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.release(), err, sizeof err);
-  if (!rk) throw std::runtime_error(std::string("embedded kafka: ") + err);
+  if (!rk)
+    throw std::runtime_error(std::string("embedded kafka: ") + err);
   impl_->owner.reset(rk);
   impl_->cluster.reset(rd_kafka_mock_cluster_new(rk, static_cast<int>(cfg.embedded.brokers)));
-  if (!impl_->cluster) throw std::runtime_error("embedded kafka: cannot start the mock cluster");
+  if (!impl_->cluster)
+    throw std::runtime_error("embedded kafka: cannot start the mock cluster");
   impl_->bootstrap = rd_kafka_mock_cluster_bootstraps(impl_->cluster.get());
-  for (const auto& t : topics) create_topic(t, static_cast<int>(cfg.embedded.partitions));
+  for (const auto& t : topics)
+    create_topic(t, static_cast<int>(cfg.embedded.partitions));
 }
 
 embedded_cluster::~embedded_cluster() = default;
 
-const std::string& embedded_cluster::bootstrap() const noexcept { return impl_->bootstrap; }
+const std::string& embedded_cluster::bootstrap() const noexcept {
+  return impl_->bootstrap;
+}
 
 void embedded_cluster::create_topic(const std::string& topic, int partitions) {
   if (auto e = rd_kafka_mock_topic_create(impl_->cluster.get(), topic.c_str(), partitions, 1)) {
@@ -61,11 +66,11 @@ void embedded_cluster::create_topic(const std::string& topic, int partitions) {
 }
 
 std::string make_demo_event(const std::string& stream, std::uint64_t n, std::int64_t now_ms) {
-  static constexpr std::array<const char*, 6> wikis{"enwiki",    "dewiki",    "frwiki",
+  static constexpr std::array<const char*, 6> wikis{"enwiki",      "dewiki",       "frwiki",
                                                     "commonswiki", "wikidatawiki", "jawiki"};
-  static constexpr std::array<const char*, 6> domains{
-      "en.wikipedia.org",     "de.wikipedia.org",  "fr.wikipedia.org",
-      "commons.wikimedia.org", "www.wikidata.org", "ja.wikipedia.org"};
+  static constexpr std::array<const char*, 6> domains{"en.wikipedia.org", "de.wikipedia.org",
+                                                      "fr.wikipedia.org", "commons.wikimedia.org",
+                                                      "www.wikidata.org", "ja.wikipedia.org"};
   static constexpr std::array<const char*, 4> types{"edit", "new", "log", "categorize"};
   std::size_t w = n % wikis.size();
   bool canary = n % 100 == 99;  // about 1% canary events, as production has
@@ -96,8 +101,9 @@ std::string make_demo_event(const std::string& stream, std::uint64_t n, std::int
   j["timestamp"] = secs;
   j["user"] = "DemoUser" + std::to_string(n % 97);
   j["bot"] = n % 7 == 0;
-  j["notify_url"] = std::string("https://") + domains[w] + "/w/index.php?diff=" +
-                    std::to_string(1000000 + n) + "&oldid=" + std::to_string(999999 + n);
+  j["notify_url"] = std::string("https://") + domains[w] +
+                    "/w/index.php?diff=" + std::to_string(1000000 + n) +
+                    "&oldid=" + std::to_string(999999 + n);
   j["minor"] = n % 3 == 0;
   j["patrolled"] = n % 2 == 0;
   j["length"] = {{"old", 1000 + n % 900}, {"new", 1100 + n % 800}};
@@ -130,7 +136,8 @@ struct demo_producer::impl {
                              std::chrono::duration<double>(static_cast<double>(n) / rate));
       {
         std::unique_lock lock(mutex);
-        if (cv.wait_until(lock, due, [this] { return stop; })) break;
+        if (cv.wait_until(lock, due, [this] { return stop; }))
+          break;
       }
       auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())
@@ -140,7 +147,8 @@ struct demo_producer::impl {
         const auto& topic = topics[next_topic[s]++ % topics.size()];
         std::string value = make_demo_event(streams[s].name, n, now_ms);
         auto& handle = handles[topic];
-        if (!handle) handle.reset(rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr));
+        if (!handle)
+          handle.reset(rd_kafka_topic_new(rk.get(), topic.c_str(), nullptr));
         if (rd_kafka_produce(handle.get(), RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_COPY, value.data(),
                              value.size(), nullptr, 0, nullptr) != 0) {
           spdlog::debug("demo producer: {}", rd_kafka_err2str(rd_kafka_last_error()));
@@ -159,7 +167,8 @@ demo_producer::demo_producer(const kafka_config& cfg, const std::string& bootstr
   auto conf = make_conf(cfg, bootstrap, client_role::producer);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
-  if (!rk) throw std::runtime_error(std::string("demo producer: ") + err);
+  if (!rk)
+    throw std::runtime_error(std::string("demo producer: ") + err);
   conf.release();
   impl_->rk.reset(rk);
   impl_->thread = std::thread([this, streams, rate] { impl_->run(streams, rate); });
@@ -171,7 +180,8 @@ demo_producer::~demo_producer() {
     impl_->stop = true;
   }
   impl_->cv.notify_all();
-  if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_->thread.joinable())
+    impl_->thread.join();
 }
 
 }  // namespace eventstreams::kafka

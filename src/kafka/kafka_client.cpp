@@ -28,7 +28,8 @@ kafka_client::kafka_client(const kafka_config& cfg, const std::string& bootstrap
   auto conf = make_conf(cfg, bootstrap, client_role::lookup);
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf.get(), err, sizeof err);
-  if (!rk) throw std::runtime_error(std::string("kafka: cannot create client: ") + err);
+  if (!rk)
+    throw std::runtime_error(std::string("kafka: cannot create client: ") + err);
   conf.release();  // owned by rk now
   impl_->rk.reset(rk);
 }
@@ -60,8 +61,8 @@ lookup_error kafka_client::partition_counts(const std::vector<std::string>& topi
   for (std::size_t i : missing) {
     topic_ptr topic(rd_kafka_topic_new(impl_->rk.get(), topics[i].c_str(), nullptr));
     const rd_kafka_metadata_t* raw = nullptr;
-    auto err = rd_kafka_metadata(impl_->rk.get(), 0, topic.get(), &raw,
-                                 static_cast<int>(timeout.count()));
+    auto err =
+        rd_kafka_metadata(impl_->rk.get(), 0, topic.get(), &raw, static_cast<int>(timeout.count()));
     metadata_ptr md(raw);
     if (err) {
       spdlog::warn("kafka metadata for {} failed: {}", topics[i], rd_kafka_err2str(err));
@@ -69,7 +70,8 @@ lookup_error kafka_client::partition_counts(const std::vector<std::string>& topi
     }
     const rd_kafka_metadata_topic_t* found = nullptr;
     for (int t = 0; t < md->topic_cnt; ++t) {
-      if (topics[i] == md->topics[t].topic) found = &md->topics[t];
+      if (topics[i] == md->topics[t].topic)
+        found = &md->topics[t];
     }
     if (!found || found->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
         found->partition_cnt == 0) {
@@ -77,8 +79,8 @@ lookup_error kafka_client::partition_counts(const std::vector<std::string>& topi
     }
     if (found->err) {
       spdlog::warn("kafka metadata for {}: {}", topics[i], rd_kafka_err2str(found->err));
-      return {lookup_error_kind::unreachable, "Kafka metadata for topic " + topics[i] +
-                                                  " is unavailable"};
+      return {lookup_error_kind::unreachable,
+              "Kafka metadata for topic " + topics[i] + " is unavailable"};
     }
     out[i] = found->partition_cnt;
     std::lock_guard lock(impl_->mutex);
@@ -88,41 +90,79 @@ lookup_error kafka_client::partition_counts(const std::vector<std::string>& topi
   return {};
 }
 
-lookup_error kafka_client::resolve_end_positions(const std::vector<std::string>& topics,
-                                                 std::chrono::milliseconds timeout,
-                                                 std::vector<partition_position>& out) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  std::vector<int> counts;
-  if (auto err = partition_counts(topics, timeout, counts)) return err;
+namespace {
 
-  partition_list_ptr list(rd_kafka_topic_partition_list_new(0));
-  for (std::size_t t = 0; t < topics.size(); ++t) {
-    for (int p = 0; p < counts[t]; ++p) {
-      // ListOffsets with timestamp -1 answers the high watermark, for all partitions at once.
-      rd_kafka_topic_partition_list_add(list.get(), topics[t].c_str(), p)->offset =
-          RD_KAFKA_OFFSET_END;
-    }
+// One ListOffsets round per broker for all partitions: `query[i]` is a timestamp, or -1 (the
+// high watermark) / -2 (the low watermark). Answers -1 where no offset matches.
+lookup_error list_offsets(rd_kafka_t* rk, const std::vector<topic_partition>& partitions,
+                          const std::vector<std::int64_t>& query, std::chrono::milliseconds timeout,
+                          std::vector<std::int64_t>& out) {
+  out.clear();
+  if (partitions.empty())
+    return {};
+  partition_list_ptr list(rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size())));
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    rd_kafka_topic_partition_list_add(list.get(), partitions[i].topic.c_str(),
+                                      partitions[i].partition)
+        ->offset = query[i];
   }
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-      deadline - std::chrono::steady_clock::now());
-  if (left.count() <= 0) return {lookup_error_kind::unreachable, "Kafka lookup timed out"};
-  auto err = rd_kafka_offsets_for_times(impl_->rk.get(), list.get(), static_cast<int>(left.count()));
+  auto err = rd_kafka_offsets_for_times(rk, list.get(), static_cast<int>(timeout.count()));
   if (err) {
     spdlog::warn("kafka offset lookup failed: {}", rd_kafka_err2str(err));
     return {lookup_error_kind::unreachable, "Kafka offset lookup failed"};
   }
-  out.clear();
-  out.reserve(static_cast<std::size_t>(list->cnt));
+  out.reserve(partitions.size());
   for (int i = 0; i < list->cnt; ++i) {
     const auto& e = list->elems[i];
-    if (e.err || e.offset < 0) {
-      spdlog::warn("kafka offset lookup for {}/{}: {} (offset {})", e.topic, e.partition,
-                   rd_kafka_err2str(e.err), e.offset);
+    if (e.err) {
+      spdlog::warn("kafka offset lookup for {}/{}: {}", e.topic, e.partition,
+                   rd_kafka_err2str(e.err));
       return {lookup_error_kind::unreachable, "Kafka offset lookup failed"};
     }
-    out.push_back({e.topic, e.partition, e.offset, std::nullopt});
+    out.push_back(e.offset);
   }
   return {};
+}
+
+}  // namespace
+
+lookup_error kafka_client::bounds(const std::vector<topic_partition>& partitions,
+                                  std::chrono::milliseconds timeout,
+                                  std::vector<partition_bounds>& out) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::vector<std::int64_t> low, high;
+  if (auto err = list_offsets(
+          impl_->rk.get(), partitions,
+          std::vector<std::int64_t>(partitions.size(), RD_KAFKA_OFFSET_BEGINNING), timeout, low)) {
+    return err;
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0)
+    return {lookup_error_kind::unreachable, "Kafka lookup timed out"};
+  if (auto err = list_offsets(impl_->rk.get(), partitions,
+                              std::vector<std::int64_t>(partitions.size(), RD_KAFKA_OFFSET_END),
+                              left, high)) {
+    return err;
+  }
+  out.clear();
+  for (std::size_t i = 0; i < partitions.size(); ++i) {
+    if (low[i] < 0 || high[i] < 0) {
+      spdlog::warn("kafka watermarks for {}/{} unknown", partitions[i].topic,
+                   partitions[i].partition);
+      return {lookup_error_kind::unreachable, "Kafka offset lookup failed"};
+    }
+    out.push_back({low[i], high[i]});
+  }
+  return {};
+}
+
+lookup_error kafka_client::offsets_for_times(const std::vector<topic_partition>& partitions,
+                                             const std::vector<std::int64_t>& timestamps,
+                                             std::chrono::milliseconds timeout,
+                                             std::vector<std::int64_t>& out) {
+  spdlog::debug("kafka timestamp lookup for {} partitions", partitions.size());
+  return list_offsets(impl_->rk.get(), partitions, timestamps, timeout, out);
 }
 
 }  // namespace eventstreams::kafka

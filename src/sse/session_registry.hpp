@@ -5,6 +5,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <unordered_map>
 
 namespace eventstreams {
@@ -14,8 +15,11 @@ class sse_session;
 // Thread-safe. Sessions join when streaming starts and leave in their destructor.
 class session_registry {
  public:
-  // Registers `s` unless `limit` sessions are already registered. Returns false at the limit.
-  bool try_join(sse_session* s, std::weak_ptr<sse_session> weak, std::size_t limit);
+  enum class join_result { ok, process_limit, client_limit };
+  // Registers `s` for client `ip` unless the process already has `limit` sessions or that
+  // client has `ip_limit` (0 = no per-client limit).
+  join_result try_join(sse_session* s, std::weak_ptr<sse_session> weak, const std::string& ip,
+                       std::size_t limit, std::size_t ip_limit);
   void leave(sse_session* s);
   std::size_t size() const;
   // Calls `f` on every live session (f should only post work onto the session's strand).
@@ -23,7 +27,12 @@ class session_registry {
 
  private:
   mutable std::mutex mutex_;
-  std::unordered_map<sse_session*, std::weak_ptr<sse_session>> sessions_;
+  struct entry {
+    std::weak_ptr<sse_session> session;
+    std::string ip;
+  };
+  std::unordered_map<sse_session*, entry> sessions_;
+  std::unordered_map<std::string, std::size_t> per_ip_;
 };
 
 }  // namespace eventstreams

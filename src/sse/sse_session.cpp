@@ -37,20 +37,22 @@ bool wants_ndjson(const request& req) {
 
 std::string join(const std::vector<std::string>& v) {
   std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  for (const auto& s : v)
+    out += (out.empty() ? "" : ",") + s;
   return out;
 }
 
 }  // namespace
 
 struct sse_session::resolved {
-  kafka::lookup_error error;
+  lookup_error error;
   std::vector<partition_position> positions;
   std::unique_ptr<kafka::consumer> consumer;
 };
 
-sse_session::sse_session(beast::tcp_stream&& stream, const request& req,
-                         stream_selection selection, std::string query, server_context& ctx)
+sse_session::sse_session(beast::tcp_stream&& stream, const request& req, stream_selection selection,
+                         std::vector<last_event_entry> entries, std::optional<std::int64_t> since,
+                         server_context& ctx)
     : stream_(std::move(stream)),
       ctx_(ctx),
       method_(req.method_string()),
@@ -59,18 +61,34 @@ sse_session::sse_session(beast::tcp_stream&& stream, const request& req,
       ndjson_(wants_ndjson(req)),
       chunked_(req.version() >= 11),
       selection_(std::move(selection)),
-      query_(std::move(query)),
+      entries_(std::move(entries)),
+      since_(since),
       wake_(stream_.get_executor()),
       heartbeat_(stream_.get_executor()),
+      duration_timer_(stream_.get_executor()),
       opened_(std::chrono::steady_clock::now()),
       last_send_(opened_) {
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
   client_ = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  client_ip_ = ec ? "unknown" : ep.address().to_string();
+  const auto& header = ctx_.cfg.server.client_ip_header;
+  if (!header.empty()) {
+    // Behind a proxy: the first address of the header (X-Forwarded-For style lists) counts.
+    std::string_view value(req[header]);
+    value = value.substr(0, value.find(','));
+    while (!value.empty() && value.front() == ' ')
+      value.remove_prefix(1);
+    while (!value.empty() && value.back() == ' ')
+      value.remove_suffix(1);
+    if (!value.empty())
+      client_ip_ = std::string(value.substr(0, 64));
+  }
 }
 
 sse_session::~sse_session() {
-  if (registered_) ctx_.registry.leave(this);
+  if (registered_)
+    ctx_.registry.leave(this);
   if (consumer_) {
     // Normally close() already handed it over; this covers a session dropped before that.
     net::post(*ctx_.blocking, [c = std::move(consumer_)]() mutable { c.reset(); });
@@ -84,23 +102,33 @@ response sse_session::head_response(const request& req) {
 }
 
 void sse_session::run() {
-  if (!ctx_.registry.try_join(this, weak_from_this(), ctx_.cfg.server.max_connections)) {
-    return fail_before_start(error_kind::unavailable, "too many connections");
+  switch (ctx_.registry.try_join(this, weak_from_this(), client_ip_,
+                                 ctx_.cfg.server.max_connections,
+                                 ctx_.cfg.server.client_ip_connection_limit)) {
+    case session_registry::join_result::process_limit:
+      return fail_before_start(error_kind::unavailable, "the server is at its connection limit");
+    case session_registry::join_result::client_limit:
+      return fail_before_start(error_kind::too_many_requests,
+                               "too many concurrent streams from this client");
+    case session_registry::join_result::ok:
+      break;
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", client_, join(selection_.stream_names),
                 target_);
-  auto topics = selection_.topics;
-  net::post(*ctx_.blocking, [self = shared_from_this(), topics = std::move(topics)] {
+  net::post(*ctx_.blocking, [self = shared_from_this()] {
     auto r = std::make_shared<resolved>();
     auto& ctx = self->ctx_;
-    r->error = ctx.kafka->resolve_end_positions(topics, ctx.cfg.server.kafka_timeout, r->positions);
+    // Only the blocking pool touches these members until on_resolved runs on the strand.
+    r->error = resolve_start_positions(*ctx.kafka, self->selection_.topics, self->entries_,
+                                       self->since_, ctx.cfg.kafka.resume_by,
+                                       ctx.cfg.server.kafka_timeout, r->positions);
     if (!r->error) {
       try {
         r->consumer = std::make_unique<kafka::consumer>(ctx.cfg.kafka, ctx.bootstrap, r->positions);
       } catch (const std::exception& e) {
         spdlog::error("cannot start a Kafka consumer: {}", e.what());
-        r->error = {kafka::lookup_error_kind::unreachable, "cannot start a Kafka consumer"};
+        r->error = {lookup_error_kind::unreachable, "cannot start a Kafka consumer"};
       }
     }
     net::post(self->stream_.get_executor(), [self, r] { self->on_resolved(r); });
@@ -109,20 +137,25 @@ void sse_session::run() {
 
 void sse_session::on_resolved(std::shared_ptr<resolved> r) {
   consumer_ = std::move(r->consumer);
-  if (closed_) return close("closed while starting");
-  if (ending_) return close(end_reason_);
-  if (r->error) return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
+  if (closed_)
+    return close("closed while starting");
+  if (ending_)
+    return close(end_reason_);
+  if (r->error)
+    return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
 
   positions_ = position_vector(std::move(r->positions));
   pass_canary_.resize(positions_.size());
   for (std::size_t i = 0; i < positions_.size(); ++i) {
     for (std::size_t t = 0; t < selection_.topics.size(); ++t) {
-      if (selection_.topics[t] == positions_.at(i).topic) pass_canary_[i] = selection_.pass_canary[t];
+      if (selection_.topics[t] == positions_.at(i).topic)
+        pass_canary_[i] = selection_.pass_canary[t];
     }
   }
   beast::error_code ec;
   wake_.assign(consumer_->dup_wake_fd(), ec);
-  if (ec) return fail_before_start(error_kind::internal, "");
+  if (ec)
+    return fail_before_start(error_kind::internal, "");
   start_streaming();
 }
 
@@ -133,14 +166,15 @@ void sse_session::fail_before_start(error_kind kind, const std::string& detail) 
   req.version(http_version_);
   req.keep_alive(false);
   auto res = std::make_shared<response>(make_problem(req, kind, detail));
-  spdlog::info("close client={} streams={} duration=0s events=0 bytes=0 reason=\"{}: {}\"",
-               client_, join(selection_.stream_names), problem_for(kind).type, detail);
+  spdlog::info("close client={} streams={} duration=0s events=0 bytes=0 reason=\"{}: {}\"", client_,
+               join(selection_.stream_names), problem_for(kind).type, detail);
   closed_ = true;  // nothing streams from here on; the write below ends the connection
-  http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code, std::size_t) {
-    beast::error_code ec;
-    self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-    self->stream_.close();
-  });
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                      beast::error_code ec;
+                      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+                      self->stream_.close();
+                    });
 }
 
 void sse_session::start_streaming() {
@@ -150,10 +184,18 @@ void sse_session::start_streaming() {
   os << res.base();
   response_header_ = os.str();  // the first write carries the response header
   started_ = true;
-  if (!ndjson_) pending_ = ":ok\n\n";
+  if (!ndjson_)
+    pending_ = ":ok\n\n";
   flush();
   do_read_client();
   schedule_heartbeat();
+  if (auto limit = ctx_.cfg.server.max_connection_duration; limit.count() > 0) {
+    duration_timer_.expires_after(limit);
+    duration_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec)
+        self->end_on_strand("max_connection_duration");
+    });
+  }
   drain();
 }
 
@@ -165,28 +207,31 @@ void sse_session::do_wait_kafka() {
 
 void sse_session::on_kafka_ready(beast::error_code ec) {
   waiting_kafka_ = false;
-  if (ec || closed_) return;
+  if (ec || closed_)
+    return;
   consumer_->reset_wake();
   drain();
 }
 
 void sse_session::drain() {
-  if (closed_ || ending_) return;
+  if (closed_ || ending_)
+    return;
   std::size_t budget = records_per_turn;
   bool empty = false;
   while (budget > 0 && pending_.size() < ctx_.cfg.server.max_buffered_bytes) {
     errors_.clear();
     std::size_t want = std::min(records_.size(), budget);
     std::size_t n = consumer_->poll(std::span(records_.data(), want), errors_);
-    for (std::size_t i = 0; i < n; ++i) encode(records_[i]);
+    for (std::size_t i = 0; i < n; ++i)
+      encode(records_[i]);
     for (const auto& e : errors_) {
       if (e.fatal) {
         spdlog::error("client={} kafka error ends the stream: {}: {}", client_, e.kind, e.detail);
         pending_ += "event: error\nid: ";
         pending_ += positions_.id();
         pending_ += "\ndata: ";
-        pending_ += problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, method_,
-                                 target_);
+        pending_ +=
+            problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, method_, target_);
         pending_ += "\n\n";
         return end_on_strand("kafka error " + e.kind);
       }
@@ -211,7 +256,8 @@ void sse_session::drain() {
 
 void sse_session::encode(const kafka::record& rec) {
   auto idx = positions_.index_of(rec.topic, rec.partition);
-  if (idx < 0) return;  // not assigned to us; librdkafka does not deliver such records
+  if (idx < 0)
+    return;  // not assigned to us; librdkafka does not deliver such records
   auto i = static_cast<std::size_t>(idx);
   positions_.advance(i, rec.offset, rec.timestamp);
   scratch_.clear();
@@ -237,9 +283,11 @@ void sse_session::encode(const kafka::record& rec) {
 }
 
 void sse_session::flush() {
-  if (writing_ || closed_) return;
+  if (writing_ || closed_)
+    return;
   bool send_final = ending_ && !final_queued_;
-  if (pending_.empty() && response_header_.empty() && !send_final) return;
+  if (pending_.empty() && response_header_.empty() && !send_final)
+    return;
   inflight_.clear();
   inflight_.swap(response_header_);  // the response header, on the first write only
   if (!pending_.empty()) {
@@ -250,14 +298,17 @@ void sse_session::flush() {
       inflight_ += "\r\n";
     }
     inflight_ += pending_;
-    if (chunked_) inflight_ += "\r\n";
+    if (chunked_)
+      inflight_ += "\r\n";
     pending_.clear();
   }
   if (send_final) {
     final_queued_ = true;
-    if (chunked_) inflight_ += "0\r\n\r\n";
+    if (chunked_)
+      inflight_ += "0\r\n\r\n";
   }
-  if (inflight_.empty()) return close(end_reason_);  // HTTP/1.0 end with nothing left to send
+  if (inflight_.empty())
+    return close(end_reason_);  // HTTP/1.0 end with nothing left to send
   writing_ = true;
   net::async_write(stream_, net::buffer(inflight_),
                    beast::bind_front_handler(&sse_session::on_write, shared_from_this()));
@@ -265,11 +316,15 @@ void sse_session::flush() {
 
 void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   writing_ = false;
-  if (ec) return close("write failed: " + ec.message());
+  if (ec)
+    return close("write failed: " + ec.message());
   bytes_sent_ += bytes;
-  if (inflight_.capacity() > keep_capacity) std::string().swap(inflight_);
-  if (pending_.capacity() > keep_capacity && pending_.empty()) std::string().swap(pending_);
-  if (final_queued_) return close(end_reason_);
+  if (inflight_.capacity() > keep_capacity)
+    std::string().swap(inflight_);
+  if (pending_.capacity() > keep_capacity && pending_.empty())
+    std::string().swap(pending_);
+  if (final_queued_)
+    return close(end_reason_);
   if (paused_) {
     paused_ = false;
     drain();  // flushes
@@ -285,22 +340,26 @@ void sse_session::do_read_client() {
 }
 
 void sse_session::on_read_client(beast::error_code ec, std::size_t) {
-  if (closed_) return;
-  if (ec == net::error::eof) return close("client closed");
-  if (ec) return close("client error: " + ec.message());
+  if (closed_)
+    return;
+  if (ec == net::error::eof)
+    return close("client closed");
+  if (ec)
+    return close("client error: " + ec.message());
   do_read_client();  // a streaming client has nothing more to say; discard it
 }
 
 void sse_session::schedule_heartbeat() {
   auto interval = ctx_.cfg.server.heartbeat_interval;
-  if (interval.count() == 0 || ndjson_ || closed_) return;
+  if (interval.count() == 0 || ndjson_ || closed_)
+    return;
   heartbeat_.expires_at(last_send_ + interval);
-  heartbeat_.async_wait(
-      beast::bind_front_handler(&sse_session::on_heartbeat, shared_from_this()));
+  heartbeat_.async_wait(beast::bind_front_handler(&sse_session::on_heartbeat, shared_from_this()));
 }
 
 void sse_session::on_heartbeat(beast::error_code ec) {
-  if (ec || closed_ || ending_) return;
+  if (ec || closed_ || ending_)
+    return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_send_ >= ctx_.cfg.server.heartbeat_interval) {
     pending_ += ":\n\n";
@@ -317,18 +376,22 @@ void sse_session::end(std::string reason) {
 }
 
 void sse_session::end_on_strand(std::string reason) {
-  if (closed_ || ending_) return;
+  if (closed_ || ending_)
+    return;
   ending_ = true;
   end_reason_ = std::move(reason);
-  if (!started_) return;  // still resolving: on_resolved sees ending_ and closes
+  if (!started_)
+    return;  // still resolving: on_resolved sees ending_ and closes
   flush();
 }
 
 void sse_session::close(const std::string& reason) {
-  if (closed_ && !consumer_) return;
+  if (closed_ && !consumer_)
+    return;
   bool was_open = !closed_;
   closed_ = true;
   heartbeat_.cancel();
+  duration_timer_.cancel();
   beast::error_code ec;
   wake_.close(ec);
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
@@ -337,7 +400,8 @@ void sse_session::close(const std::string& reason) {
     // Destroying a consumer joins its threads: never on an I/O thread.
     net::post(*ctx_.blocking, [c = std::move(consumer_)]() mutable { c.reset(); });
   }
-  if (!was_open) return;
+  if (!was_open)
+    return;
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
   spdlog::info(
       "close client={} streams={} duration={:.3f}s events={} bytes={} skipped_canary={} "

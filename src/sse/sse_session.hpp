@@ -10,6 +10,7 @@
 
 #include "app/server_context.hpp"
 #include "eventstreams/position_vector.hpp"
+#include "eventstreams/resume.hpp"
 #include "eventstreams/stream_catalog.hpp"
 #include "http/net.hpp"
 #include "http/responses.hpp"
@@ -21,8 +22,10 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
  public:
   // `stream` is a connected socket whose request `req` asked for `selection` (already
   // validated against the catalog). All work happens on the stream's strand.
+  // `entries` (Last-Event-ID) and `since` were validated against the selection.
   sse_session(beast::tcp_stream&& stream, const request& req, stream_selection selection,
-              std::string query, server_context& ctx);
+              std::vector<last_event_entry> entries, std::optional<std::int64_t> since,
+              server_context& ctx);
   ~sse_session();
 
   void run();
@@ -52,28 +55,31 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
 
   beast::tcp_stream stream_;
   server_context& ctx_;
-  std::string client_;  // peer address for logs
+  std::string client_;     // peer address:port for logs
+  std::string client_ip_;  // for the per-client limit: peer address or client_ip_header
   std::string method_, target_;
   unsigned http_version_;
   bool ndjson_;
   bool chunked_;
   stream_selection selection_;
-  std::string query_;
+  std::vector<last_event_entry> entries_;
+  std::optional<std::int64_t> since_;
   position_vector positions_;
   std::vector<bool> pass_canary_;  // per position index
   std::unique_ptr<kafka::consumer> consumer_;
   net::posix::stream_descriptor wake_;
   net::steady_timer heartbeat_;
-  std::array<kafka::record, 256> records_;
+  net::steady_timer duration_timer_;  // server.max_connection_duration
+  std::array<kafka::record, 64> records_;
   std::vector<kafka::consumer_error> errors_;
   std::array<char, 512> read_buffer_;
 
-  std::string scratch_;   // one spliced event
-  std::string pending_;   // encoded bytes not yet handed to the socket
-  std::string inflight_;  // bytes being written
+  std::string scratch_;          // one spliced event
+  std::string pending_;          // encoded bytes not yet handed to the socket
+  std::string inflight_;         // bytes being written
   std::string response_header_;  // the response header until the first write
   bool writing_ = false;
-  bool paused_ = false;        // draining stopped because pending_ is full (backpressure)
+  bool paused_ = false;  // draining stopped because pending_ is full (backpressure)
   bool waiting_kafka_ = false;
   bool ending_ = false;        // no more events: write what is pending, then the end
   bool final_queued_ = false;  // the last bytes are in flight; close when written

@@ -42,7 +42,8 @@ TEST(Router, UnknownPathsAreNotFound) {
 }
 
 TEST(Router, BadEscapesAreFlagged) {
-  for (const char* target : {"/v2/stream/%", "/v2/stream/%4", "/v2/stream/%zz", "/v2/stream/a%00"}) {
+  for (const char* target :
+       {"/v2/stream/%", "/v2/stream/%4", "/v2/stream/%zz", "/v2/stream/a%00"}) {
     auto m = match_route("GET", target);
     EXPECT_EQ(m.id, route_id::stream) << target;
     EXPECT_TRUE(m.bad_encoding) << target;

@@ -1,0 +1,77 @@
+// Where each partition starts: Last-Event-ID and `since` parsing, and the start-position rules
+// of API.md §4 and §5.3. Pure functions, no I/O.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "eventstreams/config.hpp"
+
+namespace eventstreams {
+
+// Largest Last-Event-ID header accepted (API.md §5.3).
+inline constexpr std::size_t max_last_event_id_bytes = 16 * 1024;
+
+// One entry of a Last-Event-ID array. Our ids have all four fields; the original service's
+// have {"topic","partition","timestamp"} or "offset":-1 (end) / -2 (earliest), or are bare
+// topic-name strings (topic only: that topic's partitions start by the default rules).
+struct last_event_entry {
+  std::string topic;
+  std::optional<std::int32_t> partition;  // absent: every partition of the topic
+  std::optional<std::int64_t> offset;     // >= 0, or -1 (end) / -2 (earliest)
+  std::optional<std::int64_t> timestamp;  // ms since the epoch, >= 0
+};
+
+struct last_event_id_error {
+  std::string detail;  // what is wrong, safe to show to the client (no raw echo of the input)
+};
+
+// Parses the header value. An empty (or all-whitespace) value yields an empty vector (= absent).
+// Errors: longer than max_last_event_id_bytes, not JSON, not an array, an entry that is neither
+// a string nor an object, a missing/empty/non-string topic, a partition that is not an integer
+// in [0, 2^31), an offset that is not an integer >= -2, a timestamp that is not an integer >= 0
+// (floats are rejected: "1.5"), unknown members are ignored (forward compatibility).
+std::variant<std::vector<last_event_entry>, last_event_id_error> parse_last_event_id(
+    std::string_view header);
+
+// `since`: milliseconds since the epoch (digits only), an ISO-8601 date-time with `Z` or a
+// ±hh:mm offset (fractional seconds allowed, e.g. 2024-05-01T12:00:00.250+02:00), or a date
+// YYYY-MM-DD (midnight UTC). Returns ms since the epoch, or nullopt if invalid (including
+// impossible dates such as 2024-02-30 and values before 1970).
+std::optional<std::int64_t> parse_since(std::string_view text);
+
+// How one partition's start is found.
+enum class start_kind {
+  offset,     // exactly `value`
+  timestamp,  // the first record with timestamp >= `value` (a lookup; "none" means the end)
+  earliest,   // the oldest retained record
+  end,        // the high watermark
+};
+
+struct start_plan {
+  start_kind kind = start_kind::end;
+  std::int64_t value = 0;
+  std::optional<std::int64_t> carried_timestamp;  // the entry's timestamp, kept for the id
+};
+
+// The retained range of a partition: offsets [low, high) exist; high is the next offset.
+struct partition_bounds {
+  std::int64_t low = 0;
+  std::int64_t high = 0;
+};
+
+// The rules, for one partition. `entry` is the Last-Event-ID entry for this partition (an entry
+// for this exact partition wins over a whole-topic entry; the caller picks), or null.
+//  - resume_by offset: offset in [low, high] -> offset; out of range -> the entry's timestamp if
+//    any, else earliest (below low) or end (above high); -1 -> timestamp if any, else end;
+//    -2 -> earliest; no offset but a timestamp -> timestamp; neither -> as if no entry.
+//  - resume_by timestamp: an entry's timestamp wins over its offset; otherwise as above.
+//  - no entry: `since` -> timestamp(since); else end.
+start_plan plan_start(const last_event_entry* entry, std::optional<std::int64_t> since,
+                      resume_policy policy, partition_bounds bounds);
+
+}  // namespace eventstreams
