@@ -50,6 +50,8 @@ struct kafka_config {
   std::string bootstrap_servers = "localhost:9092";  // or "embedded"
   std::map<std::string, std::string> properties;     // passed through to librdkafka
   resume_policy resume_by = resume_policy::offset;
+  // /readyz answers 200 while metadata was fetched successfully within this interval.
+  std::chrono::milliseconds readiness_interval{30000};
   embedded_kafka_config embedded;
 
   bool is_embedded() const { return bootstrap_servers == "embedded"; }

@@ -8,12 +8,15 @@
 namespace eventstreams {
 
 enum class route_id {
+  root,          // / (303 to /v2/ui; /?spec is the OpenAPI document)
   stream,        // /v2/stream/{streams}
   streams_list,  // /v2/streams
   info,          // /_info
   info_name,     // /_info/name
   info_version,  // /_info/version
   healthz,
+  readyz,
+  metrics,
   robots,
   not_found,
 };
@@ -26,6 +29,9 @@ struct route_match {
   std::string query;            // raw query string, without '?'
   bool bad_encoding = false;    // the path had an invalid %-escape (-> 400)
 };
+
+// A short name for metrics labels ("stream", "streams", "healthz", …, "not_found").
+std::string_view route_name(route_id id);
 
 // Pure function: no allocation beyond the result. `method` is the request method text.
 route_match match_route(std::string_view method, std::string_view target);

@@ -1,17 +1,16 @@
-// Start-up order: config -> Kafka clients -> bind -> ready -> serve; then an orderly drain.
+// Start-up order: config -> Kafka clients -> bind -> READY=1 -> serve; signals handled in the
+// loop; then an orderly drain.
 #include "app/server.hpp"
 
+#include <malloc.h>
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
-
-#include <malloc.h>
 
 #include <csignal>
 #include <cstdio>
 #include <optional>
 #include <thread>
 
-#include "app/logging.hpp"
 #include "app/server_context.hpp"
 #include "http/listener.hpp"
 #include "http/responses.hpp"
@@ -25,134 +24,235 @@ namespace {
 // Threads for librdkafka calls that block (lookups at connect, consumer destruction).
 constexpr std::size_t blocking_threads = 4;
 
-// Ends every stream, then stops the I/O loop once all sessions are gone or the deadline passed.
-class shutdown_driver : public std::enable_shared_from_this<shutdown_driver> {
+class server {
  public:
-  shutdown_driver(net::io_context& ioc, server_context& ctx, std::shared_ptr<listener> l)
-      : ioc_(ioc), ctx_(ctx), listener_(std::move(l)), timer_(ioc) {}
-
-  void start() {
-    ctx_.shutting_down = true;
-    sd_notify(0, "STOPPING=1");
-    spdlog::info("shutting down: ending {} streams", ctx_.registry.size());
-    listener_->stop();
-    ctx_.registry.for_each([](std::shared_ptr<sse_session> s) { s->end("server shutdown"); });
-    deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
-    check();
+  server(config cfg, std::string config_path) : config_path_(std::move(config_path)) {
+    ctx_.cfg = std::move(cfg);
   }
+  int run();
 
  private:
-  void check() {
-    if (ctx_.registry.size() == 0 || std::chrono::steady_clock::now() >= deadline_) {
-      if (ctx_.registry.size() != 0) {
-        spdlog::warn("shutdown deadline passed with {} streams open", ctx_.registry.size());
-      }
-      ioc_.stop();
-      return;
-    }
-    timer_.expires_after(std::chrono::milliseconds(20));
-    timer_.async_wait([self = shared_from_this()](beast::error_code) { self->check(); });
-  }
+  void start_signals();
+  void on_signal(beast::error_code ec, int sig);
+  void reload();
+  void begin_shutdown();
+  void check_shutdown();
+  void schedule_readiness(std::chrono::milliseconds after);
+  void schedule_watchdog(std::chrono::microseconds interval);
+  void notify_status();
 
-  net::io_context& ioc_;
-  server_context& ctx_;
+  std::string config_path_;
+  server_context ctx_;
+  std::unique_ptr<kafka::embedded_cluster> embedded_;
+  std::unique_ptr<kafka::kafka_client> lookup_;
+  std::optional<net::thread_pool> blocking_;
+  std::optional<net::io_context> ioc_;
   std::shared_ptr<listener> listener_;
-  net::steady_timer timer_;
-  std::chrono::steady_clock::time_point deadline_;
+  std::optional<net::signal_set> signals_;
+  std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_;
+  std::chrono::steady_clock::time_point shutdown_deadline_;
+  bool stopping_ = false;
 };
 
-}  // namespace
-
-int run_server(config cfg, const std::string& config_path) {
+int server::run() {
   std::signal(SIGPIPE, SIG_IGN);
-  // Each connection brings librdkafka threads; glibc would give many of them their own
-  // malloc arena, which keeps freed memory per arena. A few shared arenas keep RSS per
-  // connection low (measured in bench/README.md).
+  // Each connection brings librdkafka threads; glibc would give many of them their own malloc
+  // arena, each keeping freed memory. A few shared arenas keep RSS per connection lower.
   mallopt(M_ARENA_MAX, 4);
-  server_context ctx;
-  ctx.cfg = std::move(cfg);
-  const auto& scfg = ctx.cfg.server;
+  const auto& scfg = ctx_.cfg.server;
   cors_allow_origin = scfg.cors_allow_origin;
-  auto catalog = std::make_shared<const stream_catalog>(ctx.cfg.streams);
-  ctx.catalog.store(catalog);
+  auto catalog = std::make_shared<const stream_catalog>(ctx_.cfg.streams);
+  ctx_.catalog.store(catalog);
 
-  std::unique_ptr<kafka::embedded_cluster> embedded;
-  std::unique_ptr<kafka::kafka_client> lookup;
   try {
-    ctx.bootstrap = ctx.cfg.kafka.bootstrap_servers;
-    if (ctx.cfg.kafka.is_embedded()) {
-      embedded = std::make_unique<kafka::embedded_cluster>(ctx.cfg.kafka, catalog->all_topics());
-      ctx.bootstrap = embedded->bootstrap();
-      std::printf("embedded kafka bootstrap.servers=%s\n", ctx.bootstrap.c_str());
+    ctx_.bootstrap = ctx_.cfg.kafka.bootstrap_servers;
+    if (ctx_.cfg.kafka.is_embedded()) {
+      embedded_ = std::make_unique<kafka::embedded_cluster>(ctx_.cfg.kafka, catalog->all_topics());
+      ctx_.bootstrap = embedded_->bootstrap();
+      std::printf("embedded kafka bootstrap.servers=%s\n", ctx_.bootstrap.c_str());
       std::fflush(stdout);
     }
-    lookup = std::make_unique<kafka::kafka_client>(ctx.cfg.kafka, ctx.bootstrap);
+    lookup_ = std::make_unique<kafka::kafka_client>(ctx_.cfg.kafka, ctx_.bootstrap);
   } catch (const std::exception& e) {
     spdlog::critical("{}", e.what());
     return 1;
   }
-  ctx.kafka = lookup.get();
+  ctx_.kafka = lookup_.get();
 
-  net::thread_pool blocking(blocking_threads);  // outlives the io_context: sessions post to it
-  ctx.blocking = &blocking;
+  blocking_.emplace(blocking_threads);  // outlives the io_context: sessions post to it
+  ctx_.blocking = &*blocking_;
   unsigned threads =
       scfg.threads ? scfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  std::optional<net::io_context> ioc;
-  ioc.emplace(static_cast<int>(threads));
+  ioc_.emplace(static_cast<int>(threads));
 
-  std::shared_ptr<listener> lst;
   try {
     auto address = net::ip::make_address(scfg.listen_host);
-    lst = std::make_shared<listener>(*ioc, tcp::endpoint{address, scfg.listen_port}, ctx);
+    listener_ = std::make_shared<listener>(*ioc_, tcp::endpoint{address, scfg.listen_port}, ctx_);
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {}:{}: {}", scfg.listen_host, scfg.listen_port, e.what());
     return 1;
   }
-  auto ep = lst->local_endpoint();
+  auto ep = listener_->local_endpoint();
   std::printf("listening on http://%s:%u\n", ep.address().to_string().c_str(), ep.port());
   std::fflush(stdout);
-  lst->run();
+  listener_->run();
 
   std::unique_ptr<kafka::demo_producer> demo;
-  if (embedded && ctx.cfg.kafka.embedded.demo_rate > 0) {
-    demo = std::make_unique<kafka::demo_producer>(ctx.cfg.kafka, ctx.bootstrap, ctx.cfg.streams,
-                                                  ctx.cfg.kafka.embedded.demo_rate);
+  if (embedded_ && ctx_.cfg.kafka.embedded.demo_rate > 0) {
+    demo = std::make_unique<kafka::demo_producer>(ctx_.cfg.kafka, ctx_.bootstrap, ctx_.cfg.streams,
+                                                  ctx_.cfg.kafka.embedded.demo_rate);
   }
 
-  net::signal_set signals(*ioc, SIGINT, SIGTERM);
-  std::shared_ptr<shutdown_driver> shutdown;
-  std::function<void(beast::error_code, int)> on_signal = [&](beast::error_code ec, int sig) {
-    if (ec)
-      return;
-    if (shutdown) {
-      spdlog::warn("second signal {}: exiting now", sig);
-      std::_Exit(1);
-    }
-    spdlog::info("signal {}: shutting down", sig);
-    shutdown = std::make_shared<shutdown_driver>(*ioc, ctx, lst);
-    shutdown->start();
-    signals.async_wait(on_signal);
-  };
-  signals.async_wait(on_signal);
+  start_signals();
+  readiness_timer_.emplace(*ioc_);
+  schedule_readiness(std::chrono::milliseconds(0));
+  std::uint64_t watchdog_usec = 0;
+  if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
+    watchdog_timer_.emplace(*ioc_);
+    schedule_watchdog(std::chrono::microseconds(watchdog_usec / 2));
+  }
 
   spdlog::info("eventstreams {} serving {} streams on {}:{} (config {}, {} I/O threads)",
                EVENTSTREAMS_VERSION, catalog->streams().size(), ep.address().to_string(), ep.port(),
-               config_path, threads);
+               config_path_, threads);
   sd_notify(0, "READY=1");
+  notify_status();
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i)
-    pool.emplace_back([&] { ioc->run(); });
-  ioc->run();
+    pool.emplace_back([this] { ioc_->run(); });
+  ioc_->run();
   for (auto& t : pool)
     t.join();
-  ioc.reset();      // destroys what is left of the sessions; they post consumers to `blocking`
-  blocking.join();  // every consumer is destroyed here
+  signals_.reset();
+  readiness_timer_.reset();
+  watchdog_timer_.reset();
+  shutdown_timer_.reset();
+  listener_.reset();
+  // Lookups still running post their results to the stopped loop, which only queues them.
+  blocking_->join();
+  // Destroys what is left of the sessions; consumers they post to the joined pool are
+  // destroyed with the pool, here on the main thread.
+  ioc_.reset();
+  blocking_.reset();
   demo.reset();
-  lookup.reset();
-  embedded.reset();
+  lookup_.reset();
+  embedded_.reset();
   spdlog::info("stopped");
   return 0;
+}
+
+void server::start_signals() {
+  signals_.emplace(*ioc_, SIGINT, SIGTERM, SIGHUP);
+  signals_->async_wait([this](beast::error_code ec, int sig) { on_signal(ec, sig); });
+}
+
+void server::on_signal(beast::error_code ec, int sig) {
+  if (ec)
+    return;
+  if (sig == SIGHUP) {
+    reload();
+  } else if (stopping_) {
+    spdlog::warn("second signal {}: exiting now", sig);
+    std::_Exit(1);
+  } else {
+    spdlog::info("signal {}: shutting down", sig);
+    begin_shutdown();
+  }
+  signals_->async_wait([this](beast::error_code e, int s) { on_signal(e, s); });
+}
+
+void server::reload() {
+  sd_notify(0, "RELOADING=1");
+  try {
+    config next = load_config_file(config_path_);
+    if (next.streams.empty())
+      throw config_error(config_path_, "streams", "no stream configured");
+    if (embedded_) {
+      auto old = ctx_.catalog.load()->all_topics();
+      for (const auto& t : stream_catalog(next.streams).all_topics()) {
+        if (std::find(old.begin(), old.end(), t) == old.end()) {
+          embedded_->create_topic(t, static_cast<int>(ctx_.cfg.kafka.embedded.partitions));
+        }
+      }
+    }
+    ctx_.catalog.store(std::make_shared<const stream_catalog>(next.streams));
+    spdlog::info("reloaded {}: {} streams (other sections take effect at restart)", config_path_,
+                 next.streams.size());
+  } catch (const std::exception& e) {
+    spdlog::error("reload failed, keeping the previous streams: {}", e.what());
+  }
+  sd_notify(0, "READY=1");
+  notify_status();
+}
+
+void server::begin_shutdown() {
+  stopping_ = true;
+  ctx_.shutting_down = true;
+  sd_notify(0, "STOPPING=1");
+  spdlog::info("shutting down: ending {} streams", ctx_.registry.size());
+  listener_->stop();
+  if (readiness_timer_)
+    readiness_timer_->cancel();
+  ctx_.registry.for_each([](std::shared_ptr<sse_session> s) { s->end("server shutdown"); });
+  shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
+  shutdown_timer_.emplace(*ioc_);
+  check_shutdown();
+}
+
+void server::check_shutdown() {
+  if (ctx_.registry.size() == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
+    if (ctx_.registry.size() != 0) {
+      spdlog::warn("shutdown deadline passed with {} streams open", ctx_.registry.size());
+    }
+    ioc_->stop();
+    return;
+  }
+  shutdown_timer_->expires_after(std::chrono::milliseconds(20));
+  shutdown_timer_->async_wait([this](beast::error_code) { check_shutdown(); });
+}
+
+void server::schedule_readiness(std::chrono::milliseconds after) {
+  readiness_timer_->expires_after(after);
+  readiness_timer_->async_wait([this](beast::error_code ec) {
+    if (ec || stopping_)
+      return;
+    // The metadata request blocks: run it on the blocking pool, re-arm when it is done.
+    net::post(*blocking_, [this] {
+      auto err = lookup_->refresh(ctx_.catalog.load()->all_topics(), ctx_.cfg.server.kafka_timeout);
+      if (err)
+        spdlog::warn("readiness: {}", err.detail);
+      net::post(*ioc_, [this] {
+        notify_status();
+        schedule_readiness(
+            std::max(std::chrono::milliseconds(100), ctx_.cfg.kafka.readiness_interval / 3));
+      });
+    });
+  });
+}
+
+void server::schedule_watchdog(std::chrono::microseconds interval) {
+  // Sent from the I/O loop, so a stuck loop stops the pings and systemd restarts the service.
+  sd_notify(0, "WATCHDOG=1");
+  watchdog_timer_->expires_after(interval);
+  watchdog_timer_->async_wait([this, interval](beast::error_code ec) {
+    if (!ec)
+      schedule_watchdog(interval);
+  });
+}
+
+void server::notify_status() {
+  auto health = lookup_->health();
+  auto status = fmt::format("STATUS={} streams, {} connections, kafka {}",
+                            ctx_.catalog.load()->streams().size(), ctx_.registry.size(),
+                            health.last_error.empty() ? "ok" : health.last_error);
+  sd_notify(0, status.c_str());
+}
+
+}  // namespace
+
+int run_server(config cfg, const std::string& config_path) {
+  return server(std::move(cfg), config_path).run();
 }
 
 }  // namespace eventstreams

@@ -9,6 +9,7 @@
 #include "eventstreams/stream_catalog.hpp"
 #include "http/net.hpp"
 #include "kafka/kafka_client.hpp"
+#include "metrics/metrics.hpp"
 #include "sse/session_registry.hpp"
 
 namespace eventstreams {
@@ -20,6 +21,7 @@ struct server_context {
   kafka::kafka_client* kafka = nullptr;
   net::thread_pool* blocking = nullptr;  // librdkafka calls that may block
   session_registry registry;
+  eventstreams::metrics metrics;
   std::atomic<bool> shutting_down{false};
 };
 

@@ -199,6 +199,8 @@ void read_kafka(const yaml_reader& r, const YAML::Node& node, kafka_config& k) {
         } else if (name == "resume_by") {
           const bool by_offset = r.one_of(v, key, {"offset", "timestamp"}) == "offset";
           k.resume_by = by_offset ? resume_policy::offset : resume_policy::timestamp;
+        } else if (name == "readiness_interval") {
+          k.readiness_interval = r.duration(v, key, false);
         } else if (name == "embedded") {
           read_embedded(r, v, key, k.embedded);
         } else {

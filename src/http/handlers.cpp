@@ -3,6 +3,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "eventstreams/openapi.hpp"
+
 namespace eventstreams {
 namespace {
 
@@ -26,11 +28,11 @@ std::string streams_json(const stream_catalog& catalog) {
 
 }  // namespace
 
-response handle_simple_route(route_id id, const request& req, const server_context& ctx) {
+response handle_simple_route(const route_match& m, const request& req, const server_context& ctx) {
   auto json = [&](const nlohmann::ordered_json& j) {
     return make_response(req, http::status::ok, "application/json", j.dump());
   };
-  switch (id) {
+  switch (m.id) {
     case route_id::streams_list:
       return make_response(req, http::status::ok, "application/json",
                            streams_json(*ctx.catalog.load()));
@@ -45,6 +47,31 @@ response handle_simple_route(route_id id, const request& req, const server_conte
       return json({{"version", EVENTSTREAMS_VERSION}});
     case route_id::healthz:
       return json({{"status", "ok"}});
+    case route_id::readyz: {
+      auto h = ctx.kafka->health();
+      auto age = std::chrono::steady_clock::now() - h.last_success;
+      if (h.last_error.empty() && age <= ctx.cfg.kafka.readiness_interval) {
+        return json({{"status", "ready"}});
+      }
+      std::string why = !h.last_error.empty() ? h.last_error
+                        : h.last_success == std::chrono::steady_clock::time_point{}
+                            ? "Kafka metadata was never fetched"
+                            : "no successful Kafka metadata fetch within kafka.readiness_interval";
+      return make_problem(req, error_kind::kafka_unavailable, why);
+    }
+    case route_id::metrics:
+      return make_response(req, http::status::ok, "text/plain; version=0.0.4; charset=utf-8",
+                           ctx.metrics.render());
+    case route_id::root: {
+      if (query_param(m.query, "spec")) {
+        return make_response(req, http::status::ok, "application/json",
+                             openapi_document(*ctx.catalog.load(), EVENTSTREAMS_VERSION));
+      }
+      auto res =
+          make_response(req, http::status::see_other, "text/plain; charset=utf-8", "See /v2/ui\n");
+      res.set(http::field::location, "/v2/ui");
+      return res;
+    }
     case route_id::robots:
       return make_response(req, http::status::ok, "text/plain; charset=utf-8",
                            "User-agent: *\nDisallow: /\n");

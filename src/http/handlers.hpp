@@ -8,7 +8,7 @@
 namespace eventstreams {
 
 // The answer to a matched, allowed, non-stream route.
-response handle_simple_route(route_id id, const request& req, const server_context& ctx);
+response handle_simple_route(const route_match& m, const request& req, const server_context& ctx);
 
 // 404/405/400 for requests the router did not accept.
 response handle_unrouted(const route_match& m, const request& req);

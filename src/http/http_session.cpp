@@ -41,18 +41,18 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
       ec == net::error::connection_reset || ec == net::error::operation_aborted) {
     return do_close();
   }
-  if (ec == http::error::header_limit) {
-    request req;
-    req.version(11);
-    req.keep_alive(false);
-    return send(make_problem(req, error_kind::header_too_large,
-                             "request headers exceed " + std::to_string(header_limit) + " bytes"));
-  }
   if (ec) {
+    // The request could not be read: answer without keep-alive and close.
     request req;
     req.version(11);
     req.keep_alive(false);
     head_request_ = false;
+    route_ = "not_found";
+    if (ec == http::error::header_limit) {
+      return send(
+          make_problem(req, error_kind::header_too_large,
+                       "request headers exceed " + std::to_string(header_limit) + " bytes"));
+    }
     return send(make_problem(req, error_kind::bad_request, "malformed HTTP request"));
   }
   stream_.expires_never();
@@ -60,12 +60,13 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
   request req = parser_->release();
   head_request_ = req.method() == http::verb::head;
   auto m = match_route(std::string_view(req.method_string()), std::string_view(req.target()));
+  route_ = route_name(m.id);
   if (m.id == route_id::not_found || !m.method_allowed || m.bad_encoding) {
     return send(handle_unrouted(m, req));
   }
   if (m.id == route_id::stream)
     return handle_stream(req, m.streams, m.query);
-  send(handle_simple_route(m.id, req, ctx_));
+  send(handle_simple_route(m, req, ctx_));
 }
 
 void http_session::handle_stream(const request& req, const std::string& streams,
@@ -135,6 +136,7 @@ void http_session::send(response res) {
     res.body().clear();
     res.content_length(length);  // HEAD: the GET's headers, no body
   }
+  ctx_.metrics.http_requests(std::string(route_), res.result_int()).Increment();
   pending_ = std::make_shared<response>(std::move(res));
   http::async_write(
       stream_, *pending_,

@@ -29,8 +29,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::flat_buffer buffer_;
   server_context& ctx_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<response> pending_;  // the response being written
-  bool head_request_ = false;          // answer with headers only
+  std::shared_ptr<response> pending_;     // the response being written
+  bool head_request_ = false;             // answer with headers only
+  std::string_view route_ = "not_found";  // metrics label of the request being answered
 };
 
 }  // namespace eventstreams

@@ -12,12 +12,15 @@ struct fixed_route {
   std::string_view allow;
 };
 
-constexpr std::array<fixed_route, 6> fixed_routes{{
+constexpr std::array<fixed_route, 9> fixed_routes{{
+    {"/", route_id::root, "GET, HEAD"},
     {"/v2/streams", route_id::streams_list, "GET, HEAD"},
     {"/_info", route_id::info, "GET, HEAD"},
     {"/_info/name", route_id::info_name, "GET, HEAD"},
     {"/_info/version", route_id::info_version, "GET, HEAD"},
     {"/healthz", route_id::healthz, "GET, HEAD"},
+    {"/readyz", route_id::readyz, "GET, HEAD"},
+    {"/metrics", route_id::metrics, "GET, HEAD"},
     {"/robots.txt", route_id::robots, "GET, HEAD"},
 }};
 
@@ -61,6 +64,32 @@ std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
 
 std::optional<std::string> url_decode(std::string_view text) {
   return decode(text, false);
+}
+
+std::string_view route_name(route_id id) {
+  switch (id) {
+    case route_id::root:
+      return "root";
+    case route_id::stream:
+      return "stream";
+    case route_id::streams_list:
+      return "streams";
+    case route_id::info:
+    case route_id::info_name:
+    case route_id::info_version:
+      return "info";
+    case route_id::healthz:
+      return "healthz";
+    case route_id::readyz:
+      return "readyz";
+    case route_id::metrics:
+      return "metrics";
+    case route_id::robots:
+      return "robots";
+    case route_id::not_found:
+      break;
+  }
+  return "not_found";
 }
 
 std::optional<std::string> query_param(std::string_view query, std::string_view name) {

@@ -21,6 +21,7 @@ struct kafka_client::impl {
   };
   std::map<std::string, cached, std::less<>> cache;
   std::chrono::steady_clock::time_point last_success{};
+  std::string last_error;
 };
 
 kafka_client::kafka_client(const kafka_config& cfg, const std::string& bootstrap)
@@ -36,9 +37,23 @@ kafka_client::kafka_client(const kafka_config& cfg, const std::string& bootstrap
 
 kafka_client::~kafka_client() = default;
 
-std::chrono::steady_clock::time_point kafka_client::last_metadata_success() const {
+kafka_client::health_state kafka_client::health() const {
   std::lock_guard lock(impl_->mutex);
-  return impl_->last_success;
+  return {impl_->last_success, impl_->last_error};
+}
+
+lookup_error kafka_client::refresh(const std::vector<std::string>& topics,
+                                   std::chrono::milliseconds timeout) {
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (const auto& t : topics)
+      impl_->cache.erase(t);
+  }
+  std::vector<int> counts;
+  auto err = partition_counts(topics, timeout, counts);
+  std::lock_guard lock(impl_->mutex);
+  impl_->last_error = err.detail;
+  return err;
 }
 
 lookup_error kafka_client::partition_counts(const std::vector<std::string>& topics,

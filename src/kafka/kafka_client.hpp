@@ -33,8 +33,15 @@ class kafka_client final : public offset_lookup {
                                  std::chrono::milliseconds timeout,
                                  std::vector<std::int64_t>& out) override;
 
-  // When metadata was last fetched successfully (steady clock), or the epoch if never.
-  std::chrono::steady_clock::time_point last_metadata_success() const;
+  // Fetches metadata for `topics` bypassing the cache (the readiness probe); the outcome is
+  // what health() reports.
+  lookup_error refresh(const std::vector<std::string>& topics, std::chrono::milliseconds timeout);
+
+  struct health_state {
+    std::chrono::steady_clock::time_point last_success{};  // epoch if never
+    std::string last_error;                                // of the last refresh, "" if it worked
+  };
+  health_state health() const;
 
  private:
   struct impl;

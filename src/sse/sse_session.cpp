@@ -3,6 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <charconv>
 #include <sstream>
 
@@ -33,6 +34,19 @@ void set_stream_headers(http::response<Body>& res, bool ndjson, bool chunked) {
 bool wants_ndjson(const request& req) {
   auto accept = req[http::field::accept];
   return std::string_view(accept).starts_with("application/json");
+}
+
+// A bounded set of metric labels for close reasons.
+std::string reason_label(const std::string& reason) {
+  for (const char* label : {"client closed", "server shutdown", "max_connection_duration",
+                            "kafka error", "write failed", "client error", "stalled"}) {
+    if (reason.starts_with(label)) {
+      std::string out(label);
+      std::replace(out.begin(), out.end(), ' ', '_');
+      return out;
+    }
+  }
+  return "other";
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -146,7 +160,20 @@ void sse_session::on_resolved(std::shared_ptr<resolved> r) {
 
   positions_ = position_vector(std::move(r->positions));
   pass_canary_.resize(positions_.size());
+  sent_counter_.resize(positions_.size());
+  auto catalog = ctx_.catalog.load();
   for (std::size_t i = 0; i < positions_.size(); ++i) {
+    // An event counts for the first requested stream that reads its topic.
+    for (const auto& name : selection_.stream_names) {
+      const auto* s = catalog->find(name);
+      if (s && std::find(s->topics.begin(), s->topics.end(), positions_.at(i).topic) !=
+                   s->topics.end()) {
+        sent_counter_[i] = &ctx_.metrics.events_sent(name);
+        break;
+      }
+    }
+    if (!sent_counter_[i])
+      sent_counter_[i] = &ctx_.metrics.events_sent(selection_.stream_names[0]);
     for (std::size_t t = 0; t < selection_.topics.size(); ++t) {
       if (selection_.topics[t] == positions_.at(i).topic)
         pass_canary_[i] = selection_.pass_canary[t];
@@ -184,6 +211,10 @@ void sse_session::start_streaming() {
   os << res.base();
   response_header_ = os.str();  // the first write carries the response header
   started_ = true;
+  ctx_.metrics.http_requests("stream", 200).Increment();
+  ctx_.metrics.client_connections(join(selection_.stream_names)).Increment();
+  for (const auto& s : selection_.stream_names)
+    ctx_.metrics.connected_clients(s).Increment();
   if (!ndjson_)
     pending_ = ":ok\n\n";
   flush();
@@ -217,6 +248,9 @@ void sse_session::drain() {
   if (closed_ || ending_)
     return;
   std::size_t budget = records_per_turn;
+  drain_now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
   bool empty = false;
   while (budget > 0 && pending_.size() < ctx_.cfg.server.max_buffered_bytes) {
     errors_.clear();
@@ -225,6 +259,7 @@ void sse_session::drain() {
     for (std::size_t i = 0; i < n; ++i)
       encode(records_[i]);
     for (const auto& e : errors_) {
+      ctx_.metrics.kafka_errors(e.kind).Increment();
       if (e.fatal) {
         spdlog::error("client={} kafka error ends the stream: {}: {}", client_, e.kind, e.detail);
         pending_ += "event: error\nid: ";
@@ -265,12 +300,14 @@ void sse_session::encode(const kafka::record& rec) {
   if (splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &canary) !=
       splice_result::ok) {
     ++skipped_not_json_;
+    ctx_.metrics.events_skipped("not_json").Increment();
     spdlog::debug("client={} skipped a record that is not a JSON object: {}/{}@{}", client_,
                   rec.topic, rec.partition, rec.offset);
     return;
   }
   if (canary && !pass_canary_[i]) {
     ++skipped_canary_;
+    ctx_.metrics.events_skipped("canary").Increment();
     return;
   }
   if (ndjson_) {
@@ -279,6 +316,11 @@ void sse_session::encode(const kafka::record& rec) {
     append_sse_event(pending_, positions_.id(), scratch_);
   }
   ++events_sent_;
+  sent_counter_[i]->Increment();
+  if (rec.timestamp >= 0) {
+    ctx_.metrics.delivery_lag().Observe(
+        static_cast<double>(std::max<std::int64_t>(0, drain_now_ms_ - rec.timestamp)) / 1000.0);
+  }
   last_send_ = std::chrono::steady_clock::now();
 }
 
@@ -319,6 +361,7 @@ void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   if (ec)
     return close("write failed: " + ec.message());
   bytes_sent_ += bytes;
+  ctx_.metrics.bytes_sent().Increment(static_cast<double>(bytes));
   if (inflight_.capacity() > keep_capacity)
     std::string().swap(inflight_);
   if (pending_.capacity() > keep_capacity && pending_.empty())
@@ -403,6 +446,12 @@ void sse_session::close(const std::string& reason) {
   if (!was_open)
     return;
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
+  if (started_) {
+    for (const auto& s : selection_.stream_names)
+      ctx_.metrics.connected_clients(s).Decrement();
+    ctx_.metrics.connection_duration().Observe(secs);
+    ctx_.metrics.clients_disconnected(reason_label(reason)).Increment();
+  }
   spdlog::info(
       "close client={} streams={} duration={:.3f}s events={} bytes={} skipped_canary={} "
       "skipped_not_json={} reason=\"{}\"",

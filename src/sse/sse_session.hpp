@@ -65,7 +65,8 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   std::vector<last_event_entry> entries_;
   std::optional<std::int64_t> since_;
   position_vector positions_;
-  std::vector<bool> pass_canary_;  // per position index
+  std::vector<bool> pass_canary_;                   // per position index
+  std::vector<prometheus::Counter*> sent_counter_;  // per position index: its stream's counter
   std::unique_ptr<kafka::consumer> consumer_;
   net::posix::stream_descriptor wake_;
   net::steady_timer heartbeat_;
@@ -94,6 +95,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   std::uint64_t bytes_sent_ = 0;
   std::uint64_t skipped_not_json_ = 0;
   std::uint64_t skipped_canary_ = 0;
+  std::int64_t drain_now_ms_ = 0;  // wall clock of the current drain, for the lag histogram
 };
 
 }  // namespace eventstreams

@@ -96,6 +96,7 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
                            "\n  bootstrap_servers: ",
                            "\n  properties: ",
                            "\n  resume_by: ",
+                           "\n  readiness_interval: ",
                            "\n  embedded:\n",
                            "\n    brokers: ",
                            "\n    partitions: ",
@@ -160,6 +161,7 @@ TEST(ConfigFiles, EveryKeyIsRead) {
                                                       {"client.rack", "eqiad"}};
   EXPECT_EQ(c.kafka.properties, properties);
   EXPECT_EQ(c.kafka.resume_by, resume_policy::timestamp);
+  EXPECT_EQ(c.kafka.readiness_interval, milliseconds(45000));
   EXPECT_EQ(c.kafka.embedded.brokers, 1u);
   EXPECT_EQ(c.kafka.embedded.partitions, 256u);
   EXPECT_EQ(c.kafka.embedded.demo_rate, 0.5);

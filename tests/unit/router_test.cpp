@@ -34,8 +34,19 @@ TEST(Router, FixedRoutes) {
   EXPECT_FALSE(m.method_allowed);
 }
 
+TEST(Router, RootCarriesTheSpecQuery) {
+  auto m = match_route("GET", "/?spec");
+  EXPECT_EQ(m.id, route_id::root);
+  EXPECT_EQ(m.query, "spec");
+  EXPECT_TRUE(query_param(m.query, "spec").has_value());
+  EXPECT_EQ(match_route("GET", "/metrics").id, route_id::metrics);
+  EXPECT_EQ(match_route("GET", "/readyz").id, route_id::readyz);
+  EXPECT_EQ(route_name(route_id::stream), "stream");
+  EXPECT_EQ(route_name(route_id::info_name), "info");
+}
+
 TEST(Router, UnknownPathsAreNotFound) {
-  for (const char* target : {"/", "/v2", "/v2/stream", "/v2/stream/", "/v2/stream/rc/extra",
+  for (const char* target : {"/v2", "/v2/stream", "/v2/stream/", "/v2/stream/rc/extra",
                              "/v2/streamsx", "/_info/other", "/HEALTHZ", "v2/stream/rc", ""}) {
     EXPECT_EQ(match_route("GET", target).id, route_id::not_found) << target;
   }

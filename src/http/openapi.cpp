@@ -1,0 +1,117 @@
+// OpenAPI 3 document generation.
+#include "eventstreams/openapi.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace eventstreams {
+namespace {
+
+using json = nlohmann::ordered_json;
+
+json problem_ref(const char* description) {
+  return {{"description", description},
+          {"content",
+           {{"application/json", {{"schema", {{"$ref", "#/components/schemas/problem"}}}}}}}};
+}
+
+json stream_operation(const std::string& summary, const std::string& description,
+                      const std::string& schema_title, bool templated) {
+  json params = json::array();
+  if (templated)
+    params.push_back({{"$ref", "#/components/parameters/streams"}});
+  params.push_back({{"name", "since"},
+                    {"in", "query"},
+                    {"required", false},
+                    {"description",
+                     "Start at the first event with timestamp >= since: epoch milliseconds, "
+                     "ISO-8601 date-time with a zone, or YYYY-MM-DD"},
+                    {"schema", {{"type", "string"}}}});
+  params.push_back({{"name", "Last-Event-ID"},
+                    {"in", "header"},
+                    {"required", false},
+                    {"description", "The id of the last event received: resume exactly after it"},
+                    {"schema", {{"type", "string"}}}});
+  json ok = {{"description",
+              "The event stream" +
+                  (schema_title.empty() ? std::string() : " (events: " + schema_title + ")")},
+             {"content",
+              {{"text/event-stream", {{"schema", {{"type", "string"}}}}},
+               {"application/json",
+                {{"schema", {{"type", "object"}}},
+                 {"description", "With Accept: application/json, one JSON event per line"}}}}}};
+  return {{"get",
+           {{"summary", summary},
+            {"description", description},
+            {"parameters", params},
+            {"responses",
+             {{"200", ok},
+              {"400", problem_ref("Unknown stream, bad since or bad Last-Event-ID")},
+              {"404", problem_ref("Last-Event-ID names a topic outside the request")},
+              {"429", problem_ref("Too many connections from this client")},
+              {"503", problem_ref("At capacity, shutting down, or Kafka unavailable")}}}}}};
+}
+
+}  // namespace
+
+std::string openapi_document(const stream_catalog& catalog, std::string_view version) {
+  json names = json::array();
+  for (const auto& s : catalog.streams()) {
+    names.push_back(s.name);
+    for (const auto& a : s.aliases)
+      names.push_back(a);
+  }
+  json paths;
+  paths["/v2/stream/{streams}"] = stream_operation(
+      "Stream events", "One stream name or alias, or a comma-separated list of them", "", true);
+  for (const auto& s : catalog.streams()) {
+    paths["/v2/stream/" + s.name] =
+        stream_operation("Stream " + s.name, s.description, s.schema_title, false);
+    if (!s.schema_title.empty())
+      paths["/v2/stream/" + s.name]["x-schema-title"] = s.schema_title;
+  }
+  auto simple = [](const char* summary, const char* type) {
+    return json{{"get",
+                 {{"summary", summary},
+                  {"responses",
+                   {{"200", {{"description", "OK"}, {"content", {{type, json::object()}}}}}}}}}};
+  };
+  paths["/v2/streams"] = simple("Every stream with its topics and description", "application/json");
+  paths["/_info"] = simple("Service name, version, description and home", "application/json");
+  paths["/healthz"] = simple("200 while the process serves", "application/json");
+  paths["/readyz"] =
+      simple("200 when Kafka metadata was fetched recently, else 503", "application/json");
+  paths["/metrics"] = simple("Prometheus metrics", "text/plain");
+
+  json doc = {
+      {"openapi", "3.0.3"},
+      {"info",
+       {{"title", "eventstreams"},
+        {"version", std::string(version)},
+        {"description", "Kafka topics as Server-Sent Events"},
+        {"license", {{"name", "Apache-2.0"}}}}},
+      {"paths", paths},
+      {"components",
+       {{"parameters",
+         {{"streams",
+           {{"name", "streams"},
+            {"in", "path"},
+            {"required", true},
+            {"description", "Stream names or aliases, comma-separated"},
+            {"schema", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", names}}}}},
+            {"style", "simple"},
+            {"explode", false}}}}},
+        {"schemas",
+         {{"problem",
+           {{"type", "object"},
+            {"required", {"status", "type", "title", "detail", "method", "uri"}},
+            {"properties",
+             {{"status", {{"type", "integer"}}},
+              {"type", {{"type", "string"}}},
+              {"title", {{"type", "string"}}},
+              {"detail", {{"type", "string"}}},
+              {"method", {{"type", "string"}}},
+              {"uri", {{"type", "string"}}}}}}}}}}}};
+  return doc.dump(2);
+}
+
+}  // namespace eventstreams

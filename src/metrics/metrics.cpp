@@ -1,0 +1,130 @@
+// Metric definitions and rendering, with process metrics read from /proc at scrape time.
+#include "metrics/metrics.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <prometheus/text_serializer.h>
+
+#include <fstream>
+#include <sstream>
+
+namespace eventstreams {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+
+std::size_t count_entries(const char* dir) {
+  std::size_t n = 0;
+  if (DIR* d = opendir(dir)) {
+    while (auto* e = readdir(d)) {
+      if (e->d_name[0] != '.')
+        ++n;
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+void append_process_metrics(std::ostringstream& out) {
+  long page = sysconf(_SC_PAGESIZE);
+  long ticks = sysconf(_SC_CLK_TCK);
+  std::size_t rss_pages = 0, size_pages = 0;
+  {
+    std::ifstream statm("/proc/self/statm");
+    statm >> size_pages >> rss_pages;
+  }
+  double cpu_seconds = 0;
+  {
+    std::ifstream stat("/proc/self/stat");
+    std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    std::istringstream fields(text.substr(text.rfind(')') + 2));
+    std::string field;
+    unsigned long utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && fields >> field; ++i) {
+      if (i == 14)
+        utime = std::stoul(field);
+      if (i == 15)
+        stime = std::stoul(field);
+    }
+    cpu_seconds = static_cast<double>(utime + stime) / static_cast<double>(ticks);
+  }
+  out << "# HELP process_open_fds Number of open file descriptors.\n"
+         "# TYPE process_open_fds gauge\n"
+      << "process_open_fds " << count_entries("/proc/self/fd") << "\n"
+      << "# HELP process_threads Number of OS threads.\n# TYPE process_threads gauge\n"
+      << "process_threads " << count_entries("/proc/self/task") << "\n"
+      << "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+         "# TYPE process_resident_memory_bytes gauge\n"
+      << "process_resident_memory_bytes " << rss_pages * static_cast<std::size_t>(page) << "\n"
+      << "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+         "# TYPE process_virtual_memory_bytes gauge\n"
+      << "process_virtual_memory_bytes " << size_pages * static_cast<std::size_t>(page) << "\n"
+      << "# HELP process_cpu_seconds_total User and system CPU time spent in seconds.\n"
+         "# TYPE process_cpu_seconds_total counter\n"
+      << "process_cpu_seconds_total " << cpu_seconds << "\n";
+}
+
+}  // namespace
+
+metrics::metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      connected_clients_(BuildGauge()
+                             .Name("eventstreams_connected_clients")
+                             .Help("Open SSE connections reading each stream")
+                             .Register(*registry_)),
+      client_connections_(BuildCounter()
+                              .Name("eventstreams_client_connections_total")
+                              .Help("SSE connections started, by requested streams")
+                              .Register(*registry_)),
+      events_sent_(BuildCounter()
+                       .Name("eventstreams_events_sent_total")
+                       .Help("Events sent to clients, by stream")
+                       .Register(*registry_)),
+      bytes_sent_(BuildCounter()
+                      .Name("eventstreams_bytes_sent_total")
+                      .Help("Bytes written to SSE clients")
+                      .Register(*registry_)
+                      .Add({})),
+      events_skipped_(BuildCounter()
+                          .Name("eventstreams_events_skipped_total")
+                          .Help("Records read but not sent, by reason (canary, not_json)")
+                          .Register(*registry_)),
+      http_requests_(BuildCounter()
+                         .Name("eventstreams_http_requests_total")
+                         .Help("HTTP requests answered, by route and status code")
+                         .Register(*registry_)),
+      connection_duration_(
+          BuildHistogram()
+              .Name("eventstreams_connection_duration_seconds")
+              .Help("How long SSE connections lasted")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{1, 10, 60, 300, 900, 3600, 14400,
+                                                               86400})),
+      delivery_lag_(
+          BuildHistogram()
+              .Name("eventstreams_delivery_lag_seconds")
+              .Help("Time from the record's Kafka timestamp to its send")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                               0.5, 1, 2.5, 5, 10, 60, 600})),
+      kafka_errors_(BuildCounter()
+                        .Name("eventstreams_kafka_errors_total")
+                        .Help("Errors reported by Kafka clients, by kind")
+                        .Register(*registry_)),
+      clients_disconnected_(BuildCounter()
+                                .Name("eventstreams_clients_disconnected_total")
+                                .Help("SSE connections ended, by reason")
+                                .Register(*registry_)) {}
+
+std::string metrics::render() const {
+  std::ostringstream out;
+  prometheus::TextSerializer().Serialize(out, registry_->Collect());
+  append_process_metrics(out);
+  return out.str();
+}
+
+}  // namespace eventstreams

@@ -1,0 +1,63 @@
+// The process's Prometheus metrics (prometheus-cpp core), rendered by our own /metrics route.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <memory>
+#include <string>
+
+namespace eventstreams {
+
+// Thread-safe: prometheus-cpp metrics are atomics; families lock only when a label set is added,
+// so sessions look their metrics up once and keep the references.
+class metrics {
+ public:
+  metrics();
+
+  prometheus::Gauge& connected_clients(const std::string& stream) {
+    return connected_clients_.Add({{"stream", stream}});
+  }
+  prometheus::Counter& client_connections(const std::string& streams) {
+    return client_connections_.Add({{"streams", streams}});
+  }
+  prometheus::Counter& events_sent(const std::string& stream) {
+    return events_sent_.Add({{"stream", stream}});
+  }
+  prometheus::Counter& bytes_sent() { return bytes_sent_; }
+  prometheus::Counter& events_skipped(const std::string& reason) {
+    return events_skipped_.Add({{"reason", reason}});
+  }
+  prometheus::Counter& http_requests(const std::string& route, unsigned code) {
+    return http_requests_.Add({{"route", route}, {"code", std::to_string(code)}});
+  }
+  prometheus::Histogram& connection_duration() { return connection_duration_; }
+  prometheus::Histogram& delivery_lag() { return delivery_lag_; }
+  prometheus::Counter& kafka_errors(const std::string& kind) {
+    return kafka_errors_.Add({{"kind", kind}});
+  }
+  prometheus::Counter& clients_disconnected(const std::string& reason) {
+    return clients_disconnected_.Add({{"reason", reason}});
+  }
+
+  // The text exposition format, process metrics (fds, threads, RSS, CPU) included.
+  std::string render() const;
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Gauge>& connected_clients_;
+  prometheus::Family<prometheus::Counter>& client_connections_;
+  prometheus::Family<prometheus::Counter>& events_sent_;
+  prometheus::Counter& bytes_sent_;
+  prometheus::Family<prometheus::Counter>& events_skipped_;
+  prometheus::Family<prometheus::Counter>& http_requests_;
+  prometheus::Histogram& connection_duration_;
+  prometheus::Histogram& delivery_lag_;
+  prometheus::Family<prometheus::Counter>& kafka_errors_;
+  prometheus::Family<prometheus::Counter>& clients_disconnected_;
+};
+
+}  // namespace eventstreams
