@@ -38,6 +38,11 @@ struct server_config {
   std::size_t max_buffered_bytes = 1 << 20;        // per connection, before draining pauses
   std::chrono::milliseconds kafka_timeout{10000};  // metadata/offset lookups at connect
   std::chrono::milliseconds shutdown_timeout{10000};
+  // A client whose socket accepts nothing for this long is disconnected (it stopped reading).
+  std::chrono::milliseconds stall_timeout{30000};
+  std::size_t max_request_header_bytes = 8192;  // larger request headers get 431
+  // Time to send a complete request header (also the idle limit between keep-alive requests).
+  std::chrono::milliseconds request_header_timeout{10000};
 };
 
 struct embedded_kafka_config {

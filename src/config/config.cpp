@@ -147,6 +147,12 @@ void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s)
           s.kafka_timeout = r.duration(v, key, false);
         } else if (name == "shutdown_timeout") {
           s.shutdown_timeout = r.duration(v, key, false);
+        } else if (name == "stall_timeout") {
+          s.stall_timeout = r.duration(v, key, false);
+        } else if (name == "max_request_header_bytes") {
+          s.max_request_header_bytes = r.integer(v, key, 1024, 1 << 20);
+        } else if (name == "request_header_timeout") {
+          s.request_header_timeout = r.duration(v, key, false);
         } else {
           return false;
         }

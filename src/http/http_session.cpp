@@ -12,10 +12,8 @@
 
 namespace eventstreams {
 namespace {
-// Bounds on what a client may send before its request is answered (API.md §7).
-constexpr std::uint32_t header_limit = 8 * 1024;
+// Requests carry no meaningful body here; anything larger than this is refused.
 constexpr std::uint64_t body_limit = 16 * 1024;
-constexpr auto header_read_timeout = std::chrono::seconds(30);
 }  // namespace
 
 http_session::http_session(tcp::socket&& socket, server_context& ctx)
@@ -29,9 +27,9 @@ void http_session::run() {
 
 void http_session::do_read() {
   parser_.emplace();
-  parser_->header_limit(header_limit);
+  parser_->header_limit(static_cast<std::uint32_t>(ctx_.cfg.server.max_request_header_bytes));
   parser_->body_limit(body_limit);
-  stream_.expires_after(header_read_timeout);
+  stream_.expires_after(ctx_.cfg.server.request_header_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    beast::bind_front_handler(&http_session::on_read, shared_from_this()));
 }
@@ -49,9 +47,10 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     head_request_ = false;
     route_ = "not_found";
     if (ec == http::error::header_limit) {
-      return send(
-          make_problem(req, error_kind::header_too_large,
-                       "request headers exceed " + std::to_string(header_limit) + " bytes"));
+      return send(make_problem(req, error_kind::header_too_large,
+                               "request headers exceed " +
+                                   std::to_string(ctx_.cfg.server.max_request_header_bytes) +
+                                   " bytes"));
     }
     return send(make_problem(req, error_kind::bad_request, "malformed HTTP request"));
   }

@@ -80,6 +80,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, const request& req, stream_
       wake_(stream_.get_executor()),
       heartbeat_(stream_.get_executor()),
       duration_timer_(stream_.get_executor()),
+      stall_timer_(stream_.get_executor()),
       opened_(std::chrono::steady_clock::now()),
       last_send_(opened_) {
   beast::error_code ec;
@@ -352,12 +353,21 @@ void sse_session::flush() {
   if (inflight_.empty())
     return close(end_reason_);  // HTTP/1.0 end with nothing left to send
   writing_ = true;
+  // A client that stopped reading leaves this write pending once the socket buffers are full.
+  stall_timer_.expires_after(ctx_.cfg.server.stall_timeout);
+  // The sequence number tells this write's expiry from a late one of an earlier write.
+  stall_timer_.async_wait([self = shared_from_this(), seq = ++write_seq_](beast::error_code ec) {
+    if (!ec && self->writing_ && seq == self->write_seq_) {
+      self->close("stalled: the client stopped reading");
+    }
+  });
   net::async_write(stream_, net::buffer(inflight_),
                    beast::bind_front_handler(&sse_session::on_write, shared_from_this()));
 }
 
 void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   writing_ = false;
+  stall_timer_.cancel();
   if (ec)
     return close("write failed: " + ec.message());
   bytes_sent_ += bytes;
@@ -435,6 +445,7 @@ void sse_session::close(const std::string& reason) {
   closed_ = true;
   heartbeat_.cancel();
   duration_timer_.cancel();
+  stall_timer_.cancel();
   beast::error_code ec;
   wake_.close(ec);
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);

@@ -71,6 +71,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   net::posix::stream_descriptor wake_;
   net::steady_timer heartbeat_;
   net::steady_timer duration_timer_;  // server.max_connection_duration
+  net::steady_timer stall_timer_;     // server.stall_timeout, armed while a write is pending
   std::array<kafka::record, 64> records_;
   std::vector<kafka::consumer_error> errors_;
   std::array<char, 512> read_buffer_;
@@ -80,7 +81,8 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   std::string inflight_;         // bytes being written
   std::string response_header_;  // the response header until the first write
   bool writing_ = false;
-  bool paused_ = false;  // draining stopped because pending_ is full (backpressure)
+  std::uint64_t write_seq_ = 0;  // writes started, for the stall timer
+  bool paused_ = false;          // draining stopped because pending_ is full (backpressure)
   bool waiting_kafka_ = false;
   bool ending_ = false;        // no more events: write what is pending, then the end
   bool final_queued_ = false;  // the last bytes are in flight; close when written

@@ -32,6 +32,9 @@ void expect_default_settings(const config& c) {
   EXPECT_EQ(c.server.max_buffered_bytes, d.server.max_buffered_bytes);
   EXPECT_EQ(c.server.kafka_timeout, d.server.kafka_timeout);
   EXPECT_EQ(c.server.shutdown_timeout, d.server.shutdown_timeout);
+  EXPECT_EQ(c.server.stall_timeout, d.server.stall_timeout);
+  EXPECT_EQ(c.server.max_request_header_bytes, d.server.max_request_header_bytes);
+  EXPECT_EQ(c.server.request_header_timeout, d.server.request_header_timeout);
   EXPECT_EQ(c.kafka.bootstrap_servers, d.kafka.bootstrap_servers);
   EXPECT_EQ(c.kafka.properties, d.kafka.properties);
   EXPECT_EQ(c.kafka.resume_by, d.kafka.resume_by);
@@ -92,6 +95,9 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
                            "\n  max_buffered_bytes: ",
                            "\n  kafka_timeout: ",
                            "\n  shutdown_timeout: ",
+                           "\n  stall_timeout: ",
+                           "\n  max_request_header_bytes: ",
+                           "\n  request_header_timeout: ",
                            "\nkafka:\n",
                            "\n  bootstrap_servers: ",
                            "\n  properties: ",
@@ -152,6 +158,9 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   EXPECT_EQ(c.server.max_buffered_bytes, 4096u);
   EXPECT_EQ(c.server.kafka_timeout, milliseconds(120000));
   EXPECT_EQ(c.server.shutdown_timeout, milliseconds(3000));
+  EXPECT_EQ(c.server.stall_timeout, milliseconds(7000));
+  EXPECT_EQ(c.server.max_request_header_bytes, 16384u);
+  EXPECT_EQ(c.server.request_header_timeout, milliseconds(2000));
   EXPECT_EQ(c.kafka.bootstrap_servers, "kafka1:9092,kafka2:9092");
   EXPECT_FALSE(c.kafka.is_embedded());
   const std::map<std::string, std::string> properties{{"security.protocol", "SSL"},
