@@ -33,7 +33,9 @@ struct server_config {
   std::size_t client_ip_connection_limit = 0;            // 0 = off
   std::string client_ip_header;                          // "" = peer address
   std::chrono::milliseconds max_connection_duration{0};  // 0 = off
-  std::string cors_allow_origin = "*";
+  // Origins allowed to read responses: "*" (any), or a list of exact origins
+  // ("https://example.org"); a scalar in the file is a one-item list.
+  std::vector<std::string> cors_allow_origin{"*"};
   std::size_t max_streams_per_request = 16;
   std::size_t max_buffered_bytes = 1 << 20;        // per connection, before draining pauses
   std::chrono::milliseconds kafka_timeout{10000};  // metadata/offset lookups at connect

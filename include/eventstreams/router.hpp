@@ -18,6 +18,7 @@ enum class route_id {
   readyz,
   metrics,
   robots,
+  preflight,  // OPTIONS on any path (CORS)
   not_found,
 };
 

@@ -60,7 +60,7 @@ int server::run() {
   // arena, each keeping freed memory. A few shared arenas keep RSS per connection lower.
   mallopt(M_ARENA_MAX, 4);
   const auto& scfg = ctx_.cfg.server;
-  cors_allow_origin = scfg.cors_allow_origin;
+  set_cors_allowed_origins(scfg.cors_allow_origin);
   auto catalog = std::make_shared<const stream_catalog>(ctx_.cfg.streams);
   ctx_.catalog.store(catalog);
 

@@ -134,10 +134,20 @@ void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s)
         } else if (name == "max_connection_duration") {
           s.max_connection_duration = r.duration(v, key, true);
         } else if (name == "cors_allow_origin") {
-          s.cors_allow_origin = r.scalar(v, key);
-          // The value is copied into a response header; a line break would split the response.
-          if (has_control_char(s.cors_allow_origin)) {
-            r.fail(key, "must not contain control characters");
+          s.cors_allow_origin.clear();
+          auto add = [&](const YAML::Node& item, const std::string& item_key) {
+            std::string origin = r.scalar(item, item_key);
+            // Copied into a response header: a line break would split the response.
+            if (has_control_char(origin))
+              r.fail(item_key, "must not contain control characters");
+            if (origin.empty())
+              r.fail(item_key, "must not be empty");
+            s.cors_allow_origin.push_back(std::move(origin));
+          };
+          if (v.IsSequence()) {
+            r.for_each_item(v, key, add);
+          } else {
+            add(v, key);
           }
         } else if (name == "max_streams_per_request") {
           s.max_streams_per_request = r.integer(v, key, 1, no_limit);

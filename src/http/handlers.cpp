@@ -72,6 +72,8 @@ response handle_simple_route(const route_match& m, const request& req, const ser
       res.set(http::field::location, "/v2/ui");
       return res;
     }
+    case route_id::preflight:
+      return make_preflight(req);
     case route_id::robots:
       return make_response(req, http::status::ok, "text/plain; charset=utf-8",
                            "User-agent: *\nDisallow: /\n");

@@ -1,23 +1,45 @@
-// Ordinary responses.
+// Ordinary responses and CORS.
 #include "http/responses.hpp"
 
-namespace eventstreams {
+#include <algorithm>
 
-std::string cors_allow_origin = "*";
+namespace eventstreams {
+namespace {
+std::vector<std::string> allowed_origins{"*"};
+}  // namespace
+
+void set_cors_allowed_origins(std::vector<std::string> origins) {
+  allowed_origins = std::move(origins);
+}
+
+std::string_view cors_origin_for(std::string_view request_origin) {
+  if (std::find(allowed_origins.begin(), allowed_origins.end(), "*") != allowed_origins.end()) {
+    return "*";
+  }
+  auto it = std::find(allowed_origins.begin(), allowed_origins.end(), request_origin);
+  return it == allowed_origins.end() || request_origin.empty() ? std::string_view{}
+                                                               : std::string_view(*it);
+}
 
 template <class Fields>
-void add_common_headers(http::header<false, Fields>& h, std::string_view cors_origin) {
+void add_common_headers(http::header<false, Fields>& h, std::string_view request_origin) {
   h.set(http::field::server, "eventstreams/" EVENTSTREAMS_VERSION);
-  if (!cors_origin.empty()) {
-    h.set(http::field::access_control_allow_origin, cors_origin);
+  auto origin = cors_origin_for(request_origin);
+  if (!origin.empty()) {
+    h.set(http::field::access_control_allow_origin, origin);
+    // Scripts may read these from fetch() responses (EventSource needs none).
+    h.set(http::field::access_control_expose_headers, "Retry-After, Content-Type");
   }
+  // With an origin list the answer depends on the request's Origin: caches must know.
+  if (origin != "*")
+    h.set(http::field::vary, "Origin");
 }
 template void add_common_headers(http::header<false, http::fields>&, std::string_view);
 
 response make_response(const request& req, http::status status, std::string_view content_type,
                        std::string body) {
   response res{status, req.version()};
-  add_common_headers(res.base(), cors_allow_origin);
+  add_common_headers(res.base(), std::string_view(req[http::field::origin]));
   res.set(http::field::content_type, content_type);
   res.keep_alive(req.keep_alive());
   res.body() = std::move(body);
@@ -32,6 +54,19 @@ response make_problem(const request& req, error_kind kind, std::string_view deta
                                         std::string_view(req.target())));
   if (p.status == 503 || p.status == 429)
     res.set(http::field::retry_after, "5");
+  return res;
+}
+
+response make_preflight(const request& req) {
+  response res{http::status::no_content, req.version()};
+  add_common_headers(res.base(), std::string_view(req[http::field::origin]));
+  res.set(http::field::access_control_allow_methods, "GET, HEAD, OPTIONS");
+  // EventSource sends Last-Event-ID and Cache-Control; fetch() users may add Accept.
+  res.set(http::field::access_control_allow_headers,
+          "Last-Event-ID, Accept, Cache-Control, Content-Type");
+  res.set(http::field::access_control_max_age, "86400");
+  res.keep_alive(req.keep_alive());
+  res.prepare_payload();
   return res;
 }
 

@@ -3,6 +3,7 @@
 
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "eventstreams/problem.hpp"
 #include "http/net.hpp"
@@ -12,15 +13,23 @@ namespace eventstreams {
 using request = http::request<http::string_body>;
 using response = http::response<http::string_body>;
 
-// A response to `req` with the server's common headers (Server, CORS) and keep-alive as asked.
+// Which origins may read responses (server.cors_allow_origin). Set once at start-up, before the
+// I/O threads run; read-only afterwards.
+void set_cors_allowed_origins(std::vector<std::string> origins);
+
+// The value for Access-Control-Allow-Origin given the request's Origin header, or "" for none.
+std::string_view cors_origin_for(std::string_view request_origin);
+
+// Server and CORS headers for a response to a request with Origin `request_origin`.
+template <class Fields>
+void add_common_headers(http::header<false, Fields>& h, std::string_view request_origin);
+
+// A response to `req` with the common headers and keep-alive as asked.
 response make_response(const request& req, http::status status, std::string_view content_type,
                        std::string body);
 // Problem JSON (API.md §6) for `kind`.
 response make_problem(const request& req, error_kind kind, std::string_view detail);
-// Adds the CORS headers every response carries.
-template <class Fields>
-void add_common_headers(http::header<false, Fields>& h, std::string_view cors_origin);
-
-extern std::string cors_allow_origin;  // set once at start-up from server.cors_allow_origin
+// 204 for a CORS preflight (OPTIONS).
+response make_preflight(const request& req);
 
 }  // namespace eventstreams

@@ -13,15 +13,15 @@ struct fixed_route {
 };
 
 constexpr std::array<fixed_route, 9> fixed_routes{{
-    {"/", route_id::root, "GET, HEAD"},
-    {"/v2/streams", route_id::streams_list, "GET, HEAD"},
-    {"/_info", route_id::info, "GET, HEAD"},
-    {"/_info/name", route_id::info_name, "GET, HEAD"},
-    {"/_info/version", route_id::info_version, "GET, HEAD"},
-    {"/healthz", route_id::healthz, "GET, HEAD"},
-    {"/readyz", route_id::readyz, "GET, HEAD"},
-    {"/metrics", route_id::metrics, "GET, HEAD"},
-    {"/robots.txt", route_id::robots, "GET, HEAD"},
+    {"/", route_id::root, "GET, HEAD, OPTIONS"},
+    {"/v2/streams", route_id::streams_list, "GET, HEAD, OPTIONS"},
+    {"/_info", route_id::info, "GET, HEAD, OPTIONS"},
+    {"/_info/name", route_id::info_name, "GET, HEAD, OPTIONS"},
+    {"/_info/version", route_id::info_version, "GET, HEAD, OPTIONS"},
+    {"/healthz", route_id::healthz, "GET, HEAD, OPTIONS"},
+    {"/readyz", route_id::readyz, "GET, HEAD, OPTIONS"},
+    {"/metrics", route_id::metrics, "GET, HEAD, OPTIONS"},
+    {"/robots.txt", route_id::robots, "GET, HEAD, OPTIONS"},
 }};
 
 constexpr std::string_view stream_prefix = "/v2/stream/";
@@ -86,6 +86,8 @@ std::string_view route_name(route_id id) {
       return "metrics";
     case route_id::robots:
       return "robots";
+    case route_id::preflight:
+      return "preflight";
     case route_id::not_found:
       break;
   }
@@ -116,6 +118,11 @@ route_match match_route(std::string_view method, std::string_view target) {
   if (q != std::string_view::npos)
     m.query = std::string(target.substr(q + 1));
   bool get_or_head = method == "GET" || method == "HEAD";
+  if (method == "OPTIONS") {
+    m.id = route_id::preflight;
+    m.method_allowed = true;
+    return m;
+  }
 
   if (path.starts_with(stream_prefix)) {
     std::string_view rest = path.substr(stream_prefix.size());
@@ -123,7 +130,7 @@ route_match match_route(std::string_view method, std::string_view target) {
     if (rest.empty() || rest.find('/') != std::string_view::npos)
       return m;
     m.id = route_id::stream;
-    m.allow = "GET, HEAD";
+    m.allow = "GET, HEAD, OPTIONS";
     m.method_allowed = get_or_head;
     auto decoded = url_decode(rest);
     if (!decoded) {

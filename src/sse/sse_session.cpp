@@ -18,8 +18,9 @@ constexpr std::size_t records_per_turn = 2048;
 constexpr std::size_t keep_capacity = 256 * 1024;
 
 template <class Body>
-void set_stream_headers(http::response<Body>& res, bool ndjson, bool chunked) {
-  add_common_headers(res.base(), cors_allow_origin);
+void set_stream_headers(http::response<Body>& res, std::string_view origin, bool ndjson,
+                        bool chunked) {
+  add_common_headers(res.base(), origin);
   res.set(http::field::content_type,
           ndjson ? "application/x-ndjson; charset=utf-8" : "text/event-stream; charset=utf-8");
   res.set(http::field::cache_control, "no-cache");
@@ -71,6 +72,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, const request& req, stream_
       ctx_(ctx),
       method_(req.method_string()),
       target_(req.target()),
+      origin_(req[http::field::origin]),
       http_version_(req.version()),
       ndjson_(wants_ndjson(req)),
       chunked_(req.version() >= 11),
@@ -112,7 +114,8 @@ sse_session::~sse_session() {
 
 response sse_session::head_response(const request& req) {
   response res{http::status::ok, req.version()};
-  set_stream_headers(res, wants_ndjson(req), req.version() >= 11);
+  set_stream_headers(res, std::string_view(req[http::field::origin]), wants_ndjson(req),
+                     req.version() >= 11);
   return res;
 }
 
@@ -207,7 +210,7 @@ void sse_session::fail_before_start(error_kind kind, const std::string& detail) 
 
 void sse_session::start_streaming() {
   http::response<http::empty_body> res{http::status::ok, http_version_};
-  set_stream_headers(res, ndjson_, chunked_);
+  set_stream_headers(res, origin_, ndjson_, chunked_);
   std::ostringstream os;
   os << res.base();
   response_header_ = os.str();  // the first write carries the response header

@@ -57,7 +57,7 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   server_context& ctx_;
   std::string client_;     // peer address:port for logs
   std::string client_ip_;  // for the per-client limit: peer address or client_ip_header
-  std::string method_, target_;
+  std::string method_, target_, origin_;
   unsigned http_version_;
   bool ndjson_;
   bool chunked_;

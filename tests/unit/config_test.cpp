@@ -153,7 +153,11 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   EXPECT_EQ(c.server.client_ip_connection_limit, 3u);
   EXPECT_EQ(c.server.client_ip_header, "X-Client-IP");
   EXPECT_EQ(c.server.max_connection_duration, milliseconds(3600000));
-  EXPECT_EQ(c.server.cors_allow_origin, "https://example.org");
+  EXPECT_EQ(c.server.cors_allow_origin, std::vector<std::string>{"https://example.org"});
+  auto listed = parse_config("server: {cors_allow_origin: [\"https://a.org\", \"https://b.org\"]}",
+                             "list.yaml");
+  EXPECT_EQ(listed.server.cors_allow_origin,
+            (std::vector<std::string>{"https://a.org", "https://b.org"}));
   EXPECT_EQ(c.server.max_streams_per_request, 2u);
   EXPECT_EQ(c.server.max_buffered_bytes, 4096u);
   EXPECT_EQ(c.server.kafka_timeout, milliseconds(120000));

@@ -19,7 +19,7 @@ TEST(Router, StreamRouteAcceptsHeadOnly405Otherwise) {
   auto m = match_route("POST", "/v2/stream/rc");
   EXPECT_EQ(m.id, route_id::stream);
   EXPECT_FALSE(m.method_allowed);
-  EXPECT_EQ(m.allow, "GET, HEAD");
+  EXPECT_EQ(m.allow, "GET, HEAD, OPTIONS");
 }
 
 TEST(Router, FixedRoutes) {
@@ -43,6 +43,14 @@ TEST(Router, RootCarriesTheSpecQuery) {
   EXPECT_EQ(match_route("GET", "/readyz").id, route_id::readyz);
   EXPECT_EQ(route_name(route_id::stream), "stream");
   EXPECT_EQ(route_name(route_id::info_name), "info");
+}
+
+TEST(Router, OptionsIsAPreflightOnAnyPath) {
+  for (const char* target : {"/v2/stream/rc", "/v2/streams", "/anything"}) {
+    auto m = match_route("OPTIONS", target);
+    EXPECT_EQ(m.id, route_id::preflight) << target;
+    EXPECT_TRUE(m.method_allowed);
+  }
 }
 
 TEST(Router, UnknownPathsAreNotFound) {
