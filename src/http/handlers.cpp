@@ -6,6 +6,9 @@
 #include "eventstreams/openapi.hpp"
 
 namespace eventstreams {
+
+std::string_view ui_page();  // generated from src/http/ui/index.html
+
 namespace {
 
 constexpr std::string_view service_description =
@@ -70,6 +73,15 @@ response handle_simple_route(const route_match& m, const request& req, const ser
       auto res =
           make_response(req, http::status::see_other, "text/plain; charset=utf-8", "See /v2/ui\n");
       res.set(http::field::location, "/v2/ui");
+      return res;
+    }
+    case route_id::ui: {
+      auto res =
+          make_response(req, http::status::ok, "text/html; charset=utf-8", std::string(ui_page()));
+      // The page loads nothing from elsewhere; keep it that way.
+      res.set("Content-Security-Policy",
+              "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+              "script-src 'self' 'unsafe-inline'; img-src 'self' data:");
       return res;
     }
     case route_id::preflight:
