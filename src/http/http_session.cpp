@@ -131,18 +131,29 @@ void http_session::handle_stream(const request& req, const std::string& streams,
 void http_session::send(response res) {
   bool keep_alive = res.keep_alive();
   if (head_request_) {
+    // HEAD: the GET's headers (a stream's chunked framing, or the length), no body.
     auto length = res.body().size();
     res.body().clear();
-    res.content_length(length);  // HEAD: the GET's headers, no body
+    if (!res.chunked())
+      res.content_length(length);
   }
   ctx_.metrics.http_requests(std::string(route_), res.result_int()).Increment();
   pending_ = std::make_shared<response>(std::move(res));
+  if (head_request_) {
+    // Only the header: a serializer would add the chunked terminator of an empty body.
+    pending_serializer_.emplace(*pending_);
+    http::async_write_header(
+        stream_, *pending_serializer_,
+        beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
+    return;
+  }
   http::async_write(
       stream_, *pending_,
       beast::bind_front_handler(&http_session::on_write, shared_from_this(), keep_alive));
 }
 
 void http_session::on_write(bool keep_alive, beast::error_code ec, std::size_t) {
+  pending_serializer_.reset();
   pending_.reset();
   if (ec)
     return do_close();

@@ -29,7 +29,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   beast::flat_buffer buffer_;
   server_context& ctx_;
   std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<response> pending_;     // the response being written
+  std::shared_ptr<response> pending_;  // the response being written
+  std::optional<http::response_serializer<http::string_body>> pending_serializer_;  // HEAD
   bool head_request_ = false;             // answer with headers only
   std::string_view route_ = "not_found";  // metrics label of the request being answered
 };

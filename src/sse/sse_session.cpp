@@ -116,6 +116,8 @@ response sse_session::head_response(const request& req) {
   response res{http::status::ok, req.version()};
   set_stream_headers(res, std::string_view(req[http::field::origin]), wants_ndjson(req),
                      req.version() >= 11);
+  if (res.keep_alive())
+    res.keep_alive(req.keep_alive());
   return res;
 }
 

@@ -1,0 +1,277 @@
+// Child-process management for the daemon under test.
+#include "daemon_process.hpp"
+
+#include <fcntl.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#ifndef EVENTSTREAMS_BINARY
+#error "EVENTSTREAMS_BINARY must name the daemon binary"
+#endif
+
+namespace eventstreams::test {
+namespace {
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream os;
+  os << in.rdbuf();
+  return os.str();
+}
+
+std::string yaml_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    out += (i ? ", \"" : "\"") + items[i] + "\"";
+  }
+  return out + "]";
+}
+
+// The value after `prefix` on a line of `text` that starts with it, if any.
+std::optional<std::string> line_value(const std::string& text, const std::string& prefix) {
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    auto nl = text.find('\n', pos);
+    if (nl == std::string::npos)
+      return std::nullopt;  // only complete lines count
+    std::string line = text.substr(pos, nl - pos);
+    if (line.rfind(prefix, 0) == 0)
+      return line.substr(prefix.size());
+    pos = nl + 1;
+  }
+  return std::nullopt;
+}
+
+int count_dir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::directory_iterator it(path, ec);
+  if (ec)
+    return -1;
+  int n = 0;
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    if (ec)
+      return -1;
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+std::string daemon_config::to_yaml() const {
+  std::ostringstream y;
+  y << "server:\n"
+    << "  listen: \"127.0.0.1:0\"\n"
+    << "  threads: " << threads << "\n"
+    << "  heartbeat_interval: " << heartbeat_interval << "\n"
+    << "  shutdown_timeout: " << shutdown_timeout << "\n"
+    << "kafka:\n"
+    << "  bootstrap_servers: embedded\n"
+    << "  properties:\n"
+    << "    fetch.wait.max.ms: \"" << fetch_wait_max_ms << "\"\n"
+    << "  embedded:\n"
+    << "    brokers: " << brokers << "\n"
+    << "    partitions: " << partitions << "\n"
+    << "    demo_rate: 0\n"
+    << "logging:\n"
+    << "  level: "
+    << (std::getenv("EVENTSTREAMS_IT_LOG_LEVEL") ? std::getenv("EVENTSTREAMS_IT_LOG_LEVEL")
+                                                 : log_level.c_str())
+    << "\n"
+    << "streams:\n";
+  for (const auto& s : streams) {
+    y << "  " << s.name << ":\n"
+      << "    topics: " << yaml_list(s.topics) << "\n"
+      << "    description: \"test stream " << s.name << "\"\n";
+    if (!s.aliases.empty())
+      y << "    aliases: " << yaml_list(s.aliases) << "\n";
+    y << "    canary_events: " << (s.pass_canary ? "pass" : "drop") << "\n";
+  }
+  return y.str();
+}
+
+daemon_process::daemon_process(const std::string& yaml, std::chrono::milliseconds timeout) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "eventstreams-it-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data())) {
+    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  }
+  dir_ = tmpl;
+  const auto config_path = (dir_ / "config.yaml").string();
+  const auto out_path = (dir_ / "stdout.txt").string();
+  const auto err_path = (dir_ / "stderr.txt").string();
+  {
+    std::ofstream cfg(config_path, std::ios::binary);
+    cfg << yaml;
+    if (!cfg)
+      throw std::runtime_error("cannot write " + config_path);
+  }
+  int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (out_fd < 0 || err_fd < 0)
+    throw std::runtime_error("cannot create output files");
+
+  const char* binary = EVENTSTREAMS_BINARY;
+  auto t0 = std::chrono::steady_clock::now();
+  pid_ = ::fork();
+  if (pid_ < 0)
+    throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
+  if (pid_ == 0) {
+    // Child: only async-signal-safe calls until exec.
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test runner
+    ::dup2(out_fd, STDOUT_FILENO);
+    ::dup2(err_fd, STDERR_FILENO);
+    int null_fd = ::open("/dev/null", O_RDONLY);
+    if (null_fd >= 0)
+      ::dup2(null_fd, STDIN_FILENO);
+    // The test runner's sockets (clients, producers) must not live on in the daemon.
+    if (::close_range(3, ~0U, 0) != 0) {
+      for (int fd = 3; fd < 65536; ++fd)
+        ::close(fd);
+    }
+    const char* argv[] = {binary, "--config", config_path.c_str(), nullptr};
+    ::execv(binary, const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+
+  bool ready = wait_for(
+      [&] {
+        if (reap(false))
+          return true;  // exited: stop waiting, reported below
+        std::string out = stdout_text();
+        auto boot = line_value(out, "embedded kafka bootstrap.servers=");
+        auto listen = line_value(out, "listening on http://");
+        if (!boot || !listen)
+          return false;
+        auto colon = listen->rfind(':');
+        if (colon == std::string::npos)
+          return false;
+        bootstrap_ = *boot;
+        port_ = static_cast<std::uint16_t>(std::stoi(listen->substr(colon + 1)));
+        return true;
+      },
+      timeout, std::chrono::milliseconds(5));
+  trace("daemon start", t0);
+  if (!ready || status_) {
+    std::string why = status_ ? "exited early" : "not ready in time";
+    stop(std::chrono::seconds(2));
+    throw std::runtime_error("eventstreams " + why + "; stdout:\n" + stdout_text() + "\nstderr:\n" +
+                             stderr_text());
+  }
+}
+
+daemon_process::~daemon_process() {
+  if (pid_ > 0 && !status_) {
+    // Every test ends with an orderly shutdown: it must exit 0 in time, by itself.
+    auto t0 = std::chrono::steady_clock::now();
+    auto s = stop(std::chrono::seconds(10));
+    trace("daemon stop", t0);
+    if (s.killed_by_us || !s.exited || s.code != 0) {
+      ADD_FAILURE() << "eventstreams did not exit cleanly on SIGTERM ("
+                    << (s.killed_by_us ? "hung, killed with SIGKILL"
+                        : s.exited     ? "exit code " + std::to_string(s.code)
+                                       : "signal " + std::to_string(s.signal))
+                    << "); stderr:\n"
+                    << stderr_text();
+    }
+  }
+  std::error_code ec;
+  if (!dir_.empty() && std::getenv("EVENTSTREAMS_IT_KEEP") == nullptr) {
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+std::string daemon_process::stdout_text() const {
+  return read_file(dir_ / "stdout.txt");
+}
+std::string daemon_process::stderr_text() const {
+  return read_file(dir_ / "stderr.txt");
+}
+
+void daemon_process::signal(int sig) const {
+  if (!status_ && pid_ > 0)
+    ::kill(pid_, sig);
+}
+
+bool daemon_process::reap(bool block) {
+  if (status_)
+    return true;
+  int st = 0;
+  pid_t r;
+  do {
+    r = ::waitpid(pid_, &st, block ? 0 : WNOHANG);
+  } while (r < 0 && errno == EINTR);
+  if (r != pid_)
+    return false;
+  exit_status s;
+  if (WIFEXITED(st)) {
+    s.exited = true;
+    s.code = WEXITSTATUS(st);
+  } else if (WIFSIGNALED(st)) {
+    s.signal = WTERMSIG(st);
+  }
+  status_ = s;
+  return true;
+}
+
+std::optional<exit_status> daemon_process::wait_exit(std::chrono::milliseconds timeout) {
+  if (wait_for([&] { return reap(false); }, timeout, std::chrono::milliseconds(5))) {
+    return status_;
+  }
+  return std::nullopt;
+}
+
+exit_status daemon_process::stop(std::chrono::milliseconds timeout) {
+  if (status_)
+    return *status_;
+  ::kill(pid_, SIGTERM);
+  if (auto s = wait_exit(timeout))
+    return *s;
+  ::kill(pid_, SIGKILL);
+  reap(true);
+  status_->killed_by_us = true;
+  return *status_;
+}
+
+int count_fds(pid_t pid) {
+  return count_dir("/proc/" + std::to_string(pid) + "/fd");
+}
+int count_threads(pid_t pid) {
+  return count_dir("/proc/" + std::to_string(pid) + "/task");
+}
+
+void trace(const char* what, std::chrono::steady_clock::time_point since) {
+  if (std::getenv("EVENTSTREAMS_IT_TRACE") == nullptr)
+    return;
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  since);
+  std::fprintf(stderr, "[trace] %s: %lld ms\n", what, static_cast<long long>(ms.count()));
+}
+
+bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds timeout,
+              std::chrono::milliseconds interval) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (true) {
+    if (condition())
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(interval);
+  }
+}
+
+}  // namespace eventstreams::test

@@ -1,0 +1,140 @@
+// librdkafka C-API producer with per-record delivery tracking.
+#include "test_producer.hpp"
+
+#include <gtest/gtest.h>
+
+#include "daemon_process.hpp"  // trace()
+
+#include <array>
+#include <stdexcept>
+
+namespace eventstreams::test {
+namespace {
+
+void set(rd_kafka_conf_t* conf, const char* name, const char* value) {
+  char err[512];
+  if (rd_kafka_conf_set(conf, name, value, err, sizeof err) != RD_KAFKA_CONF_OK) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("producer conf ") + name + ": " + err);
+  }
+}
+
+}  // namespace
+
+test_producer::test_producer(const std::string& bootstrap) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  set(conf, "bootstrap.servers", bootstrap.c_str());
+  set(conf, "client.id", "eventstreams-it-producer");
+  set(conf, "linger.ms", "0");
+  // Per-partition order must be exactly produce() order, even with retries. (Idempotence
+  // would also keep it, but its producer-id handshake adds up to a second per test.)
+  set(conf, "max.in.flight.requests.per.connection", "1");
+  set(conf, "message.timeout.ms", "15000");
+  rd_kafka_conf_set_dr_msg_cb(conf, &test_producer::on_delivery);
+  rd_kafka_conf_set_opaque(conf, this);
+  char err[512];
+  rk_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
+  if (!rk_) {
+    rd_kafka_conf_destroy(conf);
+    throw std::runtime_error(std::string("cannot create producer: ") + err);
+  }
+}
+
+test_producer::~test_producer() {
+  rd_kafka_flush(rk_, 5000);
+  rd_kafka_destroy(rk_);
+}
+
+std::size_t test_producer::produce(const std::string& topic, std::int32_t partition,
+                                   std::string_view value, std::int64_t timestamp_ms,
+                                   bool null_value) {
+  std::size_t index = records_.size();
+  produced_record rec;
+  rec.topic = topic;
+  rec.partition = partition;
+  rec.value = std::string(value);
+  rec.timestamp = timestamp_ms;
+  records_.push_back(std::move(rec));
+
+  static char empty_buffer[1] = {0};
+  std::array<rd_kafka_vu_t, 6> vu{};
+  vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+  vu[0].u.cstr = topic.c_str();
+  vu[1].vtype = RD_KAFKA_VTYPE_PARTITION;
+  vu[1].u.i32 = partition;
+  vu[2].vtype = RD_KAFKA_VTYPE_VALUE;
+  vu[2].u.mem.ptr = null_value      ? nullptr
+                    : value.empty() ? empty_buffer
+                                    : const_cast<char*>(value.data());
+  vu[2].u.mem.size = value.size();
+  vu[3].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+  vu[3].u.i = RD_KAFKA_MSG_F_COPY;
+  vu[4].vtype = RD_KAFKA_VTYPE_OPAQUE;
+  // The opaque carries the record's index (not a pointer: records_ may reallocate).
+  vu[4].u.ptr = reinterpret_cast<void*>(index + 1);
+  vu[5].vtype = RD_KAFKA_VTYPE_TIMESTAMP;
+  vu[5].u.i64 = timestamp_ms;
+  while (true) {
+    rd_kafka_error_t* error = rd_kafka_produceva(rk_, vu.data(), vu.size());
+    if (!error)
+      break;
+    auto code = rd_kafka_error_code(error);
+    std::string text = rd_kafka_error_string(error);
+    rd_kafka_error_destroy(error);
+    if (code != RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      records_.pop_back();
+      throw std::runtime_error("produce to " + topic + ": " + text);
+    }
+    rd_kafka_poll(rk_, 10);  // queue full: serve delivery reports, then retry
+  }
+  rd_kafka_poll(rk_, 0);
+  return index;
+}
+
+void test_producer::on_delivery(rd_kafka_t*, const rd_kafka_message_t* msg, void* opaque) {
+  auto* self = static_cast<test_producer*>(opaque);
+  auto index = reinterpret_cast<std::size_t>(msg->_private) - 1;
+  if (index >= self->records_.size())
+    return;
+  produced_record& rec = self->records_[index];
+  rec.delivered = true;
+  rec.offset = msg->offset;
+  rec.error = msg->err ? rd_kafka_err2str(msg->err) : "";
+  if (rec.timestamp == 0) {
+    rd_kafka_timestamp_type_t type;
+    rec.timestamp = rd_kafka_message_timestamp(msg, &type);
+  }
+}
+
+std::size_t test_producer::outstanding() const {
+  std::size_t n = 0;
+  for (const auto& r : records_)
+    n += r.delivered ? 0 : 1;
+  return n;
+}
+
+bool test_producer::flush(std::chrono::milliseconds timeout) {
+  auto t0 = std::chrono::steady_clock::now();
+  auto err = rd_kafka_flush(rk_, static_cast<int>(timeout.count()));
+  trace("producer flush", t0);
+  rd_kafka_poll(rk_, 0);  // serve the last delivery reports
+  bool ok = true;
+  if (err != RD_KAFKA_RESP_ERR_NO_ERROR || outstanding() != 0) {
+    ADD_FAILURE() << "producer flush: " << rd_kafka_err2str(err) << ", " << outstanding()
+                  << " records without a delivery report";
+    ok = false;
+  }
+  for (std::size_t i = checked_; i < records_.size(); ++i) {
+    const auto& r = records_[i];
+    if (r.delivered && (!r.error.empty() || r.offset < 0)) {
+      ADD_FAILURE() << "record " << i << " to " << r.topic << "/" << r.partition
+                    << " failed: " << r.error << " (offset " << r.offset << ")";
+      ok = false;
+    }
+  }
+  if (outstanding() == 0)
+    checked_ = records_.size();
+  return ok;
+}
+
+}  // namespace eventstreams::test
