@@ -4,6 +4,9 @@
 
 #include "yaml_reader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+#include <yaml-cpp/parser.h>
+
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
@@ -12,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <set>
+#include <sstream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,6 +23,23 @@
 namespace eventstreams {
 
 namespace {
+
+// Parses a document and discards it: used only to count the documents of a file.
+class document_counter final : public YAML::EventHandler {
+ public:
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {}
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {}
+  void OnMapEnd() override {}
+};
 
 using config_detail::child_key;
 using config_detail::no_limit;
@@ -343,13 +364,21 @@ config parse_config(std::string_view yaml_text, const std::string& file_name) {
   const yaml_reader r(file_name);
   std::vector<YAML::Node> documents;
   try {
-    documents = YAML::LoadAll(std::string(yaml_text));
+    // Count documents with a bounded loop: yaml-cpp 0.7's LoadAll never returns on some inputs
+    // (a stray top-level ',' yields empty documents without consuming input; found by fuzzing).
+    std::istringstream input{std::string(yaml_text)};
+    YAML::Parser parser(input);
+    document_counter counter;
+    std::size_t count = 0;
+    while (count < 2 && parser.HandleNextDocument(counter))
+      ++count;
+    if (count > 1)
+      r.fail("", "expected one YAML document, found more");
+    if (count == 1)
+      documents.push_back(YAML::Load(std::string(yaml_text)));
   } catch (const YAML::Exception& e) {
     r.fail("", "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
                    std::to_string(e.mark.column + 1) + ": " + e.msg);
-  }
-  if (documents.size() > 1) {
-    r.fail("", "expected one YAML document, found " + std::to_string(documents.size()));
   }
   config result;
   if (documents.empty()) {
