@@ -11,6 +11,7 @@ enum class route_id {
   root,          // / (303 to /v2/ui; /?spec is the OpenAPI document)
   stream,        // /v2/stream/{streams}
   streams_list,  // /v2/streams
+  ui,            // /v2/ui
   info,          // /_info
   info_name,     // /_info/name
   info_version,  // /_info/version
