@@ -6,10 +6,22 @@ binary=$1
 dir=$(mktemp -d)
 pid=""
 cleanup() {
-  [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
   rm -rf "$dir"
 }
 trap cleanup EXIT
+# Stops the daemon with SIGTERM and fails unless it exits 0 within 15 s.
+stop_daemon() {
+  kill -TERM "$pid"
+  for _ in $(seq 150); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      wait "$pid" && return 0
+      echo "daemon exited with status $?"; cat "$dir/stderr"; return 1
+    fi
+    sleep 0.1
+  done
+  echo "daemon did not exit within 15 s of SIGTERM"; tail -20 "$dir/stderr"
+  kill -KILL "$pid"; return 1
+}
 
 cat > "$dir/config.yaml" <<YAML
 server: {listen: "127.0.0.1:0", heartbeat_interval: 1s}
@@ -66,3 +78,4 @@ for t, p, o in second:
         del last_id[(t, p)]
 print(f"curl e2e ok: {len(first)} + {len(second)} events, contiguous per partition")
 PY
+stop_daemon
