@@ -1,0 +1,110 @@
+// Command-line parsing of bench/load_bench.
+#include "load_options.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+
+namespace bench {
+namespace {
+
+[[noreturn]] void usage(const char* error) {
+  if (error)
+    std::fprintf(stderr, "load_bench: %s\n", error);
+  std::fputs(
+      "usage: load_bench --daemon PATH [--scenarios throughput,load,idle] [--work-dir DIR]\n"
+      "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
+      "  [--clients N] [--rate EV_PER_S] [--duration S] [--load-partitions N]\n"
+      "  [--idle-connections N] [--idle-seconds S] [--fetch-wait-ms MS]\n"
+      "  [--idle-fetch-wait-ms MS] [--property NAME=VALUE]... [--watchdog S]\n"
+      "  [--producer-property NAME=VALUE]...\n"
+      "  [--log-level LEVEL]\n",
+      error ? stderr : stdout);
+  std::exit(error ? 2 : 0);
+}
+
+}  // namespace
+
+options parse_args(int argc, char** argv) {
+  options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--help" || a == "-h")
+      usage(nullptr);
+    if (i + 1 >= argc)
+      usage(("missing value after " + a).c_str());
+    std::string v = argv[++i];
+    auto num = [&] {
+      char* end = nullptr;
+      double d = std::strtod(v.c_str(), &end);
+      if (end == v.c_str() || *end != '\0' || d < 0)
+        usage(("bad number for " + a).c_str());
+      return d;
+    };
+    if (a == "--daemon") {
+      o.daemon = v;
+    } else if (a == "--work-dir") {
+      o.work_dir = v;
+    } else if (a == "--scenarios") {
+      o.scenarios.clear();
+      for (std::size_t at = 0; at <= v.size();) {
+        auto comma = std::min(v.find(',', at), v.size());
+        o.scenarios.insert(v.substr(at, comma - at));
+        at = comma + 1;
+      }
+    } else if (a == "--events") {
+      o.events = static_cast<std::uint64_t>(num());
+    } else if (a == "--partitions") {
+      o.partitions = static_cast<int>(num());
+    } else if (a == "--brokers") {
+      o.brokers = static_cast<int>(num());
+    } else if (a == "--server-threads") {
+      o.server_threads = static_cast<unsigned>(num());
+    } else if (a == "--clients") {
+      o.clients = static_cast<int>(num());
+    } else if (a == "--rate") {
+      o.rate = num();
+    } else if (a == "--duration") {
+      o.duration_s = static_cast<int>(num());
+    } else if (a == "--load-partitions") {
+      o.load_partitions = static_cast<int>(num());
+    } else if (a == "--idle-connections") {
+      o.idle_connections = static_cast<int>(num());
+    } else if (a == "--idle-seconds") {
+      o.idle_seconds = static_cast<int>(num());
+    } else if (a == "--fetch-wait-ms") {
+      o.fetch_wait_ms = static_cast<int>(num());
+    } else if (a == "--idle-fetch-wait-ms") {
+      o.idle_fetch_wait_ms = static_cast<int>(num());
+    } else if (a == "--property") {
+      auto eq = v.find('=');
+      if (eq == std::string::npos)
+        usage("--property wants NAME=VALUE");
+      o.daemon_properties.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (a == "--producer-property") {
+      auto eq = v.find('=');
+      if (eq == std::string::npos)
+        usage("--producer-property wants NAME=VALUE");
+      o.producer_properties.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (a == "--log-level") {
+      o.log_level = v;
+    } else if (a == "--watchdog") {
+      o.watchdog_s = static_cast<unsigned>(num());
+    } else {
+      usage(("unknown option " + a).c_str());
+    }
+  }
+  if (o.daemon.empty())
+    usage("--daemon is required");
+  for (const auto& s : o.scenarios) {
+    if (s != "throughput" && s != "load" && s != "idle")
+      usage(("unknown scenario " + s).c_str());
+  }
+  if (o.partitions < 1 || o.brokers < 1 || o.clients < 1 || o.rate <= 0 || o.idle_connections < 1 ||
+      o.events < 2) {
+    usage("counts must be positive");
+  }
+  return o;
+}
+
+}  // namespace bench

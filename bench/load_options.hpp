@@ -1,0 +1,45 @@
+// Command-line options of bench/load_bench (see bench/README.md and `load_bench --help`).
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace bench {
+
+using property_list = std::vector<std::pair<std::string, std::string>>;
+
+struct options {
+  std::string daemon;
+  std::string work_dir = "/tmp/eventstreams-load-bench";
+  std::set<std::string> scenarios{"throughput", "load", "idle"};
+  unsigned server_threads = 0;  // server.threads; 0 = the daemon's default (one per core)
+  // (a)
+  std::uint64_t events = 150000;
+  int partitions = 32;
+  int brokers = 3;
+  // (b), (c): same cluster shape as (a) unless given
+  int clients = 100;
+  double rate = 1000;
+  int duration_s = 20;
+  int load_partitions = -1;
+  // (d)
+  int idle_connections = 200;
+  int idle_seconds = 10;
+  // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
+  // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
+  // unless --idle-fetch-wait-ms is given.
+  int fetch_wait_ms = 50;
+  int idle_fetch_wait_ms = -1;
+  property_list daemon_properties;
+  property_list producer_properties;  // librdkafka properties of the benchmark's producer
+  unsigned watchdog_s = 900;
+  std::string log_level = "warn";  // the daemon's logging.level (its log is in work_dir)
+};
+
+// Parses the command line; prints the usage and exits with status 2 on a mistake.
+options parse_args(int argc, char** argv);
+
+}  // namespace bench
