@@ -14,9 +14,9 @@
 #include <sstream>
 #include <typeinfo>
 
-#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
+#include "fuzz_check.hpp"
 #include "eventstreams/config.hpp"
 #include "eventstreams/stream_catalog.hpp"
 
@@ -24,16 +24,8 @@ namespace {
 
 using namespace eventstreams;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "invariant violated: %s\n", what);
-  std::abort();
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    fail(what);
-  }
-}
+using eventstreams::fuzz::check;
+using eventstreams::fuzz::fail;
 
 bool is_name(std::string_view s) {
   if (s.empty()) {

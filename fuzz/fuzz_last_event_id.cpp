@@ -10,22 +10,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "fuzz_check.hpp"
 #include "eventstreams/resume.hpp"
 
 namespace {
 
 using namespace eventstreams;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "invariant violated: %s\n", what);
-  std::abort();
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    fail(what);
-  }
-}
+using eventstreams::fuzz::check;
+using eventstreams::fuzz::fail;
 
 bool is_blank(std::string_view s) {
   for (const char c : s) {

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fuzz_check.hpp"
 #include "eventstreams/config.hpp"
 #include "eventstreams/router.hpp"
 #include "eventstreams/stream_catalog.hpp"
@@ -19,16 +20,8 @@ namespace {
 
 using namespace eventstreams;
 
-[[noreturn]] void fail(const char* what) {
-  std::fprintf(stderr, "invariant violated: %s\n", what);
-  std::abort();
-}
-
-void check(bool ok, const char* what) {
-  if (!ok) {
-    fail(what);
-  }
-}
+using eventstreams::fuzz::check;
+using eventstreams::fuzz::fail;
 
 stream_config make_stream(std::string name, std::vector<std::string> topics,
                           std::vector<std::string> aliases, canary_policy canary) {
