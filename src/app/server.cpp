@@ -6,7 +6,9 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <condition_variable>
 #include <csignal>
+#include <mutex>
 #include <cstdio>
 #include <optional>
 #include <thread>
@@ -40,6 +42,7 @@ class server {
   void schedule_readiness(std::chrono::milliseconds after);
   void schedule_watchdog(std::chrono::microseconds interval);
   void notify_status();
+  bool join_blocking_before(std::chrono::steady_clock::time_point deadline);
 
   std::string config_path_;
   server_context ctx_;
@@ -129,8 +132,17 @@ int server::run() {
   watchdog_timer_.reset();
   shutdown_timer_.reset();
   listener_.reset();
-  // Lookups still running post their results to the stopped loop, which only queues them.
-  blocking_->join();
+  // Lookups still running post their results to the stopped loop, which only queues them. A
+  // lookup against an unreachable cluster can take kafka_timeout: never wait past the shutdown
+  // deadline for it (consumers commit nothing, so exiting loses nothing).
+  if (!join_blocking_before(stopping_ ? shutdown_deadline_
+                                      : std::chrono::steady_clock::now() +
+                                            ctx_.cfg.server.shutdown_timeout)) {
+    spdlog::warn("Kafka calls still running at the shutdown deadline: exiting without them");
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::_Exit(0);
+  }
   // Destroys what is left of the sessions; consumers they post to the joined pool are
   // destroyed with the pool, here on the main thread.
   ioc_.reset();
@@ -140,6 +152,27 @@ int server::run() {
   embedded_.reset();
   spdlog::info("stopped");
   return 0;
+}
+
+// Joins the blocking pool unless that takes past `deadline`; false then (the pool still runs).
+bool server::join_blocking_before(std::chrono::steady_clock::time_point deadline) {
+  std::mutex mutex;
+  std::condition_variable cv;
+  bool done = false;
+  std::thread joiner([&] {
+    blocking_->join();
+    std::lock_guard lock(mutex);
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock lock(mutex);
+  if (!cv.wait_until(lock, deadline, [&] { return done; })) {
+    joiner.detach();  // the process exits right away; the thread never touches `mutex` again
+    return false;
+  }
+  lock.unlock();
+  joiner.join();
+  return true;
 }
 
 void server::start_signals() {

@@ -3,8 +3,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <array>
 #include <stdexcept>
 
 namespace eventstreams::kafka {
@@ -28,16 +26,6 @@ void log_callback(const rd_kafka_t* rk, int level, const char* fac, const char* 
 }
 
 }  // namespace
-
-bool is_secret_property(const std::string& name) {
-  static constexpr std::array<std::string_view, 6> markers{"password", "secret", "key",
-                                                           "token",    "jaas",   "credential"};
-  std::string lower(name);
-  std::transform(lower.begin(), lower.end(), lower.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return std::any_of(markers.begin(), markers.end(),
-                     [&](std::string_view m) { return lower.find(m) != std::string::npos; });
-}
 
 conf_ptr make_conf(const kafka_config& cfg, const std::string& bootstrap, client_role role) {
   conf_ptr conf(rd_kafka_conf_new());

@@ -17,7 +17,4 @@ enum class client_role { consumer, lookup, producer };
 // Throws std::runtime_error naming the property on an invalid one (a start-up error).
 conf_ptr make_conf(const kafka_config& cfg, const std::string& bootstrap, client_role role);
 
-// True for property names whose values must never be logged (passwords, keys, secrets).
-bool is_secret_property(const std::string& name);
-
 }  // namespace eventstreams::kafka

@@ -202,6 +202,7 @@ void sse_session::fail_before_start(error_kind kind, const std::string& detail) 
   spdlog::info("close client={} streams={} duration=0s events=0 bytes=0 reason=\"{}: {}\"", client_,
                join(selection_.stream_names), problem_for(kind).type, detail);
   closed_ = true;  // nothing streams from here on; the write below ends the connection
+  ctx_.metrics.http_requests("stream", problem_for(kind).status).Increment();
   http::async_write(stream_, *res,
                     [self = shared_from_this(), res](beast::error_code, std::size_t) {
                       beast::error_code ec;
