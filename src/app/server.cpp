@@ -55,6 +55,7 @@ class server {
   std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_;
   std::chrono::steady_clock::time_point shutdown_deadline_;
   bool stopping_ = false;
+  std::mutex reload_mutex_;
 };
 
 int server::run() {
@@ -184,7 +185,8 @@ void server::on_signal(beast::error_code ec, int sig) {
   if (ec)
     return;
   if (sig == SIGHUP) {
-    reload();
+    // Reading the file and creating embedded topics block: not on an I/O thread.
+    net::post(*blocking_, [this] { reload(); });
   } else if (stopping_) {
     spdlog::warn("second signal {}: exiting now", sig);
     std::_Exit(1);
@@ -196,6 +198,7 @@ void server::on_signal(beast::error_code ec, int sig) {
 }
 
 void server::reload() {
+  std::lock_guard serial(reload_mutex_);  // two quick SIGHUPs reload one after the other
   sd_notify(0, "RELOADING=1");
   try {
     config next = load_config_file(config_path_);
@@ -203,11 +206,12 @@ void server::reload() {
       throw config_error(config_path_, "streams", "no stream configured");
     if (embedded_) {
       auto old = ctx_.catalog.load()->all_topics();
+      std::vector<std::string> added;
       for (const auto& t : stream_catalog(next.streams).all_topics()) {
-        if (std::find(old.begin(), old.end(), t) == old.end()) {
-          embedded_->create_topic(t, static_cast<int>(ctx_.cfg.kafka.embedded.partitions));
-        }
+        if (std::find(old.begin(), old.end(), t) == old.end())
+          added.push_back(t);
       }
+      embedded_->create_topics(added, static_cast<int>(ctx_.cfg.kafka.embedded.partitions));
     }
     ctx_.catalog.store(std::make_shared<const stream_catalog>(next.streams));
     spdlog::info("reloaded {}: {} streams (other sections take effect at restart)", config_path_,

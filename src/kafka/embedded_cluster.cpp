@@ -11,6 +11,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <ctime>
+#include <future>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -48,14 +50,25 @@ embedded_cluster::embedded_cluster(const kafka_config& cfg, const std::vector<st
   if (!impl_->cluster)
     throw std::runtime_error("embedded kafka: cannot start the mock cluster");
   impl_->bootstrap = rd_kafka_mock_cluster_bootstraps(impl_->cluster.get());
-  for (const auto& t : topics)
-    create_topic(t, static_cast<int>(cfg.embedded.partitions));
+  create_topics(topics, static_cast<int>(cfg.embedded.partitions));
 }
 
 embedded_cluster::~embedded_cluster() = default;
 
 const std::string& embedded_cluster::bootstrap() const noexcept {
   return impl_->bootstrap;
+}
+
+void embedded_cluster::create_topics(const std::vector<std::string>& topics, int partitions) {
+  // One creation at a time can take a full second each (the mock's thread sometimes misses
+  // its wake-up in librdkafka 2.0); created concurrently they take milliseconds.
+  std::vector<std::future<void>> pending;
+  for (const auto& t : topics) {
+    pending.push_back(
+        std::async(std::launch::async, [this, t, partitions] { create_topic(t, partitions); }));
+  }
+  for (auto& p : pending)
+    p.get();  // rethrows the first failure
 }
 
 void embedded_cluster::create_topic(const std::string& topic, int partitions) {

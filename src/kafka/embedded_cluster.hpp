@@ -23,6 +23,8 @@ class embedded_cluster {
   const std::string& bootstrap() const noexcept;
   // Creates a topic the configuration did not name (SIGHUP reloads adding streams).
   void create_topic(const std::string& topic, int partitions);
+  // Creates several topics concurrently. Throws std::runtime_error.
+  void create_topics(const std::vector<std::string>& topics, int partitions);
 
  private:
   struct impl;

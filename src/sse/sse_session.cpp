@@ -136,13 +136,21 @@ void sse_session::run() {
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", client_, join(selection_.stream_names),
                 target_);
-  net::post(*ctx_.blocking, [self = shared_from_this()] {
+  // The deadline starts now, not when a pool thread is free: during a Kafka outage queued
+  // requests are answered 503 within kafka_timeout instead of one pool round after another.
+  auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.server.kafka_timeout;
+  net::post(*ctx_.blocking, [self = shared_from_this(), deadline] {
     auto r = std::make_shared<resolved>();
     auto& ctx = self->ctx_;
-    // Only the blocking pool touches these members until on_resolved runs on the strand.
-    r->error = resolve_start_positions(*ctx.kafka, self->selection_.topics, self->entries_,
-                                       self->since_, ctx.cfg.kafka.resume_by,
-                                       ctx.cfg.server.kafka_timeout, r->positions);
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      r->error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
+    } else {
+      // Only the blocking pool touches these members until on_resolved runs on the strand.
+      r->error = resolve_start_positions(*ctx.kafka, self->selection_.topics, self->entries_,
+                                         self->since_, ctx.cfg.kafka.resume_by, left, r->positions);
+    }
     if (!r->error) {
       try {
         r->consumer = std::make_unique<kafka::consumer>(ctx.cfg.kafka, ctx.bootstrap, r->positions);

@@ -77,9 +77,11 @@ std::string daemon_config::to_yaml() const {
     << "  listen: \"127.0.0.1:0\"\n"
     << "  threads: " << threads << "\n"
     << "  heartbeat_interval: " << heartbeat_interval << "\n"
-    << "  shutdown_timeout: " << shutdown_timeout << "\n"
-    << "kafka:\n"
-    << "  bootstrap_servers: embedded\n"
+    << "  shutdown_timeout: " << shutdown_timeout << "\n";
+  if (!kafka_timeout.empty())
+    y << "  kafka_timeout: " << kafka_timeout << "\n";
+  y << "kafka:\n"
+    << "  bootstrap_servers: \"" << bootstrap_servers << "\"\n"
     << "  properties:\n"
     << "    fetch.wait.max.ms: \"" << fetch_wait_max_ms << "\"\n"
     << "  embedded:\n"
@@ -103,7 +105,8 @@ std::string daemon_config::to_yaml() const {
   return y.str();
 }
 
-daemon_process::daemon_process(const std::string& yaml, std::chrono::milliseconds timeout) {
+daemon_process::daemon_process(const std::string& yaml, std::chrono::milliseconds timeout,
+                               bool embedded_kafka) {
   std::string tmpl = (std::filesystem::temp_directory_path() / "eventstreams-it-XXXXXX").string();
   if (!::mkdtemp(tmpl.data())) {
     throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
@@ -153,14 +156,15 @@ daemon_process::daemon_process(const std::string& yaml, std::chrono::millisecond
         if (reap(false))
           return true;  // exited: stop waiting, reported below
         std::string out = stdout_text();
+        // Only an embedded cluster prints its address (before the listening line).
         auto boot = line_value(out, "embedded kafka bootstrap.servers=");
         auto listen = line_value(out, "listening on http://");
-        if (!boot || !listen)
+        if ((embedded_kafka && !boot) || !listen)
           return false;
         auto colon = listen->rfind(':');
         if (colon == std::string::npos)
           return false;
-        bootstrap_ = *boot;
+        bootstrap_ = boot.value_or("");
         port_ = static_cast<std::uint16_t>(std::stoi(listen->substr(colon + 1)));
         return true;
       },

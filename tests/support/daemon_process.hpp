@@ -24,7 +24,8 @@ struct stream_def {
 };
 
 // The parts of the configuration the tests vary; to_yaml() renders a complete file with an
-// embedded cluster, no demo producer and a low fetch.wait.max.ms.
+// embedded cluster (unless `bootstrap_servers` names real brokers, e.g. a test-owned
+// mock_cluster), no demo producer and a low fetch.wait.max.ms.
 struct daemon_config {
   std::vector<stream_def> streams;
   unsigned brokers = 3;
@@ -34,8 +35,11 @@ struct daemon_config {
   std::string shutdown_timeout = "5s";
   std::string fetch_wait_max_ms = "20";
   std::string log_level = "info";
+  std::string bootstrap_servers = "embedded";  // or a broker list, e.g. mock_cluster::bootstrap()
+  std::string kafka_timeout;                   // server.kafka_timeout; "" = the daemon's default
 
   std::string to_yaml() const;
+  bool embedded() const { return bootstrap_servers == "embedded"; }
 };
 
 // How the child ended.
@@ -48,16 +52,20 @@ struct exit_status {
 
 class daemon_process {
  public:
-  // Starts the daemon with this configuration text and waits until it listens. Throws
-  // std::runtime_error (with the daemon's stderr) if it exits or is not ready in `timeout`.
+  // Starts the daemon with this configuration text and waits until it listens (and, with
+  // `embedded_kafka`, printed its embedded bootstrap address). Throws std::runtime_error (with
+  // the daemon's stderr) if it exits or is not ready in `timeout`.
   explicit daemon_process(const std::string& yaml,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(20));
-  explicit daemon_process(const daemon_config& cfg) : daemon_process(cfg.to_yaml()) {}
+                          std::chrono::milliseconds timeout = std::chrono::seconds(20),
+                          bool embedded_kafka = true);
+  explicit daemon_process(const daemon_config& cfg)
+      : daemon_process(cfg.to_yaml(), std::chrono::seconds(20), cfg.embedded()) {}
   ~daemon_process();
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
 
   std::uint16_t port() const noexcept { return port_; }
+  // The embedded cluster's bootstrap address ("" when the daemon uses external brokers).
   const std::string& bootstrap() const noexcept { return bootstrap_; }
   pid_t pid() const noexcept { return pid_; }
   const std::filesystem::path& dir() const noexcept { return dir_; }
