@@ -104,6 +104,13 @@ sse_session::sse_session(beast::tcp_stream&& stream, const request& req, stream_
 }
 
 sse_session::~sse_session() {
+  if (close_reason_) {
+    spdlog::info(
+        "close client={} streams={} duration={:.3f}s events={} bytes={} skipped_canary={} "
+        "skipped_not_json={} reason=\"{}\"",
+        client_, join(selection_.stream_names), close_seconds_, events_sent_, bytes_sent_,
+        skipped_canary_, skipped_not_json_, *close_reason_);
+  }
   if (registered_)
     ctx_.registry.leave(this);
   if (consumer_) {
@@ -382,10 +389,11 @@ void sse_session::flush() {
 void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   writing_ = false;
   stall_timer_.cancel();
-  if (ec)
-    return close("write failed: " + ec.message());
+  // Count what reached the socket even when the write failed or was cut short by close().
   bytes_sent_ += bytes;
   ctx_.metrics.bytes_sent().Increment(static_cast<double>(bytes));
+  if (ec)
+    return close("write failed: " + ec.message());
   if (inflight_.capacity() > keep_capacity)
     std::string().swap(inflight_);
   if (pending_.capacity() > keep_capacity && pending_.empty())
@@ -470,18 +478,17 @@ void sse_session::close(const std::string& reason) {
   }
   if (!was_open)
     return;
-  auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
+  close_seconds_ =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - opened_).count();
+  close_reason_ = reason;
   if (started_) {
     for (const auto& s : selection_.stream_names)
       ctx_.metrics.connected_clients(s).Decrement();
-    ctx_.metrics.connection_duration().Observe(secs);
+    ctx_.metrics.connection_duration().Observe(close_seconds_);
     ctx_.metrics.clients_disconnected(reason_label(reason)).Increment();
   }
-  spdlog::info(
-      "close client={} streams={} duration={:.3f}s events={} bytes={} skipped_canary={} "
-      "skipped_not_json={} reason=\"{}\"",
-      client_, join(selection_.stream_names), secs, events_sent_, bytes_sent_, skipped_canary_,
-      skipped_not_json_, reason);
+  // The log line waits for the destructor: a write cancelled by this close still reports
+  // its bytes to on_write, and the line should count them.
 }
 
 }  // namespace eventstreams

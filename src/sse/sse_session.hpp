@@ -5,6 +5,7 @@
 #include <array>
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,6 +91,8 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool registered_ = false;
   bool started_ = false;  // the 200 header is queued
   std::string end_reason_;
+  std::optional<std::string> close_reason_;  // set by close(); logged by the destructor
+  double close_seconds_ = 0;
 
   std::chrono::steady_clock::time_point opened_;
   std::chrono::steady_clock::time_point last_send_;
