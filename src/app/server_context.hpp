@@ -23,6 +23,7 @@ struct server_context {
   session_registry registry;
   eventstreams::metrics metrics;
   std::atomic<bool> shutting_down{false};
+  std::atomic<std::size_t> starting{0};  // stream set-ups queued or running on `blocking`
 };
 
 }  // namespace eventstreams

@@ -73,9 +73,15 @@ void http_session::handle_stream(const request& req, const std::string& streams,
   auto catalog = ctx_.catalog.load();
   stream_selection sel = catalog->select(streams);
   if (!sel.unknown.empty()) {
+    // Bounded: the detail echoes client input.
+    constexpr std::size_t max_names = 10, max_name_length = 64;
     std::string names;
-    for (const auto& u : sel.unknown)
-      names += (names.empty() ? "" : ", ") + u;
+    for (std::size_t i = 0; i < sel.unknown.size() && i < max_names; ++i) {
+      names += (names.empty() ? "" : ", ") + sel.unknown[i].substr(0, max_name_length);
+    }
+    if (sel.unknown.size() > max_names) {
+      names += " and " + std::to_string(sel.unknown.size() - max_names) + " more";
+    }
     send(make_problem(req, error_kind::unknown_stream, "unknown streams: " + names));
     return;
   }

@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <sys/socket.h>
+
 #include <algorithm>
 #include <charconv>
 #include <sstream>
@@ -12,6 +14,8 @@
 namespace eventstreams {
 namespace {
 
+// Stream set-ups (lookups + consumer creation) allowed to wait for the blocking pool at once.
+constexpr std::size_t max_starting_streams = 64;
 // Records encoded per turn on the strand before yielding to other connections.
 constexpr std::size_t records_per_turn = 2048;
 // A write buffer that grew past this during a burst is released once it is idle again.
@@ -61,6 +65,7 @@ std::string join(const std::vector<std::string>& v) {
 
 struct sse_session::resolved {
   lookup_error error;
+  bool abandoned = false;  // the client closed before its consumer was created
   std::vector<partition_position> positions;
   std::unique_ptr<kafka::consumer> consumer;
 };
@@ -143,6 +148,12 @@ void sse_session::run() {
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", client_, join(selection_.stream_names),
                 target_);
+  // Stream set-ups wait for the blocking pool: bound how many may queue, so a burst of
+  // requests (or clients that give up) cannot pile up lookups and consumers.
+  if (ctx_.starting.fetch_add(1) >= max_starting_streams) {
+    ctx_.starting.fetch_sub(1);
+    return fail_before_start(error_kind::unavailable, "too many streams are starting; retry");
+  }
   // The deadline starts now, not when a pool thread is free: during a Kafka outage queued
   // requests are answered 503 within kafka_timeout instead of one pool round after another.
   auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.server.kafka_timeout;
@@ -158,7 +169,12 @@ void sse_session::run() {
       r->error = resolve_start_positions(*ctx.kafka, self->selection_.topics, self->entries_,
                                          self->since_, ctx.cfg.kafka.resume_by, left, r->positions);
     }
-    if (!r->error) {
+    // A client that left while waiting for the pool gets no consumer: the peek sees its FIN.
+    // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
+    char probe;
+    r->abandoned =
+        ::recv(self->stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+    if (!r->error && !r->abandoned) {
       try {
         r->consumer = std::make_unique<kafka::consumer>(ctx.cfg.kafka, ctx.bootstrap, r->positions);
       } catch (const std::exception& e) {
@@ -172,8 +188,9 @@ void sse_session::run() {
 
 void sse_session::on_resolved(std::shared_ptr<resolved> r) {
   consumer_ = std::move(r->consumer);
-  if (closed_)
-    return close("closed while starting");
+  ctx_.starting.fetch_sub(1);
+  if (closed_ || r->abandoned)
+    return close("client closed while starting");
   if (ending_)
     return close(end_reason_);
   if (r->error)
@@ -267,8 +284,12 @@ void sse_session::on_kafka_ready(beast::error_code ec) {
 }
 
 void sse_session::drain() {
-  if (closed_ || ending_)
+  if (closed_)
     return;
+  if (ending_) {
+    flush();  // a stream paused by backpressure still writes its last bytes and the end
+    return;
+  }
   std::size_t budget = records_per_turn;
   drain_now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
