@@ -153,16 +153,9 @@ class scanner {
         return false;
       }
       skip_ws();
-      const uchar c = peek();
-      if (c == '}') {
-        ++p_;
-        return true;
+      if (auto next = after_element('}'); next != step::more) {
+        return next == step::closed;
       }
-      if (c != ',') {
-        return false;
-      }
-      ++p_;
-      skip_ws();
     }
   }
 
@@ -181,17 +174,27 @@ class scanner {
         return false;
       }
       skip_ws();
-      const uchar c = peek();
-      if (c == ']') {
-        ++p_;
-        return true;
+      if (auto next = after_element(']'); next != step::more) {
+        return next == step::closed;
       }
-      if (c != ',') {
-        return false;
-      }
-      ++p_;
-      skip_ws();
     }
+  }
+
+  enum class step { more, closed, invalid };
+  // After a member or element: `close` ends the container, ',' (with the whitespace after it)
+  // announces another one, anything else is invalid.
+  step after_element(uchar close) {
+    const uchar c = peek();
+    if (c == close) {
+      ++p_;
+      return step::closed;
+    }
+    if (c != ',') {
+      return step::invalid;
+    }
+    ++p_;
+    skip_ws();
+    return step::more;
   }
 
   // Any value; `depth` is its nesting level if it is a container.
