@@ -5,8 +5,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <stdexcept>
 
@@ -14,12 +18,95 @@
 
 namespace eventstreams::kafka {
 
+namespace {
+
+// An integer property of a configuration, or `fallback` when it cannot be read.
+std::int64_t conf_int(rd_kafka_conf_t* conf, const char* name, std::int64_t fallback) {
+  char buf[64];
+  size_t size = sizeof buf;
+  if (rd_kafka_conf_get(conf, name, buf, &size) != RD_KAFKA_CONF_OK)
+    return fallback;
+  char* end = nullptr;
+  long long v = std::strtoll(buf, &end, 10);
+  return end != buf ? v : fallback;
+}
+
+}  // namespace
+
 struct consumer::impl {
   kafka_ptr rk;
   queue_ptr queue;
   int wake_fd = -1;
   std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
   std::vector<rd_kafka_message_t*> held;  // records handed out by the last poll()
+
+  // The next offset of every assigned partition, as delivered so far.
+  struct topic_positions {
+    std::string name;
+    rd_kafka_topic_t* rkt = nullptr;  // learnt from the first record (stable per handle)
+    std::vector<std::int64_t> next;   // by partition number; -1: not assigned
+  };
+  std::vector<topic_positions> topics;
+
+  // Prefetch kick (see poll()). Thresholds, then what was seen since the queue was last
+  // empty: records taken (and their bytes) and the longest queue, which also counts records a
+  // seek made stale (librdkafka drops those inside poll, but they count against its cap).
+  std::int64_t kick_bytes = 0;
+  std::int64_t kick_messages = 0;
+  std::int64_t bytes_since_empty = 0;
+  std::int64_t messages_since_empty = 0;
+  std::int64_t longest_queue = 0;
+  std::int64_t total_bytes = 0;  // of every record taken: their mean size estimates the queue's
+  std::int64_t total_messages = 0;
+  std::uint64_t kicks = 0;
+
+  std::int64_t* next_offset(rd_kafka_topic_t* rkt, std::int32_t partition) {
+    for (auto& t : topics) {
+      if (t.rkt != rkt) {
+        if (t.rkt || t.name != rd_kafka_topic_name(rkt))
+          continue;
+        t.rkt = rkt;
+      }
+      if (partition < 0 || static_cast<std::size_t>(partition) >= t.next.size() ||
+          t.next[static_cast<std::size_t>(partition)] < 0)
+        return nullptr;
+      return &t.next[static_cast<std::size_t>(partition)];
+    }
+    return nullptr;
+  }
+
+  // Seeks every assigned partition to the next offset it delivers: restarts fetchers that
+  // librdkafka parked at its prefetch cap without waiting for their one-second re-check.
+  void kick() {
+    partition_list_ptr list(rd_kafka_topic_partition_list_new(1));
+    for (const auto& t : topics) {
+      for (std::size_t p = 0; p < t.next.size(); ++p) {
+        if (t.next[p] >= 0)
+          rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<int>(p))
+              ->offset = t.next[p];
+      }
+    }
+    // timeout 0: asynchronous, never blocks the caller.
+    if (rd_kafka_error_t* e = rd_kafka_seek_partitions(rk.get(), list.get(), 0)) {
+      spdlog::debug("librdkafka seek: {}", rd_kafka_error_string(e));
+      rd_kafka_error_destroy(e);
+    }
+    ++kicks;
+  }
+
+  // The queue ran dry: if it held about a cap's worth since it was last empty, the fetchers may
+  // be parked; restart them. (A reader that keeps up never gets near the cap: no seeks.)
+  void empty_queue_seen() {
+    total_bytes += bytes_since_empty;
+    total_messages += messages_since_empty;
+    std::int64_t mean = total_messages > 0 ? total_bytes / total_messages : 1;
+    if (bytes_since_empty >= kick_bytes || messages_since_empty >= kick_messages ||
+        longest_queue >= kick_messages || longest_queue * mean >= kick_bytes)
+      kick();
+    bytes_since_empty = 0;
+    messages_since_empty = 0;
+    longest_queue = 0;
+  }
 
   void release_held() {
     for (auto* m : held)
@@ -48,6 +135,9 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
                    const std::vector<partition_position>& positions)
     : impl_(std::make_unique<impl>()) {
   auto conf = make_conf(cfg, bootstrap, client_role::consumer);
+  // Half the prefetch cap taken in one go means the queue probably reached the cap.
+  impl_->kick_bytes = conf_int(conf.get(), "queued.max.messages.kbytes", 65536) * 1024 / 2;
+  impl_->kick_messages = conf_int(conf.get(), "queued.min.messages", 100000) / 2;
   char err[512];
   rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf.get(), err, sizeof err);
   if (!rk)
@@ -68,6 +158,14 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
   for (const auto& p : positions) {
     rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset =
         p.next_offset;
+    auto it = std::find_if(impl_->topics.begin(), impl_->topics.end(),
+                           [&](const auto& t) { return t.name == p.topic; });
+    if (it == impl_->topics.end())
+      it = impl_->topics.insert(impl_->topics.end(), impl::topic_positions{p.topic, nullptr, {}});
+    auto index = static_cast<std::size_t>(std::max(0, p.partition));
+    if (it->next.size() <= index)
+      it->next.resize(index + 1, -1);
+    it->next[index] = std::max<std::int64_t>(0, p.next_offset);
   }
   if (auto e = rd_kafka_assign(rk, list.get())) {
     throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(e));
@@ -75,6 +173,10 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
 }
 
 consumer::~consumer() = default;
+
+std::uint64_t consumer::fetch_kicks() const {
+  return impl_->kicks;
+}
 
 int consumer::dup_wake_fd() const {
   int fd = ::fcntl(impl_->wake_fd, F_DUPFD_CLOEXEC, 0);
@@ -92,6 +194,8 @@ void consumer::reset_wake() const {
 std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& errors) {
   impl_->release_held();
   impl_->held.resize(out.size());
+  impl_->longest_queue =
+      std::max<std::int64_t>(impl_->longest_queue, rd_kafka_queue_length(impl_->queue.get()));
   ssize_t got = rd_kafka_consume_batch_queue(impl_->queue.get(), 0, impl_->held.data(), out.size());
   std::size_t n = 0;
   for (ssize_t i = 0; i < got; ++i) {
@@ -111,6 +215,15 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
       errors.push_back(std::move(e));
       continue;
     }
+    // A record before the delivered position (fetched again after a kick's seek, or after
+    // librdkafka re-fetched on its own) was delivered already: never twice.
+    if (std::int64_t* next = impl_->next_offset(m->rkt, m->partition)) {
+      if (m->offset < *next)
+        continue;
+      *next = m->offset + 1;
+    }
+    impl_->bytes_since_empty += static_cast<std::int64_t>(m->len);
+    ++impl_->messages_since_empty;
     record& r = out[n++];
     r.topic = rd_kafka_topic_name(m->rkt);
     r.partition = m->partition;
@@ -122,6 +235,13 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
   }
   // Keep every message (errors too) alive until the next poll; release_held destroys them.
   impl_->held.resize(got > 0 ? static_cast<std::size_t>(got) : 0);
+  // librdkafka 2.0 (before fetch.queue.backoff.ms) stops fetching once the consumer queue holds
+  // queued.max.messages.kbytes or queued.min.messages, and looks again only when a broker
+  // thread wakes on its own, up to a second later: a reader faster than Kafka would idle most
+  // of every second. When the queue runs dry after about a cap's worth, wake the fetchers.
+  if (got < static_cast<ssize_t>(out.size())) {
+    impl_->empty_queue_seen();
+  }
   return n;
 }
 

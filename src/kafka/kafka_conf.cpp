@@ -35,9 +35,9 @@ conf_ptr make_conf(const kafka_config& cfg, const std::string& bootstrap, client
     case client_role::consumer:
       // One consumer per client connection: cap prefetching so memory does not follow the
       // client count (librdkafka's default is 64 MB). With assign() every partition feeds one
-      // consumer queue, so the cap is per connection. librdkafka 2.0 pauses fetching for about
-      // a second whenever the queue is over the cap, so a small cap slows catching up (bench/:
-      // 2 MB ~6k events/s, 16 MB ~30k, 64 MB ~110k); operators can raise it in kafka.properties.
+      // consumer queue, so the cap is per connection. librdkafka 2.0 parks the fetchers for up
+      // to a second once the queue is over the cap; consumer::poll restarts them when the
+      // reader has caught up, so the cap bounds memory without limiting catch-up speed.
       set(conf.get(), "queued.min.messages", "100000");
       set(conf.get(), "queued.max.messages.kbytes", "16384");
       set(conf.get(), "fetch.max.bytes", "4194304");

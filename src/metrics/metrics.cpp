@@ -115,6 +115,13 @@ metrics::metrics()
                         .Name("eventstreams_kafka_errors_total")
                         .Help("Errors reported by Kafka clients, by kind")
                         .Register(*registry_)),
+      fetch_restarts_(BuildCounter()
+                          .Name("eventstreams_kafka_fetch_restarts_total")
+                          .Help("Times a connection restarted Kafka fetchers parked at the "
+                                "prefetch cap (queued.max.messages.kbytes) once it had read "
+                                "their backlog")
+                          .Register(*registry_)
+                          .Add({})),
       clients_disconnected_(BuildCounter()
                                 .Name("eventstreams_clients_disconnected_total")
                                 .Help("SSE connections ended, by reason")

@@ -39,6 +39,7 @@ class metrics {
   prometheus::Counter& kafka_errors(const std::string& kind) {
     return kafka_errors_.Add({{"kind", kind}});
   }
+  prometheus::Counter& fetch_restarts() { return fetch_restarts_; }
   prometheus::Counter& clients_disconnected(const std::string& reason) {
     return clients_disconnected_.Add({{"reason", reason}});
   }
@@ -57,6 +58,7 @@ class metrics {
   prometheus::Histogram& connection_duration_;
   prometheus::Histogram& delivery_lag_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
+  prometheus::Counter& fetch_restarts_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;
 };
 

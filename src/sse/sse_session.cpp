@@ -298,7 +298,10 @@ void sse_session::drain() {
   while (budget > 0 && pending_.size() < ctx_.cfg.server.max_buffered_bytes) {
     errors_.clear();
     std::size_t want = std::min(records_.size(), budget);
+    auto kicks = consumer_->fetch_kicks();
     std::size_t n = consumer_->poll(std::span(records_.data(), want), errors_);
+    if (auto k = consumer_->fetch_kicks(); k != kicks)
+      ctx_.metrics.fetch_restarts().Increment(static_cast<double>(k - kicks));
     for (std::size_t i = 0; i < n; ++i)
       encode(records_[i]);
     for (const auto& e : errors_) {

@@ -20,6 +20,7 @@
 #include "sanitized.hpp"
 #include "daemon_process.hpp"
 #include "sse_client.hpp"
+#include "stream_checks.hpp"
 
 namespace eventstreams::test {
 namespace {
@@ -40,16 +41,6 @@ std::size_t rss_bytes(pid_t pid) {
       return std::stoull(line.substr(6)) * 1024;  // "VmRSS:   1234 kB"
   }
   return 0;
-}
-
-double metric_sum(std::uint16_t port, const std::string& name, const std::string& filter = "") {
-  std::istringstream in(http_get(port, "/metrics").body);
-  double sum = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (line.starts_with(name + "{") && line.find(filter) != std::string::npos)
-      sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
 }
 
 // The integer after `key` in `text` (e.g. key "\"offset\":"), or -1.

@@ -39,22 +39,6 @@ daemon_config one_stream(const std::string& name, const std::string& topic) {
   return cfg;
 }
 
-// Sum of every sample of `name` in /metrics whose line contains `filter` (e.g. a label).
-double metric_sum(std::uint16_t port, const std::string& name, const std::string& filter = "") {
-  auto r = http_get(port, "/metrics");
-  std::istringstream in(r.body);
-  double sum = 0;
-  for (std::string line; std::getline(in, line);) {
-    if (!line.starts_with(name) || line.size() <= name.size())
-      continue;
-    char next = line[name.size()];
-    if ((next != '{' && next != ' ') || line.find(filter) == std::string::npos)
-      continue;
-    sum += std::stod(line.substr(line.rfind(' ') + 1));
-  }
-  return sum;
-}
-
 // Sends GET `target` and reads the response header (and the ":ok" preamble of a 200).
 std::unique_ptr<sse_client> attempt(std::uint16_t port, const std::string& target,
                                     const header_list& headers = {}, unsigned version = 11) {

@@ -83,8 +83,10 @@ std::string daemon_config::to_yaml() const {
   y << "kafka:\n"
     << "  bootstrap_servers: \"" << bootstrap_servers << "\"\n"
     << "  properties:\n"
-    << "    fetch.wait.max.ms: \"" << fetch_wait_max_ms << "\"\n"
-    << "  embedded:\n"
+    << "    fetch.wait.max.ms: \"" << fetch_wait_max_ms << "\"\n";
+  for (const auto& [name, value] : kafka_properties)
+    y << "    " << name << ": \"" << value << "\"\n";
+  y << "  embedded:\n"
     << "    brokers: " << brokers << "\n"
     << "    partitions: " << partitions << "\n"
     << "    demo_rate: 0\n"

@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace eventstreams::test {
@@ -37,6 +38,8 @@ struct daemon_config {
   std::string log_level = "info";
   std::string bootstrap_servers = "embedded";  // or a broker list, e.g. mock_cluster::bootstrap()
   std::string kafka_timeout;                   // server.kafka_timeout; "" = the daemon's default
+  // More kafka.properties for the daemon's consumers (name, value).
+  std::vector<std::pair<std::string, std::string>> kafka_properties;
 
   std::string to_yaml() const;
   bool embedded() const { return bootstrap_servers == "embedded"; }

@@ -1,6 +1,7 @@
 // Shared integration-test checks.
 #include "stream_checks.hpp"
 
+#include <sstream>
 #include <stdexcept>
 
 namespace eventstreams::test {
@@ -89,6 +90,20 @@ std::string describe(const sse_client& c) {
   out +=
       raw.size() > tail ? "; last bytes: ..." + raw.substr(raw.size() - tail) : "; bytes: " + raw;
   return out;
+}
+
+double metric_sum(std::uint16_t port, const std::string& name, const std::string& filter) {
+  std::istringstream in(http_get(port, "/metrics").body);
+  double sum = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (!line.starts_with(name) || line.size() <= name.size())
+      continue;
+    char next = line[name.size()];
+    if ((next != '{' && next != ' ') || line.find(filter) == std::string::npos)
+      continue;
+    sum += std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
 }
 
 }  // namespace eventstreams::test

@@ -50,6 +50,10 @@ std::unique_ptr<sse_client> open_stream(std::uint16_t port, const std::string& t
                                         const header_list& headers = {}, unsigned version = 11,
                                         bool expect_ok = true);
 
+// Sum of every sample of the metric `name` in the daemon's /metrics whose line contains
+// `filter` (e.g. a label); 0 when there is none.
+double metric_sum(std::uint16_t port, const std::string& name, const std::string& filter = "");
+
 // Short description of a client's state for failure messages (last bytes received).
 std::string describe(const sse_client& c);
 
