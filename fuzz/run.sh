@@ -19,7 +19,7 @@ targets=(fuzz_last_event_id fuzz_since fuzz_config fuzz_route fuzz_splice_meta)
 cd "$source_dir"
 # Bounded: a cold build of the core and the targets takes a few minutes at most.
 timeout 1200 cmake --preset fuzz >/dev/null
-timeout 1200 cmake --build --preset fuzz -j "$(nproc)"
+timeout 1200 cmake --build --preset fuzz -j "$(nproc)" --target fuzzers
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/eventstreams-fuzz.XXXXXX")"
 keep_work=0

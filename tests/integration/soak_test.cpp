@@ -25,7 +25,9 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr int total_cycles = 10000;  // as the issue asks
+// 10,000 as the issue asks. Sanitized builds run 3,000: they skip the RSS bounds the long run
+// exists for, and their leak and race detectors need far fewer cycles to see a bad teardown.
+constexpr int total_cycles = sanitized_build ? 3000 : 10000;
 constexpr int warmup_cycles = 1000;
 constexpr int client_threads = 4;
 
