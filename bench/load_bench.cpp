@@ -74,13 +74,14 @@ bool wait_events(const bench::sse_client_pool& pool, std::uint64_t target,
   return true;
 }
 
-std::string make_config(const options& o, int brokers, int partitions,
+// `bootstrap`: "embedded" (the daemon hosts the cluster) or the address of a separate one.
+std::string make_config(const options& o, const std::string& bootstrap, int brokers, int partitions,
                         const property_list& properties) {
   std::string y;
   y += "server:\n  listen: \"127.0.0.1:0\"\n";
   y += "  threads: " + std::to_string(o.server_threads) + "\n";
   y += "  max_connections: 10000\n  shutdown_timeout: 3s\n";
-  y += "kafka:\n  bootstrap_servers: embedded\n";
+  y += "kafka:\n  bootstrap_servers: \"" + bootstrap + "\"\n";
   if (properties.empty()) {
     y += "  properties: {}\n";
   } else {
@@ -104,6 +105,56 @@ property_list consumer_properties(const options& o, int fetch_wait_ms) {
     p.push_back(kv);
   return p;
 }
+
+// The daemon under test and, with `--cluster separate` (the default), a second eventstreams
+// process that only hosts the embedded Kafka cluster, so that the daemon's figures are its own
+// as they would be against a real cluster. With `--cluster embedded` the daemon hosts it.
+struct system_under_test {
+  struct sample {
+    bench::proc_sample daemon, cluster;
+  };
+
+  std::unique_ptr<bench::daemon_runner> cluster;
+  std::unique_ptr<bench::daemon_runner> daemon;
+  std::string bootstrap;
+
+  bool start(const options& o, const std::string& name, int brokers, int partitions,
+             const property_list& properties) {
+    std::string where = "embedded";
+    if (o.separate_cluster) {
+      cluster = std::make_unique<bench::daemon_runner>(o.daemon, o.work_dir, name + "-cluster");
+      if (!cluster->start(make_config(o, "embedded", brokers, partitions, {}), 30s) ||
+          cluster->bootstrap().empty()) {
+        note("cluster: " + cluster->error());
+        return false;
+      }
+      where = bootstrap = cluster->bootstrap();
+    }
+    daemon = std::make_unique<bench::daemon_runner>(o.daemon, o.work_dir, name);
+    if (!daemon->start(make_config(o, where, brokers, partitions, properties), 30s)) {
+      note("daemon: " + daemon->error());
+      return false;
+    }
+    if (!cluster)
+      bootstrap = daemon->bootstrap();
+    return true;
+  }
+  sample take() const {
+    return {bench::sample_process(daemon->pid()),
+            cluster ? bench::sample_process(cluster->pid()) : bench::proc_sample{}};
+  }
+  // CPU of the Kafka cluster: its process, or the daemon's rdk:mock thread.
+  double cluster_cpu(const sample& a, const sample& b) const {
+    return cluster ? bench::cpu_percent(a.cluster, b.cluster)
+                   : bench::mock_cpu_percent(a.daemon, b.daemon);
+  }
+  void stop() {
+    if (daemon)
+      daemon->stop();
+    if (cluster)
+      cluster->stop();
+  }
+};
 
 // Opens `n` clients and waits until each got the ":ok" preamble.
 bool open_clients(bench::sse_client_pool& pool, int n, std::chrono::milliseconds timeout) {
@@ -130,24 +181,21 @@ void report_client_failures(const std::vector<bench::connection_stats>& stats) {
 bool scenario_throughput(const options& o) {
   note("(a) throughput: 1 client, " + std::to_string(o.events) + " events into " +
        std::to_string(o.partitions) + " partitions, " + std::to_string(o.brokers) + " brokers");
-  bench::daemon_runner d(o.daemon, o.work_dir, "throughput");
-  if (!d.start(make_config(o, o.brokers, o.partitions, consumer_properties(o, o.fetch_wait_ms)),
-               30s)) {
-    note("daemon: " + d.error());
+  system_under_test sut;
+  if (!sut.start(o, "throughput", o.brokers, o.partitions, consumer_properties(o, o.fetch_wait_ms)))
     return false;
-  }
-  bench::sse_client_pool pool({d.port(), stream_path, o.partitions, 0, false});
+  bench::sse_client_pool pool({sut.daemon->port(), stream_path, o.partitions, 0, false});
   if (!open_clients(pool, 1, 30s))
     return false;
-  auto producer = std::make_unique<bench::event_producer>(d.bootstrap(), topic, o.partitions,
+  auto producer = std::make_unique<bench::event_producer>(sut.bootstrap, topic, o.partitions,
                                                           o.producer_properties);
-  const auto s0 = bench::sample_process(d.pid());
+  const auto s0 = sut.take();
   const auto prod = producer->burst(o.events, clock_type::now() + 120s);
   const bool all = wait_events(pool, prod.produced, 15s, 120s);
-  const auto s1 = bench::sample_process(d.pid());
+  const auto s1 = sut.take();
   pool.stop();
   producer.reset();
-  d.stop();
+  sut.stop();
   const auto& st = pool.stats()[0];
   const double span = static_cast<double>(st.last_event_ns - st.first_event_ns) / 1e9;
   const double rate = span > 0 ? static_cast<double>(st.events - 1) / span : 0;
@@ -164,8 +212,8 @@ bool scenario_throughput(const options& o) {
   result("a_event_bytes", static_cast<double>(prod.avg_bytes));
   result("a_wire_bytes_per_event",
          st.events ? static_cast<double>(st.bytes) / static_cast<double>(st.events) : 0);
-  result("a_daemon_cpu_pct", bench::cpu_percent(s0, s1));
-  result("a_mock_cpu_pct", bench::mock_cpu_percent(s0, s1));
+  result("a_daemon_cpu_pct", bench::cpu_percent(s0.daemon, s1.daemon));
+  result("a_mock_cpu_pct", sut.cluster_cpu(s0, s1));
   result("a_complete", all && st.events == prod.delivered && st.gaps == 0 && prod.complete());
   return true;
 }
@@ -185,22 +233,19 @@ bool scenario_load(const options& o) {
        " events/s for " + std::to_string(o.duration_s) + " s, " + std::to_string(partitions) +
        " partitions, " + std::to_string(o.brokers) +
        " brokers, fetch.wait.max.ms=" + std::to_string(o.fetch_wait_ms));
-  bench::daemon_runner d(o.daemon, o.work_dir, "load");
-  if (!d.start(make_config(o, o.brokers, partitions, consumer_properties(o, o.fetch_wait_ms)),
-               30s)) {
-    note("daemon: " + d.error());
+  system_under_test sut;
+  if (!sut.start(o, "load", o.brokers, partitions, consumer_properties(o, o.fetch_wait_ms)))
     return false;
-  }
-  bench::sse_client_pool pool({d.port(), stream_path, partitions, 0, true});
+  bench::sse_client_pool pool({sut.daemon->port(), stream_path, partitions, 0, true});
   if (!open_clients(pool, o.clients, 60s))
     return false;
   std::this_thread::sleep_for(2s);  // consumers connect to every broker and start fetching
-  auto producer = std::make_unique<bench::event_producer>(d.bootstrap(), topic, partitions,
+  auto producer = std::make_unique<bench::event_producer>(sut.bootstrap, topic, partitions,
                                                           o.producer_properties);
-  const auto s0 = bench::sample_process(d.pid());
+  const auto s0 = sut.take();
   auto prod = producer->paced(o.rate, std::chrono::seconds(o.duration_s),
                               clock_type::now() + std::chrono::seconds(o.duration_s) + 30s);
-  const auto s1 = bench::sample_process(d.pid());
+  const auto s1 = sut.take();
   const auto clients = static_cast<std::uint64_t>(o.clients);
   const std::uint64_t handed = prod.produced * clients;
   const std::uint64_t backlog = handed - std::min(handed, pool.total_events());
@@ -209,7 +254,7 @@ bool scenario_load(const options& o) {
   wait_events(pool, expected, 10s, 30s);
   pool.stop();
   producer.reset();
-  d.stop();
+  sut.stop();
   int complete = 0;
   std::uint64_t gaps = 0, bad = 0;
   for (const auto& st : pool.stats()) {
@@ -223,12 +268,13 @@ bool scenario_load(const options& o) {
   result("b_clients", o.clients);
   result("b_events_produced", static_cast<double>(prod.delivered));
   result("b_producer_events_per_s",
-         static_cast<double>(prod.produced) / std::chrono::duration<double>(s1.at - s0.at).count());
-  result("b_daemon_cpu_pct", bench::cpu_percent(s0, s1));
-  result("b_mock_cpu_pct", bench::mock_cpu_percent(s0, s1));
-  result("b_rss_mb", static_cast<double>(s1.rss_kb) / 1024.0);
-  result("b_peak_rss_mb", static_cast<double>(s1.hwm_kb) / 1024.0);
-  result("b_threads", s1.threads);
+         static_cast<double>(prod.produced) /
+             std::chrono::duration<double>(s1.daemon.at - s0.daemon.at).count());
+  result("b_daemon_cpu_pct", bench::cpu_percent(s0.daemon, s1.daemon));
+  result("b_mock_cpu_pct", sut.cluster_cpu(s0, s1));
+  result("b_rss_mb", static_cast<double>(s1.daemon.rss_kb) / 1024.0);
+  result("b_peak_rss_mb", static_cast<double>(s1.daemon.hwm_kb) / 1024.0);
+  result("b_threads", s1.daemon.threads);
   result("b_backlog_at_end", static_cast<double>(backlog));
   result("b_clients_complete", complete);
   result("b_offset_gaps", static_cast<double>(gaps));
@@ -251,23 +297,22 @@ bool scenario_idle(const options& o) {
   note("(d) idle: " + std::to_string(n) + " connections, 1 broker, 1 partition, " +
        (o.idle_fetch_wait_ms >= 0 ? "fetch.wait.max.ms=" + std::to_string(o.idle_fetch_wait_ms)
                                   : std::string("librdkafka's default fetch.wait.max.ms")));
-  bench::daemon_runner d(o.daemon, o.work_dir, "idle");
-  if (!d.start(make_config(o, 1, 1, consumer_properties(o, o.idle_fetch_wait_ms)), 30s)) {
-    note("daemon: " + d.error());
+  system_under_test sut;
+  if (!sut.start(o, "idle", 1, 1, consumer_properties(o, o.idle_fetch_wait_ms)))
     return false;
-  }
   std::this_thread::sleep_for(2s);
-  const auto s0 = bench::sample_process(d.pid());
-  bench::sse_client_pool pool({d.port(), stream_path, 1, 0, false});
+  const auto s0 = sut.take().daemon;
+  bench::sse_client_pool pool({sut.daemon->port(), stream_path, 1, 0, false});
   if (!open_clients(pool, n, 60s))
     return false;
   std::this_thread::sleep_for(3s);  // consumers settle: connected, first fetches held
-  const auto s1 = bench::sample_process(d.pid());
+  const auto t1 = sut.take();
   std::this_thread::sleep_for(std::chrono::seconds(o.idle_seconds));
-  const auto s2 = bench::sample_process(d.pid());
+  const auto t2 = sut.take();
+  const auto& s2 = t2.daemon;
   const int open = n - pool.ended_count();
   pool.stop();
-  d.stop();
+  sut.stop();
   report_client_failures(pool.stats());
   const double per = 1.0 / n;
   result("d_connections", n);
@@ -281,8 +326,8 @@ bool scenario_idle(const options& o) {
   result("d_fds_before", s0.fds);
   result("d_fds_after", s2.fds);
   result("d_fds_per_conn", (s2.fds - s0.fds) * per);
-  result("d_idle_cpu_pct", bench::cpu_percent(s1, s2));
-  result("d_idle_mock_cpu_pct", bench::mock_cpu_percent(s1, s2));
+  result("d_idle_cpu_pct", bench::cpu_percent(t1.daemon, t2.daemon));
+  result("d_idle_mock_cpu_pct", sut.cluster_cpu(t1, t2));
   result("d_idle_fetch_wait_ms", o.idle_fetch_wait_ms);
   return true;
 }

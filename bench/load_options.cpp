@@ -13,6 +13,7 @@ namespace {
     std::fprintf(stderr, "load_bench: %s\n", error);
   std::fputs(
       "usage: load_bench --daemon PATH [--scenarios throughput,load,idle] [--work-dir DIR]\n"
+      "  [--cluster separate|embedded]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
       "  [--clients N] [--rate EV_PER_S] [--duration S] [--load-partitions N]\n"
       "  [--idle-connections N] [--idle-seconds S] [--fetch-wait-ms MS]\n"
@@ -52,6 +53,10 @@ options parse_args(int argc, char** argv) {
         o.scenarios.insert(v.substr(at, comma - at));
         at = comma + 1;
       }
+    } else if (a == "--cluster") {
+      if (v != "separate" && v != "embedded")
+        usage("--cluster wants separate or embedded");
+      o.separate_cluster = v == "separate";
     } else if (a == "--events") {
       o.events = static_cast<std::uint64_t>(num());
     } else if (a == "--partitions") {

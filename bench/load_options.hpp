@@ -15,6 +15,9 @@ struct options {
   std::string daemon;
   std::string work_dir = "/tmp/eventstreams-load-bench";
   std::set<std::string> scenarios{"throughput", "load", "idle"};
+  // The Kafka cluster (librdkafka's mock) in a process of its own, as a real one would be, or
+  // inside the daemon (`--cluster embedded`, kafka.bootstrap_servers: embedded).
+  bool separate_cluster = true;
   unsigned server_threads = 0;  // server.threads; 0 = the daemon's default (one per core)
   // (a)
   std::uint64_t events = 150000;

@@ -33,10 +33,9 @@ trap cleanup EXIT
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:halt_on_error=1"
 
-failed=0
-summary=()
-for target in "${targets[@]}"; do
-  corpus="$work/$target/corpus"
+# One target: writes its summary line to $work/$target/summary, and "failed" there on failure.
+run_target() {
+  local target="$1" corpus="$work/$1/corpus" seeds args log status runs final artifact
   mkdir -p "$corpus"
   cp -R "$fuzz_dir/corpus/$target/." "$corpus/"
   seeds="$(find "$corpus" -type f | wc -l)"
@@ -55,18 +54,39 @@ for target in "${targets[@]}"; do
   runs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)"
   final="$(find "$corpus" -type f | wc -l)"
   if ((status == 0)); then
-    line="$(printf '%-20s ok    %10s runs in %ss, corpus %s -> %s' \
-      "$target" "${runs:-?}" "$seconds" "$seeds" "$final")"
+    printf '%-20s ok    %10s runs in %ss, corpus %s -> %s\n' \
+      "$target" "${runs:-?}" "$seconds" "$seeds" "$final" >"$work/$target/summary"
   else
-    failed=1
-    keep_work=1
+    touch "$work/$target/failed"
     artifact="$(find "$work/$target" -maxdepth 1 -type f \
       \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | head -n 1)"
-    line="$(printf '%-20s FAIL  exit %s after %s runs; log %s; reproducer %s' \
-      "$target" "$status" "${runs:-?}" "$log" "${artifact:-none}")"
+    printf '%-20s FAIL  exit %s after %s runs; log %s; reproducer %s\n' \
+      "$target" "$status" "${runs:-?}" "$log" "${artifact:-none}" >"$work/$target/summary"
     grep -m 5 -E 'ERROR: |runtime error|invariant violated|SUMMARY' "$log" >&2 || true
   fi
-  summary+=("$line")
+}
+
+# As many targets at once as there are cores: each libFuzzer process uses one.
+parallel="$(nproc)"
+running=0
+for target in "${targets[@]}"; do
+  if ((running >= parallel)); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_target "$target" &
+  running=$((running + 1))
+done
+wait
+
+failed=0
+summary=()
+for target in "${targets[@]}"; do
+  summary+=("$(cat "$work/$target/summary" 2>/dev/null || echo "$target: no result")")
+  if [[ -f "$work/$target/failed" || ! -f "$work/$target/summary" ]]; then
+    failed=1
+    keep_work=1
+  fi
 done
 
 echo

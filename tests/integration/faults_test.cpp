@@ -142,7 +142,7 @@ TEST(Faults, EveryBrokerDownForTenSecondsKeepsStreamsOpenAndLosesNothing) {
   ASSERT_TRUE(clients[0]->read_until(comments_reach(comments0[0] + 6), 15s))
       << describe(*clients[0]);
   // Written during the outage: the producer keeps them until the brokers return. (Late in the
-  // outage, so that its 15 s message timeout outlasts librdkafka's reconnect backoff.)
+  // outage, so that its 15 s message timeout outlasts its reconnect backoff, at most 1 s.)
   write(6, "during");
   ASSERT_TRUE(clients[0]->read_until(
       [&](const sse_client&) { return clock_type::now() >= down_at + 10s; }, 15s))

@@ -30,6 +30,9 @@ test_producer::test_producer(const std::string& bootstrap) {
   // would also keep it, but its producer-id handshake adds up to a second per test.)
   set(conf, "max.in.flight.requests.per.connection", "1");
   set(conf, "message.timeout.ms", "15000");
+  // Back at most a second after brokers return (librdkafka's default backoff grows to 10 s,
+  // which on a busy machine outlasted the message timeout of records written in an outage).
+  set(conf, "reconnect.backoff.max.ms", "1000");
   rd_kafka_conf_set_dr_msg_cb(conf, &test_producer::on_delivery);
   rd_kafka_conf_set_opaque(conf, this);
   char err[512];
