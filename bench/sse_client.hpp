@@ -40,7 +40,8 @@ class sse_client_pool {
   sse_client_pool(const sse_client_pool&) = delete;
   sse_client_pool& operator=(const sse_client_pool&) = delete;
 
-  // Opens `n` connections and starts the I/O thread. Call once.
+  // Starts the I/O thread and opens `n` connections, at most 32 of them waiting for their
+  // preamble at any time; returns when all are open (or after 60 s). Call once.
   void start(int n);
   // Stops the I/O thread and closes every socket. Idempotent.
   void stop();
