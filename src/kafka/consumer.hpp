@@ -48,7 +48,6 @@ class consumer {
   void reset_wake() const;
 
   // Non-blocking: up to out.size() records; errors encountered are appended to `errors`.
-  // Never returns a record at or before one it already returned for that partition.
   std::size_t poll(std::span<record> out, std::vector<consumer_error>& errors);
 
   // How often poll() restarted fetchers parked at the prefetch cap.
