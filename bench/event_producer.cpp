@@ -169,6 +169,17 @@ struct event_producer::impl {
     }
     return true;
   }
+
+  // Builds event `seq` (stamped now) in `value`, adds its size to `bytes` and produces it to
+  // partition seq % partitions.
+  bool produce_event(std::uint64_t seq, std::string& value, std::uint64_t& bytes,
+                     std::chrono::steady_clock::time_point deadline) {
+    value.clear();
+    make_event(seq, realtime_ns(), value);
+    bytes += value.size();
+    return produce(value, static_cast<std::int32_t>(seq % static_cast<std::uint64_t>(partitions)),
+                   deadline);
+  }
 };
 
 namespace {
@@ -233,14 +244,8 @@ produce_result event_producer::burst(std::uint64_t count,
   std::uint64_t bytes = 0;
   const auto start = std::chrono::steady_clock::now();
   for (std::uint64_t seq = 0; seq < count; ++seq) {
-    value.clear();
-    make_event(seq, realtime_ns(), value);
-    bytes += value.size();
-    if (!impl_->produce(
-            value, static_cast<std::int32_t>(seq % static_cast<std::uint64_t>(impl_->partitions)),
-            deadline)) {
+    if (!impl_->produce_event(seq, value, bytes, deadline))
       break;
-    }
     ++res.produced;
     if (seq % 1024 == 0)
       rd_kafka_poll(impl_->rk, 0);
@@ -267,14 +272,8 @@ produce_result event_producer::paced(double rate, std::chrono::milliseconds dura
     if (due > deadline)
       break;
     std::this_thread::sleep_until(due);
-    value.clear();
-    make_event(seq, realtime_ns(), value);
-    bytes += value.size();
-    if (!impl_->produce(
-            value, static_cast<std::int32_t>(seq % static_cast<std::uint64_t>(impl_->partitions)),
-            deadline)) {
+    if (!impl_->produce_event(seq, value, bytes, deadline))
       break;
-    }
     ++res.produced;
     rd_kafka_poll(impl_->rk, 0);
   }
