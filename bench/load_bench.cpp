@@ -301,15 +301,14 @@ bool scenario_idle(const options& o) {
   if (!sut.start(o, "idle", 1, 1, consumer_properties(o, o.idle_fetch_wait_ms)))
     return false;
   std::this_thread::sleep_for(2s);
-  const auto s0 = sut.take().daemon;
+  const auto s0 = sut.take();
   bench::sse_client_pool pool({sut.daemon->port(), stream_path, 1, 0, false});
   if (!open_clients(pool, n, 60s))
     return false;
   std::this_thread::sleep_for(3s);  // consumers settle: connected, first fetches held
-  const auto t1 = sut.take();
+  const auto s1 = sut.take();
   std::this_thread::sleep_for(std::chrono::seconds(o.idle_seconds));
-  const auto t2 = sut.take();
-  const auto& s2 = t2.daemon;
+  const auto s2 = sut.take();
   const int open = n - pool.ended_count();
   pool.stop();
   sut.stop();
@@ -317,17 +316,17 @@ bool scenario_idle(const options& o) {
   const double per = 1.0 / n;
   result("d_connections", n);
   result("d_connections_open", open);
-  result("d_rss_before_kb", static_cast<double>(s0.rss_kb));
-  result("d_rss_after_kb", static_cast<double>(s2.rss_kb));
-  result("d_rss_per_conn_kb", static_cast<double>(s2.rss_kb - s0.rss_kb) * per);
-  result("d_threads_before", s0.threads);
-  result("d_threads_after", s2.threads);
-  result("d_threads_per_conn", (s2.threads - s0.threads) * per);
-  result("d_fds_before", s0.fds);
-  result("d_fds_after", s2.fds);
-  result("d_fds_per_conn", (s2.fds - s0.fds) * per);
-  result("d_idle_cpu_pct", bench::cpu_percent(t1.daemon, t2.daemon));
-  result("d_idle_mock_cpu_pct", sut.cluster_cpu(t1, t2));
+  result("d_rss_before_kb", static_cast<double>(s0.daemon.rss_kb));
+  result("d_rss_after_kb", static_cast<double>(s2.daemon.rss_kb));
+  result("d_rss_per_conn_kb", static_cast<double>(s2.daemon.rss_kb - s0.daemon.rss_kb) * per);
+  result("d_threads_before", s0.daemon.threads);
+  result("d_threads_after", s2.daemon.threads);
+  result("d_threads_per_conn", (s2.daemon.threads - s0.daemon.threads) * per);
+  result("d_fds_before", s0.daemon.fds);
+  result("d_fds_after", s2.daemon.fds);
+  result("d_fds_per_conn", (s2.daemon.fds - s0.daemon.fds) * per);
+  result("d_idle_cpu_pct", bench::cpu_percent(s1.daemon, s2.daemon));
+  result("d_idle_mock_cpu_pct", sut.cluster_cpu(s1, s2));
   result("d_idle_fetch_wait_ms", o.idle_fetch_wait_ms);
   return true;
 }
