@@ -45,6 +45,12 @@ struct server_config {
   std::size_t max_request_header_bytes = 8192;  // larger request headers get 431
   // Time to send a complete request header (also the idle limit between keep-alive requests).
   std::chrono::milliseconds request_header_timeout{10000};
+  // Stream set-ups (Kafka lookups, consumer creation) queued or running at once; beyond it 503.
+  std::size_t max_starting_streams = 64;
+  // Threads for librdkafka calls that block (lookups at connect, consumer destruction).
+  unsigned blocking_threads = 4;
+  // The Retry-After of 503 and 429 answers.
+  std::chrono::milliseconds retry_after{5000};
 };
 
 struct embedded_kafka_config {
@@ -59,6 +65,8 @@ struct kafka_config {
   resume_policy resume_by = resume_policy::offset;
   // /readyz answers 200 while metadata was fetched successfully within this interval.
   std::chrono::milliseconds readiness_interval{30000};
+  // Partition counts looked up at connect are reused for this long (0 = ask every time).
+  std::chrono::milliseconds metadata_cache_ttl{5000};
   embedded_kafka_config embedded;
 
   bool is_embedded() const { return bootstrap_servers == "embedded"; }

@@ -25,6 +25,9 @@ splice_result splice_meta(std::string_view value, std::string_view topic, std::i
 
 // Appends "event: message\nid: <id>\ndata: <data>\n\n".
 void append_sse_event(std::string& out, std::string_view id, std::string_view data);
+// Appends "id: <id>\n\n": a block that moves an EventSource's last event id without firing
+// an event (docs/api.md §5.1).
+void append_sse_id_block(std::string& out, std::string_view id);
 // Appends "<data>\n" (NDJSON).
 void append_ndjson_line(std::string& out, std::string_view data);
 

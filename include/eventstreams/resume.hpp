@@ -38,10 +38,11 @@ struct last_event_id_error {
 std::variant<std::vector<last_event_entry>, last_event_id_error> parse_last_event_id(
     std::string_view header);
 
-// `since`: milliseconds since the epoch (digits only), an ISO-8601 date-time with `Z` or a
-// ±hh:mm offset (fractional seconds allowed, e.g. 2024-05-01T12:00:00.250+02:00), or a date
-// YYYY-MM-DD (midnight UTC). Returns ms since the epoch, or nullopt if invalid (including
-// impossible dates such as 2024-02-30 and values before 1970).
+// `since`: milliseconds since the epoch (digits only), an ISO-8601 date-time with `Z`, a
+// ±hh:mm offset or no zone (UTC), 'T' or a space between date and time, fractional seconds
+// allowed (e.g. 2024-05-01T12:00:00.250+02:00, 2024-05-01 12:00:00), or a date YYYY-MM-DD
+// (midnight UTC). An empty `since=` is the caller's to treat as absent. Returns ms since the epoch,
+// or nullopt if invalid (including impossible dates such as 2024-02-30 and values before 1970).
 std::optional<std::int64_t> parse_since(std::string_view text);
 
 // How one partition's start is found.

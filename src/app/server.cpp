@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <systemd/sd-daemon.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <csignal>
 #include <mutex>
@@ -22,9 +23,6 @@
 
 namespace eventstreams {
 namespace {
-
-// Threads for librdkafka calls that block (lookups at connect, consumer destruction).
-constexpr std::size_t blocking_threads = 4;
 
 class server {
  public:
@@ -43,6 +41,10 @@ class server {
   void schedule_watchdog(std::chrono::microseconds interval);
   void notify_status();
   bool join_blocking_before(std::chrono::steady_clock::time_point deadline);
+  void run_io();
+  void start_shutdown_watchdog();
+  void stop_shutdown_watchdog();
+  void phase(const char* what) { phase_.store(what); }
 
   std::string config_path_;
   server_context ctx_;
@@ -54,8 +56,14 @@ class server {
   std::optional<net::signal_set> signals_;
   std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_;
   std::chrono::steady_clock::time_point shutdown_deadline_;
-  bool stopping_ = false;
+  std::atomic<bool> stopping_{false};  // read by the readiness handlers on every I/O thread
   std::mutex reload_mutex_;
+  // What the shutdown is waiting for right now; the watchdog logs it if the deadline passes.
+  std::atomic<const char*> phase_{"ending streams"};
+  std::thread watchdog_;
+  std::mutex watchdog_mutex_;
+  std::condition_variable watchdog_cv_;
+  bool finished_ = false;
 };
 
 int server::run() {
@@ -64,7 +72,15 @@ int server::run() {
   // arena, each keeping freed memory. A few shared arenas keep RSS per connection lower.
   mallopt(M_ARENA_MAX, 4);
   const auto& scfg = ctx_.cfg.server;
+  unsigned threads =
+      scfg.threads ? scfg.threads : std::max(1u, std::thread::hardware_concurrency());
+  ioc_.emplace(static_cast<int>(threads));
+  // Signals are caught from the start: one that comes while the embedded cluster or the demo
+  // producer starts is queued and handled once the loop runs, instead of killing the process
+  // (a stop during start-up then exits 0 like any other).
+  start_signals();
   set_cors_allowed_origins(scfg.cors_allow_origin);
+  set_retry_after(scfg.retry_after);
   auto catalog = std::make_shared<const stream_catalog>(ctx_.cfg.streams);
   ctx_.catalog.store(catalog);
 
@@ -83,12 +99,8 @@ int server::run() {
   }
   ctx_.kafka = lookup_.get();
 
-  blocking_.emplace(blocking_threads);  // outlives the io_context: sessions post to it
+  blocking_.emplace(scfg.blocking_threads);  // outlives the io_context: sessions post to it
   ctx_.blocking = &*blocking_;
-  unsigned threads =
-      scfg.threads ? scfg.threads : std::max(1u, std::thread::hardware_concurrency());
-  ioc_.emplace(static_cast<int>(threads));
-
   try {
     auto address = net::ip::make_address(scfg.listen_host);
     listener_ = std::make_shared<listener>(*ioc_, tcp::endpoint{address, scfg.listen_port}, ctx_);
@@ -107,7 +119,6 @@ int server::run() {
                                                   ctx_.cfg.kafka.embedded.demo_rate);
   }
 
-  start_signals();
   readiness_timer_.emplace(*ioc_);
   schedule_readiness(std::chrono::milliseconds(0));
   std::uint64_t watchdog_usec = 0;
@@ -124,8 +135,9 @@ int server::run() {
 
   std::vector<std::thread> pool;
   for (unsigned i = 1; i < threads; ++i)
-    pool.emplace_back([this] { ioc_->run(); });
-  ioc_->run();
+    pool.emplace_back([this] { run_io(); });
+  run_io();
+  phase("I/O threads to return from their handlers");
   for (auto& t : pool)
     t.join();
   signals_.reset();
@@ -136,6 +148,7 @@ int server::run() {
   // Lookups still running post their results to the stopped loop, which only queues them. A
   // lookup against an unreachable cluster can take kafka_timeout: never wait past the shutdown
   // deadline for it (consumers commit nothing, so exiting loses nothing).
+  phase("Kafka calls on the blocking pool (lookups, consumer closes, readiness refresh)");
   if (!join_blocking_before(stopping_ ? shutdown_deadline_
                                       : std::chrono::steady_clock::now() +
                                             ctx_.cfg.server.shutdown_timeout)) {
@@ -144,15 +157,69 @@ int server::run() {
     std::fflush(stdout);
     std::_Exit(0);
   }
+  // Every step below can wait on librdkafka (rd_kafka_destroy joins its threads and waits for
+  // every reference to its objects; the mock cluster's thread can miss a wake-up for up to a
+  // second). None of them may outlive the deadline: the watchdog started at the signal logs the
+  // step it was in and exits.
   // Destroys what is left of the sessions; consumers they post to the joined pool are
   // destroyed with the pool, here on the main thread.
+  phase("sessions still queued on the stopped I/O loop");
   ioc_.reset();
+  phase("Kafka consumers of the last sessions (rd_kafka_destroy)");
   blocking_.reset();
+  phase("the demo producer (flush, rd_kafka_destroy)");
   demo.reset();
+  phase("the Kafka lookup client (rd_kafka_destroy)");
   lookup_.reset();
+  phase("the embedded Kafka cluster (mock cluster, rd_kafka_destroy)");
   embedded_.reset();
+  stop_shutdown_watchdog();
   spdlog::info("stopped");
   return 0;
+}
+
+// One I/O thread. Handlers guard themselves (a 500, or a closed stream); this is the last net
+// under them: an exception that escapes a handler is logged and counted, and the thread goes on.
+void server::run_io() {
+  for (;;) {
+    try {
+      ioc_->run();
+      return;
+    } catch (const std::exception& e) {
+      ctx_.metrics.internal_errors("loop").Increment();
+      spdlog::error("unexpected error in an I/O handler: {}", e.what());
+    }
+  }
+}
+
+// Started at the signal: if the orderly stop is still running at the shutdown deadline, log
+// what it is waiting for and exit anyway (consumers commit nothing: exiting loses nothing).
+void server::start_shutdown_watchdog() {
+  watchdog_ = std::thread([this, deadline = shutdown_deadline_,
+                           started = std::chrono::steady_clock::now()] {
+    std::unique_lock lock(watchdog_mutex_);
+    if (watchdog_cv_.wait_until(lock, deadline, [this] { return finished_; }))
+      return;
+    auto waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+    spdlog::warn(
+        "shutdown deadline passed after {:.1f}s ({} streams open): still waiting for {}; "
+        "exiting without it",
+        waited.count(), ctx_.registry.size(), phase_.load());
+    spdlog::default_logger()->flush();
+    std::fflush(stdout);
+    std::_Exit(0);
+  });
+}
+
+void server::stop_shutdown_watchdog() {
+  if (!watchdog_.joinable())
+    return;
+  {
+    std::lock_guard lock(watchdog_mutex_);
+    finished_ = true;
+  }
+  watchdog_cv_.notify_all();
+  watchdog_.join();
 }
 
 // Joins the blocking pool unless that takes past `deadline`; false then (the pool still runs).
@@ -233,6 +300,7 @@ void server::begin_shutdown() {
     readiness_timer_->cancel();
   ctx_.registry.for_each([](std::shared_ptr<sse_session> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
+  start_shutdown_watchdog();
   shutdown_timer_.emplace(*ioc_);
   check_shutdown();
 }
@@ -256,6 +324,8 @@ void server::schedule_readiness(std::chrono::milliseconds after) {
       return;
     // The metadata request blocks: run it on the blocking pool, re-arm when it is done.
     net::post(*blocking_, [this] {
+      if (stopping_)  // queued just before the signal: do not hold the shutdown for it
+        return;
       auto err = lookup_->refresh(ctx_.catalog.load()->all_topics(), ctx_.cfg.server.kafka_timeout);
       if (err)
         spdlog::warn("readiness: {}", err.detail);

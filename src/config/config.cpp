@@ -184,6 +184,15 @@ void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s)
           s.max_request_header_bytes = r.integer(v, key, 1024, 1 << 20);
         } else if (name == "request_header_timeout") {
           s.request_header_timeout = r.duration(v, key, false);
+        } else if (name == "max_starting_streams") {
+          s.max_starting_streams = r.integer(v, key, 1, 100000);
+        } else if (name == "blocking_threads") {
+          s.blocking_threads = static_cast<unsigned>(r.integer(v, key, 1, 256));
+        } else if (name == "retry_after") {
+          s.retry_after = r.duration(v, key, false);
+          if (s.retry_after.count() % 1000 != 0) {
+            r.fail(key, "must be whole seconds (Retry-After counts seconds)");
+          }
         } else {
           return false;
         }
@@ -238,6 +247,8 @@ void read_kafka(const yaml_reader& r, const YAML::Node& node, kafka_config& k) {
           k.resume_by = by_offset ? resume_policy::offset : resume_policy::timestamp;
         } else if (name == "readiness_interval") {
           k.readiness_interval = r.duration(v, key, false);
+        } else if (name == "metadata_cache_ttl") {
+          k.metadata_cache_ttl = r.duration(v, key, true);
         } else if (name == "embedded") {
           read_embedded(r, v, key, k.embedded);
         } else {

@@ -19,6 +19,7 @@
 #include <string_view>
 
 #include "eventstreams/config.hpp"
+#include "eventstreams/utf8.hpp"
 
 namespace eventstreams::config_detail {
 
@@ -122,6 +123,9 @@ class yaml_reader {
         fail(key, "map keys must be strings");
       }
       const std::string name = entry.first.Scalar();
+      if (!is_valid_utf8(name)) {
+        fail(key, "a key is not valid UTF-8");
+      }
       const std::string entry_key = child_key(key, name);
       // yaml-cpp keeps repeated keys; a silent "last one wins" would hide operator mistakes.
       if (!seen.insert(name).second) {
@@ -149,9 +153,14 @@ class yaml_reader {
   }
 
   // A scalar's text. Null is refused: "key:" with the value forgotten must not mean default.
+  // Text that is not UTF-8 is refused too: values end up in JSON answers (/v2/streams,
+  // /?spec), which must be valid UTF-8.
   std::string scalar(const YAML::Node& node, const std::string& key) const {
     if (!node.IsScalar()) {
       fail(key, std::string("expected a scalar value, got ") + type_name(node));
+    }
+    if (!is_valid_utf8(node.Scalar())) {
+      fail(key, "is not valid UTF-8");
     }
     return node.Scalar();
   }

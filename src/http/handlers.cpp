@@ -26,7 +26,8 @@ std::string streams_json(const stream_catalog& catalog) {
     j["canary_events"] = s.canary_events == canary_policy::pass ? "pass" : "drop";
     out[s.name] = std::move(j);
   }
-  return out.dump();
+  // The loader admits only UTF-8 text; `replace` keeps a slip there from ending the process.
+  return out.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace

@@ -58,6 +58,25 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   request req = parser_->release();
   head_request_ = req.method() == http::verb::head;
+  try {
+    route(req);
+  } catch (const std::exception& e) {
+    // Nothing thrown while answering ends the process: a bare 500, the cause in the log only.
+    ctx_.metrics.internal_errors("request").Increment();
+    spdlog::error("unexpected error answering {} {}: {}", std::string_view(req.method_string()),
+                  std::string_view(req.target()).substr(0, 256), e.what());
+    if (!stream_.socket().is_open())
+      return;  // the socket went to a streaming session, which answers for itself
+    request bare;
+    bare.version(req.version());
+    bare.keep_alive(false);
+    bare.method_string(req.method_string());
+    bare.target(req.target());
+    send(make_problem(bare, error_kind::internal, ""));
+  }
+}
+
+void http_session::route(const request& req) {
   auto m = match_route(std::string_view(req.method_string()), std::string_view(req.target()));
   route_ = route_name(m.id);
   if (m.id == route_id::not_found || !m.method_allowed || m.bad_encoding) {
@@ -92,14 +111,15 @@ void http_session::handle_stream(const request& req, const std::string& streams,
     return;
   }
   std::optional<std::int64_t> since;
-  if (auto text = query_param(query, "since")) {
+  // An empty `since=` counts as absent (docs/api.md §4): forms send the field empty.
+  if (auto text = query_param(query, "since"); text && !text->empty()) {
     since = parse_since(*text);
     if (!since) {
       auto shown = text->substr(0, 64);
       send(make_problem(req, error_kind::invalid_timestamp,
                         "since=" + shown +
-                            " is not milliseconds since the epoch, an ISO-8601 date-time with "
-                            "a zone, or YYYY-MM-DD"));
+                            " is not milliseconds since the epoch, an ISO-8601 date-time, or "
+                            "YYYY-MM-DD"));
       return;
     }
   }

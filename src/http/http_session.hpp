@@ -19,6 +19,9 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
+  // Answers one request (or hands the connection to an sse_session). May throw: on_read turns
+  // an exception into a 500.
+  void route(const request& req);
   void send(response res);
   void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
   void do_close();

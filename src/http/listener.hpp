@@ -23,6 +23,8 @@ class listener : public std::enable_shared_from_this<listener> {
 
   net::io_context& ioc_;
   tcp::acceptor acceptor_;
+  net::steady_timer backoff_;  // after EMFILE/ENFILE: accepting again at once would spin
+  bool out_of_fds_ = false;    // logged once per episode
   server_context& ctx_;
 };
 

@@ -3,6 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <string>
+#include <vector>
+
 namespace eventstreams {
 namespace {
 
@@ -14,17 +18,19 @@ json problem_ref(const char* description) {
            {{"application/json", {{"schema", {{"$ref", "#/components/schemas/problem"}}}}}}}};
 }
 
+// `streams_parameter` is the {streams} path parameter, or null for a stream's own path.
 json stream_operation(const std::string& summary, const std::string& description,
-                      const std::string& schema_title, bool templated) {
+                      const std::string& schema_title, const json& streams_parameter) {
   json params = json::array();
-  if (templated)
-    params.push_back({{"$ref", "#/components/parameters/streams"}});
+  if (!streams_parameter.is_null())
+    params.push_back(streams_parameter);
   params.push_back({{"name", "since"},
                     {"in", "query"},
                     {"required", false},
                     {"description",
                      "Start at the first event with timestamp >= since: epoch milliseconds, "
-                     "ISO-8601 date-time with a zone, or YYYY-MM-DD"},
+                     "an ISO-8601 date-time (a zone-less one is UTC; 'T' or a space between "
+                     "date and time), or YYYY-MM-DD"},
                     {"schema", {{"type", "string"}}}});
   params.push_back({{"name", "Last-Event-ID"},
                     {"in", "header"},
@@ -54,18 +60,30 @@ json stream_operation(const std::string& summary, const std::string& description
 }  // namespace
 
 std::string openapi_document(const stream_catalog& catalog, std::string_view version) {
-  json names = json::array();
+  std::vector<std::string> names;
   for (const auto& s : catalog.streams()) {
     names.push_back(s.name);
     for (const auto& a : s.aliases)
       names.push_back(a);
   }
+  std::sort(names.begin(), names.end());
+  // Inline, not a $ref: the original's UI and scripts copied from it read the enum at
+  // paths["/v2/stream/{streams}"].get.parameters[0].schema.items.enum (docs/api.md §3).
+  const json streams_parameter = {
+      {"name", "streams"},
+      {"in", "path"},
+      {"required", true},
+      {"description", "Stream names or aliases, comma-separated"},
+      {"schema", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", names}}}}},
+      {"style", "simple"},
+      {"explode", false}};
   json paths;
   paths["/v2/stream/{streams}"] = stream_operation(
-      "Stream events", "One stream name or alias, or a comma-separated list of them", "", true);
+      "Stream events", "One stream name or alias, or a comma-separated list of them", "",
+      streams_parameter);
   for (const auto& s : catalog.streams()) {
     paths["/v2/stream/" + s.name] =
-        stream_operation("Stream " + s.name, s.description, s.schema_title, false);
+        stream_operation("Stream " + s.name, s.description, s.schema_title, nullptr);
     if (!s.schema_title.empty())
       paths["/v2/stream/" + s.name]["x-schema-title"] = s.schema_title;
   }
@@ -82,36 +100,27 @@ std::string openapi_document(const stream_catalog& catalog, std::string_view ver
       simple("200 when Kafka metadata was fetched recently, else 503", "application/json");
   paths["/metrics"] = simple("Prometheus metrics", "text/plain");
 
-  json doc = {
-      {"openapi", "3.0.3"},
-      {"info",
-       {{"title", "eventstreams"},
-        {"version", std::string(version)},
-        {"description", "Kafka topics as Server-Sent Events"},
-        {"license", {{"name", "Apache-2.0"}}}}},
-      {"paths", paths},
-      {"components",
-       {{"parameters",
-         {{"streams",
-           {{"name", "streams"},
-            {"in", "path"},
-            {"required", true},
-            {"description", "Stream names or aliases, comma-separated"},
-            {"schema", {{"type", "array"}, {"items", {{"type", "string"}, {"enum", names}}}}},
-            {"style", "simple"},
-            {"explode", false}}}}},
-        {"schemas",
-         {{"problem",
-           {{"type", "object"},
-            {"required", {"status", "type", "title", "detail", "method", "uri"}},
-            {"properties",
-             {{"status", {{"type", "integer"}}},
-              {"type", {{"type", "string"}}},
-              {"title", {{"type", "string"}}},
-              {"detail", {{"type", "string"}}},
-              {"method", {{"type", "string"}}},
-              {"uri", {{"type", "string"}}}}}}}}}}}};
-  return doc.dump(2);
+  json doc = {{"openapi", "3.0.3"},
+              {"info",
+               {{"title", "eventstreams"},
+                {"version", std::string(version)},
+                {"description", "Kafka topics as Server-Sent Events"},
+                {"license", {{"name", "Apache-2.0"}}}}},
+              {"paths", paths},
+              {"components",
+               {{"schemas",
+                 {{"problem",
+                   {{"type", "object"},
+                    {"required", {"status", "type", "title", "detail", "method", "uri"}},
+                    {"properties",
+                     {{"status", {{"type", "integer"}}},
+                      {"type", {{"type", "string"}}},
+                      {"title", {{"type", "string"}}},
+                      {"detail", {{"type", "string"}}},
+                      {"method", {{"type", "string"}}},
+                      {"uri", {{"type", "string"}}}}}}}}}}}};
+  // The loader admits only UTF-8 text; `replace` keeps a slip there from ending the process.
+  return doc.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 }  // namespace eventstreams

@@ -6,10 +6,15 @@
 namespace eventstreams {
 namespace {
 std::vector<std::string> allowed_origins{"*"};
+std::string retry_after_seconds = "5";
 }  // namespace
 
 void set_cors_allowed_origins(std::vector<std::string> origins) {
   allowed_origins = std::move(origins);
+}
+
+void set_retry_after(std::chrono::milliseconds after) {
+  retry_after_seconds = std::to_string(std::max<std::int64_t>(1, after.count() / 1000));
 }
 
 std::string_view cors_origin_for(std::string_view request_origin) {
@@ -24,6 +29,11 @@ std::string_view cors_origin_for(std::string_view request_origin) {
 template <class Fields>
 void add_common_headers(http::header<false, Fields>& h, std::string_view request_origin) {
   h.set(http::field::server, "eventstreams/" EVENTSTREAMS_VERSION);
+  // The original service's security headers, on every response (docs/api.md §3). /v2/ui
+  // replaces the policy with its own, which lets the page run its inline script and styles.
+  h.set("X-Content-Type-Options", "nosniff");
+  h.set("X-Frame-Options", "SAMEORIGIN");
+  h.set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
   auto origin = cors_origin_for(request_origin);
   if (!origin.empty()) {
     h.set(http::field::access_control_allow_origin, origin);
@@ -53,7 +63,7 @@ response make_problem(const request& req, error_kind kind, std::string_view deta
                            problem_json(kind, detail, std::string_view(req.method_string()),
                                         std::string_view(req.target())));
   if (p.status == 503 || p.status == 429)
-    res.set(http::field::retry_after, "5");
+    res.set(http::field::retry_after, retry_after_seconds);
   return res;
 }
 

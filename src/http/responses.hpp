@@ -1,6 +1,7 @@
 // Building ordinary (non-streaming) responses: JSON, text, problem JSON, common headers.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,6 +17,9 @@ using response = http::response<http::string_body>;
 // Which origins may read responses (server.cors_allow_origin). Set once at start-up, before the
 // I/O threads run; read-only afterwards.
 void set_cors_allowed_origins(std::vector<std::string> origins);
+// The Retry-After of 503 and 429 answers (server.retry_after). Set once at start-up, like the
+// origins.
+void set_retry_after(std::chrono::milliseconds after);
 
 // The value for Access-Control-Allow-Origin given the request's Origin header, or "" for none.
 std::string_view cors_origin_for(std::string_view request_origin);

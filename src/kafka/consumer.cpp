@@ -181,11 +181,8 @@ std::uint64_t consumer::fetch_kicks() const {
   return impl_->kicks;
 }
 
-int consumer::dup_wake_fd() const {
-  int fd = ::fcntl(impl_->wake_fd, F_DUPFD_CLOEXEC, 0);
-  if (fd < 0)
-    throw std::runtime_error(std::string("dup: ") + strerror(errno));
-  return fd;
+int consumer::dup_wake_fd() const noexcept {
+  return ::fcntl(impl_->wake_fd, F_DUPFD_CLOEXEC, 0);
 }
 
 void consumer::reset_wake() const {

@@ -43,7 +43,9 @@ class consumer {
 
   // A new descriptor (a dup, owned by the caller) that becomes readable when records or errors
   // arrive on a queue that was empty. Drain until poll() returns fewer than asked, then wait.
-  int dup_wake_fd() const;
+  // -1 with errno set when no descriptor is left (EMFILE): called on an I/O thread, it never
+  // throws.
+  int dup_wake_fd() const noexcept;
   // Clears the wake-up counter (non-blocking).
   void reset_wake() const;
 

@@ -8,12 +8,10 @@
 #include "kafka_conf.hpp"
 
 namespace eventstreams::kafka {
-namespace {
-constexpr auto metadata_ttl = std::chrono::seconds(5);
-}
 
 struct kafka_client::impl {
   kafka_ptr rk;
+  std::chrono::milliseconds metadata_ttl{0};  // kafka.metadata_cache_ttl
   mutable std::mutex mutex;
   struct cached {
     int partitions;
@@ -33,6 +31,7 @@ kafka_client::kafka_client(const kafka_config& cfg, const std::string& bootstrap
     throw std::runtime_error(std::string("kafka: cannot create client: ") + err);
   conf.release();  // owned by rk now
   impl_->rk.reset(rk);
+  impl_->metadata_ttl = cfg.metadata_cache_ttl;
 }
 
 kafka_client::~kafka_client() = default;
@@ -66,7 +65,7 @@ lookup_error kafka_client::partition_counts(const std::vector<std::string>& topi
     std::lock_guard lock(impl_->mutex);
     for (std::size_t i = 0; i < topics.size(); ++i) {
       auto it = impl_->cache.find(topics[i]);
-      if (it != impl_->cache.end() && now - it->second.at < metadata_ttl) {
+      if (it != impl_->cache.end() && now - it->second.at < impl_->metadata_ttl) {
         out[i] = it->second.partitions;
       } else {
         missing.push_back(i);

@@ -125,7 +125,13 @@ metrics::metrics()
       clients_disconnected_(BuildCounter()
                                 .Name("eventstreams_clients_disconnected_total")
                                 .Help("SSE connections ended, by reason")
-                                .Register(*registry_)) {}
+                                .Register(*registry_)),
+      internal_errors_(BuildCounter()
+                           .Name("eventstreams_internal_errors_total")
+                           .Help("Unexpected exceptions caught on the I/O path, by where: "
+                                 "request (answered 500), stream (stream closed), setup (stream "
+                                 "set-up, answered 500), loop (caught by the event loop)")
+                           .Register(*registry_)) {}
 
 std::string metrics::render() const {
   std::ostringstream out;

@@ -43,6 +43,9 @@ class metrics {
   prometheus::Counter& clients_disconnected(const std::string& reason) {
     return clients_disconnected_.Add({{"reason", reason}});
   }
+  prometheus::Counter& internal_errors(const std::string& where) {
+    return internal_errors_.Add({{"where", where}});
+  }
 
   // The text exposition format, process metrics (fds, threads, RSS, CPU) included.
   std::string render() const;
@@ -60,6 +63,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& kafka_errors_;
   prometheus::Counter& fetch_restarts_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;
+  prometheus::Family<prometheus::Counter>& internal_errors_;
 };
 
 }  // namespace eventstreams

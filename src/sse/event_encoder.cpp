@@ -95,6 +95,12 @@ void append_sse_event(std::string& out, std::string_view id, std::string_view da
   out.append("\n\n");
 }
 
+void append_sse_id_block(std::string& out, std::string_view id) {
+  out.append("id: ");
+  out.append(id);
+  out.append("\n\n");
+}
+
 void append_ndjson_line(std::string& out, std::string_view data) {
   out.reserve(out.size() + data.size() + 1);
   out.append(data);

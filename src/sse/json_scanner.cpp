@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "eventstreams/utf8.hpp"
+
 namespace eventstreams::detail {
 namespace {
 
@@ -31,10 +33,6 @@ bool is_digit(uchar c) {
 
 bool is_hex(uchar c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-bool is_continuation(uchar c) {
-  return (c & 0xC0) == 0x80;
 }
 
 class scanner {
@@ -330,37 +328,11 @@ class scanner {
     }
   }
 
-  // p_ on a lead byte >= 0x80: one well-formed UTF-8 sequence (Unicode table 3-7: no overlong
-  // forms, no surrogates, nothing above U+10FFFF).
+  // p_ on a lead byte >= 0x80: one well-formed UTF-8 sequence.
   bool utf8_sequence() {
-    const uchar c = *p_;
-    const std::ptrdiff_t left = end_ - p_;
-    uchar lo = 0x80;
-    uchar hi = 0xBF;
-    std::ptrdiff_t len = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      lo = c == 0xE0 ? 0xA0 : 0x80;
-      hi = c == 0xED ? 0x9F : 0xBF;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      lo = c == 0xF0 ? 0x90 : 0x80;
-      hi = c == 0xF4 ? 0x8F : 0xBF;
-    } else {
-      return false;
-    }
-    if (left < len || p_[1] < lo || p_[1] > hi) {
-      return false;
-    }
-    for (std::ptrdiff_t i = 2; i < len; ++i) {
-      if (!is_continuation(p_[i])) {
-        return false;
-      }
-    }
+    const std::size_t len = utf8_sequence_length(p_, end_);
     p_ += len;
-    return true;
+    return len != 0;
   }
 
   const uchar* begin_;

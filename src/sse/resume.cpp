@@ -199,7 +199,7 @@ std::optional<std::int64_t> parse_epoch_ms(std::string_view s) {
   return v;
 }
 
-// YYYY-MM-DD[THH:MM:SS[.f{1,9}](Z|±hh:mm)].
+// YYYY-MM-DD[(T| )HH:MM:SS[.f{1,9}][Z|±hh:mm]]; no zone is UTC (Python's naive isoformat()).
 std::optional<std::int64_t> parse_iso(std::string_view s) {
   const auto year = fixed_digits(s, 0, 4);
   const auto month = fixed_digits(s, 5, 2);
@@ -218,7 +218,8 @@ std::optional<std::int64_t> parse_iso(std::string_view s) {
   const auto hour = fixed_digits(s, 11, 2);
   const auto minute = fixed_digits(s, 14, 2);
   const auto second = fixed_digits(s, 17, 2);
-  if (s[10] != 'T' || !hour || !minute || !second || s[13] != ':' || s[16] != ':') {
+  const bool separator = s[10] == 'T' || s[10] == ' ';
+  if (!separator || !hour || !minute || !second || s[13] != ':' || s[16] != ':') {
     return std::nullopt;
   }
   if (*hour > 23 || *minute > 59 || *second > 59) {
@@ -249,7 +250,7 @@ std::optional<std::int64_t> parse_iso(std::string_view s) {
   }
 
   if (pos >= s.size()) {
-    return std::nullopt;  // a zone is required: local time would depend on the server
+    return ms;  // no zone: UTC (docs/api.md §4), never the server's local time
   }
   if (s[pos] == 'Z') {
     ++pos;

@@ -4,9 +4,12 @@
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <sstream>
 
 #include "eventstreams/event_encoder.hpp"
@@ -14,8 +17,6 @@
 namespace eventstreams {
 namespace {
 
-// Stream set-ups (lookups + consumer creation) allowed to wait for the blocking pool at once.
-constexpr std::size_t max_starting_streams = 64;
 // Records encoded per turn on the strand before yielding to other connections.
 constexpr std::size_t records_per_turn = 2048;
 // A write buffer that grew past this during a burst is released once it is idle again.
@@ -43,8 +44,9 @@ bool wants_ndjson(const request& req) {
 
 // A bounded set of metric labels for close reasons.
 std::string reason_label(const std::string& reason) {
-  for (const char* label : {"client closed", "server shutdown", "max_connection_duration",
-                            "kafka error", "write failed", "client error", "stalled"}) {
+  for (const char* label :
+       {"client closed", "server shutdown", "max_connection_duration", "kafka error",
+        "write failed", "client error", "stalled", "internal error"}) {
     if (reason.starts_with(label)) {
       std::string out(label);
       std::replace(out.begin(), out.end(), ' ', '_');
@@ -65,6 +67,7 @@ std::string join(const std::vector<std::string>& v) {
 
 struct sse_session::resolved {
   lookup_error error;
+  bool internal = false;   // set-up failed unexpectedly (answered 500)
   bool abandoned = false;  // the client closed before its consumer was created
   std::vector<partition_position> positions;
   std::unique_ptr<kafka::consumer> consumer;
@@ -150,7 +153,7 @@ void sse_session::run() {
                 target_);
   // Stream set-ups wait for the blocking pool: bound how many may queue, so a burst of
   // requests (or clients that give up) cannot pile up lookups and consumers.
-  if (ctx_.starting.fetch_add(1) >= max_starting_streams) {
+  if (ctx_.starting.fetch_add(1) >= ctx_.cfg.server.max_starting_streams) {
     ctx_.starting.fetch_sub(1);
     return fail_before_start(error_kind::unavailable, "too many streams are starting; retry");
   }
@@ -159,31 +162,44 @@ void sse_session::run() {
   auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.server.kafka_timeout;
   net::post(*ctx_.blocking, [self = shared_from_this(), deadline] {
     auto r = std::make_shared<resolved>();
-    auto& ctx = self->ctx_;
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      r->error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
-    } else {
-      // Only the blocking pool touches these members until on_resolved runs on the strand.
-      r->error = resolve_start_positions(*ctx.kafka, self->selection_.topics, self->entries_,
-                                         self->since_, ctx.cfg.kafka.resume_by, left, r->positions);
+    try {
+      self->resolve(*r, deadline);
+    } catch (const std::exception& e) {
+      // An exception must not end a pool thread (and the process): the request gets a 500.
+      self->ctx_.metrics.internal_errors("setup").Increment();
+      spdlog::error("client={} unexpected error while starting a stream: {}", self->client_,
+                    e.what());
+      r->internal = true;
+      r->consumer.reset();
     }
-    // A client that left while waiting for the pool gets no consumer: the peek sees its FIN.
-    // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
-    char probe;
-    r->abandoned =
-        ::recv(self->stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-    if (!r->error && !r->abandoned) {
-      try {
-        r->consumer = std::make_unique<kafka::consumer>(ctx.cfg.kafka, ctx.bootstrap, r->positions);
-      } catch (const std::exception& e) {
-        spdlog::error("cannot start a Kafka consumer: {}", e.what());
-        r->error = {lookup_error_kind::unreachable, "cannot start a Kafka consumer"};
-      }
-    }
-    net::post(self->stream_.get_executor(), [self, r] { self->on_resolved(r); });
+    net::post(self->stream_.get_executor(),
+              [self, r] { self->guarded("start", [&] { self->on_resolved(r); }); });
   });
+}
+
+// On the blocking pool: start positions and the consumer. Only the pool touches the members it
+// reads until on_resolved runs on the strand.
+void sse_session::resolve(resolved& r, std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) {
+    r.error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
+  } else {
+    r.error = resolve_start_positions(*ctx_.kafka, selection_.topics, entries_, since_,
+                                      ctx_.cfg.kafka.resume_by, left, r.positions);
+  }
+  // A client that left while waiting for the pool gets no consumer: the peek sees its FIN.
+  // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
+  char probe;
+  r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  if (!r.error && !r.abandoned) {
+    try {
+      r.consumer = std::make_unique<kafka::consumer>(ctx_.cfg.kafka, ctx_.bootstrap, r.positions);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot start a Kafka consumer: {}", e.what());
+      r.error = {lookup_error_kind::unreachable, "cannot start a Kafka consumer"};
+    }
+  }
 }
 
 void sse_session::on_resolved(std::shared_ptr<resolved> r) {
@@ -193,6 +209,8 @@ void sse_session::on_resolved(std::shared_ptr<resolved> r) {
     return close("client closed while starting");
   if (ending_)
     return close(end_reason_);
+  if (r->internal)
+    return fail_before_start(error_kind::internal, "");
   if (r->error)
     return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
 
@@ -217,11 +235,30 @@ void sse_session::on_resolved(std::shared_ptr<resolved> r) {
         pass_canary_[i] = selection_.pass_canary[t];
     }
   }
+  int fd = consumer_->dup_wake_fd();
+  if (fd < 0) {
+    // EMFILE: the process is out of descriptors; new clients are told to come back later.
+    return fail_before_start(
+        error_kind::unavailable,
+        std::string("the server is out of resources (") + std::strerror(errno) + "); retry");
+  }
   beast::error_code ec;
-  wake_.assign(consumer_->dup_wake_fd(), ec);
-  if (ec)
-    return fail_before_start(error_kind::internal, "");
+  wake_.assign(fd, ec);
+  if (ec) {
+    ::close(fd);
+    return fail_before_start(error_kind::unavailable, "the server is out of resources; retry");
+  }
   start_streaming();
+}
+
+void sse_session::on_exception(const char* step, const char* what) {
+  ctx_.metrics.internal_errors(started_ ? "stream" : "setup").Increment();
+  spdlog::error("client={} unexpected error ({}): {}", client_, step, what);
+  if (closed_)
+    return;
+  if (!started_)
+    return fail_before_start(error_kind::internal, "");  // no internals in the body
+  close(std::string("internal error: ") + what);
 }
 
 void sse_session::fail_before_start(error_kind kind, const std::string& detail) {
@@ -254,8 +291,12 @@ void sse_session::start_streaming() {
   ctx_.metrics.client_connections(join(selection_.stream_names)).Increment();
   for (const auto& s : selection_.stream_names)
     ctx_.metrics.connected_clients(s).Increment();
-  if (!ndjson_)
+  if (!ndjson_) {
+    // The start positions right away: a client ended before its first event resumes from
+    // where it started, not from the end (docs/api.md §5.1).
     pending_ = ":ok\n\n";
+    append_sse_id_block(pending_, positions_.id());
+  }
   flush();
   do_read_client();
   schedule_heartbeat();
@@ -272,7 +313,7 @@ void sse_session::start_streaming() {
 void sse_session::do_wait_kafka() {
   waiting_kafka_ = true;
   wake_.async_wait(net::posix::stream_descriptor::wait_read,
-                   beast::bind_front_handler(&sse_session::on_kafka_ready, shared_from_this()));
+                   guard("kafka wake-up", &sse_session::on_kafka_ready));
 }
 
 void sse_session::on_kafka_ready(beast::error_code ec) {
@@ -308,12 +349,16 @@ void sse_session::drain() {
       ctx_.metrics.kafka_errors(e.kind).Increment();
       if (e.fatal) {
         spdlog::error("client={} kafka error ends the stream: {}: {}", client_, e.kind, e.detail);
-        pending_ += "event: error\nid: ";
-        pending_ += positions_.id();
-        pending_ += "\ndata: ";
-        pending_ +=
-            problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, method_, target_);
-        pending_ += "\n\n";
+        // NDJSON has no framing for an error: the response just ends (docs/api.md §4).
+        if (!ndjson_) {
+          pending_ += "event: error\nid: ";
+          pending_ += positions_.id();
+          pending_ += "\ndata: ";
+          pending_ += problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, method_,
+                                   target_);
+          pending_ += "\n\n";
+          id_moved_ = false;
+        }
         return end_on_strand("kafka error " + e.kind);
       }
       spdlog::debug("client={} kafka: {}: {}", client_, e.kind, e.detail);
@@ -330,8 +375,7 @@ void sse_session::drain() {
   } else if (pending_.size() >= ctx_.cfg.server.max_buffered_bytes) {
     paused_ = true;  // on_write resumes draining once the socket took the bytes
   } else {
-    net::post(stream_.get_executor(),
-              beast::bind_front_handler(&sse_session::drain, shared_from_this()));
+    net::post(stream_.get_executor(), guard("drain", &sse_session::drain));
   }
 }
 
@@ -341,6 +385,7 @@ void sse_session::encode(const kafka::record& rec) {
     return;  // not assigned to us; librdkafka does not deliver such records
   auto i = static_cast<std::size_t>(idx);
   positions_.advance(i, rec.offset, rec.timestamp);
+  id_moved_ = true;  // until an event carries the new id
   scratch_.clear();
   bool canary = false;
   if (splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &canary) !=
@@ -360,6 +405,7 @@ void sse_session::encode(const kafka::record& rec) {
     append_ndjson_line(pending_, scratch_);
   } else {
     append_sse_event(pending_, positions_.id(), scratch_);
+    id_moved_ = false;
   }
   ++events_sent_;
   sent_counter_[i]->Increment();
@@ -406,8 +452,7 @@ void sse_session::flush() {
       self->close("stalled: the client stopped reading");
     }
   });
-  net::async_write(stream_, net::buffer(inflight_),
-                   beast::bind_front_handler(&sse_session::on_write, shared_from_this()));
+  net::async_write(stream_, net::buffer(inflight_), guard("write", &sse_session::on_write));
 }
 
 void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
@@ -433,9 +478,8 @@ void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
 }
 
 void sse_session::do_read_client() {
-  stream_.async_read_some(
-      net::buffer(read_buffer_),
-      beast::bind_front_handler(&sse_session::on_read_client, shared_from_this()));
+  stream_.async_read_some(net::buffer(read_buffer_),
+                          guard("client read", &sse_session::on_read_client));
 }
 
 void sse_session::on_read_client(beast::error_code ec, std::size_t) {
@@ -453,7 +497,7 @@ void sse_session::schedule_heartbeat() {
   if (interval.count() == 0 || ndjson_ || closed_)
     return;
   heartbeat_.expires_at(last_send_ + interval);
-  heartbeat_.async_wait(beast::bind_front_handler(&sse_session::on_heartbeat, shared_from_this()));
+  heartbeat_.async_wait(guard("heartbeat", &sse_session::on_heartbeat));
 }
 
 void sse_session::on_heartbeat(beast::error_code ec) {
@@ -461,7 +505,14 @@ void sse_session::on_heartbeat(beast::error_code ec) {
     return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_send_ >= ctx_.cfg.server.heartbeat_interval) {
-    pending_ += ":\n\n";
+    // Positions that moved without an event (dropped canaries, skipped records) go out as an
+    // id-only block, so a sparse subscriber resumes from a fresh position (docs/api.md §5.1).
+    if (id_moved_) {
+      append_sse_id_block(pending_, positions_.id());
+      id_moved_ = false;
+    } else {
+      pending_ += ":\n\n";
+    }
     last_send_ = now;
     flush();
   }
@@ -481,6 +532,11 @@ void sse_session::end_on_strand(std::string reason) {
   end_reason_ = std::move(reason);
   if (!started_)
     return;  // still resolving: on_resolved sees ending_ and closes
+  // An end the server decides: the client resumes from the newest position (docs/api.md §5.1).
+  if (!ndjson_ && id_moved_) {
+    append_sse_id_block(pending_, positions_.id());
+    id_moved_ = false;
+  }
   flush();
 }
 

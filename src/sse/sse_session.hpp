@@ -38,7 +38,26 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
 
  private:
   struct resolved;
+  void resolve(resolved& r, std::chrono::steady_clock::time_point deadline);
   void on_resolved(std::shared_ptr<resolved> r);
+  // Runs `f` (a step on the strand); an exception it throws ends this stream, never the
+  // process: a 500 before the 200, a closed stream with a logged reason after it.
+  template <class F>
+  void guarded(const char* step, F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      on_exception(step, e.what());
+    }
+  }
+  // A completion handler that calls `fn` on this session, guarded.
+  template <class... Args>
+  auto guard(const char* step, void (sse_session::*fn)(Args...)) {
+    return [self = shared_from_this(), step, fn](Args... args) {
+      self->guarded(step, [&] { ((*self).*fn)(std::forward<Args>(args)...); });
+    };
+  }
+  void on_exception(const char* step, const char* what);
   void fail_before_start(error_kind kind, const std::string& detail);
   void start_streaming();
   void do_wait_kafka();
@@ -89,7 +108,8 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   bool final_queued_ = false;  // the last bytes are in flight; close when written
   bool closed_ = false;
   bool registered_ = false;
-  bool started_ = false;  // the 200 header is queued
+  bool started_ = false;   // the 200 header is queued
+  bool id_moved_ = false;  // positions moved since the last id written (SSE only)
   std::string end_reason_;
   std::optional<std::string> close_reason_;  // set by close(); logged by the destructor
   double close_seconds_ = 0;

@@ -22,6 +22,10 @@ void expect_default_settings(const config& c) {
   EXPECT_EQ(c.server.listen_host, d.server.listen_host);
   EXPECT_EQ(c.server.listen_port, d.server.listen_port);
   EXPECT_EQ(c.server.threads, d.server.threads);
+  EXPECT_EQ(c.server.max_starting_streams, d.server.max_starting_streams);
+  EXPECT_EQ(c.server.blocking_threads, d.server.blocking_threads);
+  EXPECT_EQ(c.server.retry_after, d.server.retry_after);
+  EXPECT_EQ(c.kafka.metadata_cache_ttl, d.kafka.metadata_cache_ttl);
   EXPECT_EQ(c.server.heartbeat_interval, d.server.heartbeat_interval);
   EXPECT_EQ(c.server.max_connections, d.server.max_connections);
   EXPECT_EQ(c.server.client_ip_connection_limit, d.server.client_ip_connection_limit);
@@ -98,11 +102,15 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
                            "\n  stall_timeout: ",
                            "\n  max_request_header_bytes: ",
                            "\n  request_header_timeout: ",
+                           "\n  max_starting_streams: ",
+                           "\n  blocking_threads: ",
+                           "\n  retry_after: ",
                            "\nkafka:\n",
                            "\n  bootstrap_servers: ",
                            "\n  properties: ",
                            "\n  resume_by: ",
                            "\n  readiness_interval: ",
+                           "\n  metadata_cache_ttl: ",
                            "\n  embedded:\n",
                            "\n    brokers: ",
                            "\n    partitions: ",
@@ -165,6 +173,10 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   EXPECT_EQ(c.server.stall_timeout, milliseconds(7000));
   EXPECT_EQ(c.server.max_request_header_bytes, 16384u);
   EXPECT_EQ(c.server.request_header_timeout, milliseconds(2000));
+  EXPECT_EQ(c.server.max_starting_streams, 8u);
+  EXPECT_EQ(c.server.blocking_threads, 2u);
+  EXPECT_EQ(c.server.retry_after, milliseconds(30000));
+  EXPECT_EQ(c.kafka.metadata_cache_ttl, milliseconds(0));
   EXPECT_EQ(c.kafka.bootstrap_servers, "kafka1:9092,kafka2:9092");
   EXPECT_FALSE(c.kafka.is_embedded());
   const std::map<std::string, std::string> properties{{"security.protocol", "SSL"},
@@ -191,6 +203,37 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   EXPECT_EQ(c.streams[2].name, "test");
   EXPECT_TRUE(c.streams[2].aliases.empty());
   EXPECT_EQ(c.streams[2].canary_events, canary_policy::drop);
+}
+
+TEST(ConfigParse, TextThatIsNotUtf8IsRefusedWithItsKey) {
+  // Such text would end up in /v2/streams and /?spec, whose JSON must be valid UTF-8.
+  struct row {
+    std::string yaml, key;
+  };
+  for (const auto& [yaml, key] : std::vector<row>{
+           {"streams: {rc: {topics: [a], description: \"caf\xc3 au lait\"}}",
+            "streams.rc.description"},
+           {"streams: {rc: {topics: [a], schema_title: \"\xff\xfe\"}}", "streams.rc.schema_title"},
+           {"streams: {rc: {topics: [a], description: \"\xed\xa0\x80\"}}",  // a surrogate
+            "streams.rc.description"},
+           {"server: {cors_allow_origin: \"https://\xe9t\xe9.org\"}", "server.cors_allow_origin"},
+           {"streams: {\"r\xe9"
+            "c\": {topics: [a]}}",
+            "streams"},
+       }) {
+    SCOPED_TRACE(yaml);
+    try {
+      parse_config(yaml, "bad.yaml");
+      ADD_FAILURE() << "accepted";
+    } catch (const config_error& e) {
+      EXPECT_EQ(e.key(), key) << e.what();
+      EXPECT_NE(e.reason().find("UTF-8"), std::string::npos) << e.what();
+    }
+  }
+  // Well-formed multi-byte text is fine.
+  auto ok = parse_config("streams: {rc: {topics: [a], description: \"caf\xc3\xa9 \xe2\x9c\x93\"}}",
+                         "ok.yaml");
+  EXPECT_EQ(ok.streams.at(0).description, "caf\xc3\xa9 \xe2\x9c\x93");
 }
 
 TEST(ConfigParse, ListenForms) {

@@ -18,8 +18,11 @@ TEST(OpenApi, EnumeratesNamesAndAliasesAndHasAPathPerStream) {
   auto doc = nlohmann::json::parse(openapi_document(catalog, "1.2.3"));
   EXPECT_EQ(doc["openapi"], "3.0.3");
   EXPECT_EQ(doc["info"]["version"], "1.2.3");
-  auto names = doc["components"]["parameters"]["streams"]["schema"]["items"]["enum"];
-  EXPECT_EQ(names, nlohmann::json({"recentchange", "rc", "page-create"}));
+  // Inline and sorted, where the original's UI reads it (a $ref there gave it a TypeError).
+  auto names =
+      doc["paths"]["/v2/stream/{streams}"]["get"]["parameters"][0]["schema"]["items"]["enum"];
+  EXPECT_EQ(names, nlohmann::json({"page-create", "rc", "recentchange"}));
+  EXPECT_EQ(doc["paths"]["/v2/stream/{streams}"]["get"]["parameters"][0]["in"], "path");
   ASSERT_TRUE(doc["paths"].contains("/v2/stream/{streams}"));
   ASSERT_TRUE(doc["paths"].contains("/v2/stream/recentchange"));
   ASSERT_TRUE(doc["paths"].contains("/v2/stream/page-create"));
@@ -30,6 +33,15 @@ TEST(OpenApi, EnumeratesNamesAndAliasesAndHasAPathPerStream) {
                 .find("mediawiki/recentchange"),
             std::string::npos);
   EXPECT_TRUE(doc["paths"]["/v2/stream/{streams}"]["get"]["responses"].contains("400"));
+}
+
+TEST(OpenApi, TextThatIsNotUtf8NeverEndsTheProcess) {
+  // The config loader refuses such text; the document still renders if one slips through.
+  stream_catalog catalog(
+      {{"broken", {"t"}, std::string("caf\xc3 \xff"), {}, "", canary_policy::drop}});
+  auto text = openapi_document(catalog, "1");
+  auto doc = nlohmann::json::parse(text);
+  EXPECT_TRUE(doc["paths"].contains("/v2/stream/broken"));
 }
 
 }  // namespace

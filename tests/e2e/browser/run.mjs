@@ -12,6 +12,9 @@
 //   (c) with max_connection_duration 2s the browser reconnects by itself with Last-Event-ID,
 //       at least 3 times, and receives every event produced meanwhile exactly once.
 //   (d) the eventsource library reads, closes, resumes with Last-Event-ID: no gap, no repeat.
+//   (e) an idle stream that the server ends every 2 s: the eventsource library reconnects by
+//       itself with the id of the start block, and events that begin to arrive across the
+//       ends are each received exactly once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -434,6 +437,53 @@ test('(d) the eventsource npm client resumes with Last-Event-ID without gap or r
       if (seen.has(key)) continue;
       seen.add(key);
       assert.equal(g.offset, next.get(key), `${key} resumed at the id's offset`);
+    }
+  } finally {
+    await stopDaemon(d);
+  }
+});
+
+// ---------------------------------------------------------------- (e) position from the first byte
+
+test('(e) the eventsource client keeps its position across server ends on an idle stream', { timeout: 90000 }, async () => {
+  // The server ends every stream after 2 s. Before the start id block, a connection that ended
+  // before its first event gave the client no id: it came back without one, started at the end,
+  // and lost what was produced while it reconnected.
+  const d = await startDaemon('idle-ends', SEQ_CONFIG(', max_connection_duration: 2s'));
+  try {
+    const got = [];
+    let opens = 0, ends = 0;
+    const es = new EventSource(`${d.base}/v2/stream/seq`);  // reconnects by itself, with its id
+    es.onopen = () => { opens++; };
+    es.onerror = () => { ends++; };  // the server ended the stream; the client retries in 3 s
+    es.onmessage = e => {
+      const ev = JSON.parse(e.data);
+      got.push({ seq: ev.seq, end: ev.end === true, topic: ev.meta.topic, partition: ev.meta.partition, offset: ev.meta.offset });
+    };
+    try {
+      // Idle through two server ends: the client's only ids are the start blocks. Production
+      // starts right after the second end, while the client waits out its 3 s reconnect delay:
+      // what is produced then is read only by a client that comes back with a position.
+      await until('two ends of the idle stream', () => ends >= 2, 30000, 10);
+      const k1 = producer(d, 'eqiad.seq');
+      const k2 = producer(d, 'codfw.seq');
+      const t0 = Date.now();
+      let n = 0;
+      // Two events every 25 ms for 7 s: production spans at least two more ends and reconnects.
+      await until('7 s of production', async () => {
+        for (let i = 0; i < 2; i++, n++) (n % 2 ? k2 : k1).send(seqEvent('e', n));
+        return Date.now() - t0 >= 7000;
+      }, 30000, 25);
+      k1.send({ meta: { domain: 'seq.test' }, end: true });
+      k2.send({ meta: { domain: 'seq.test' }, end: true });
+      await Promise.all([k1.end(), k2.end()]);
+      await until('both sentinels', () => got.filter(g => g.end).length === 2, 30000);
+      await until(`all ${n} events`, () => got.filter(g => !g.end).length >= n, 10000).catch(() => {});
+      assert.ok(opens >= 4, `the server ended the stream while events flowed (${opens} opens)`);
+      assertExactlyOnce(got.filter(g => !g.end), n);
+      console.log(`# (e) ${n} events over ${opens} connections, each exactly once`);
+    } finally {
+      es.close();
     }
   } finally {
     await stopDaemon(d);

@@ -1,0 +1,255 @@
+// Nothing escapes an I/O thread, and drop-in details of the original service: text that is not
+// UTF-8 in the config, running out of descriptors, the security headers, NDJSON's end on a
+// fatal error, the inline stream enum of /?spec.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "daemon_process.hpp"
+#include "kafka/consumer.hpp"
+#include "mock_cluster.hpp"
+#include "sse_client.hpp"
+#include "stream_checks.hpp"
+#include "test_producer.hpp"
+
+extern char** environ;
+
+namespace eventstreams::test {
+namespace {
+
+struct command_result {
+  int code = -1;
+  std::string output;  // stdout and stderr
+};
+
+// Runs the daemon binary with `args`, its output to a file; bounded by `timeout` (then killed).
+command_result run_daemon_binary(const std::vector<std::string>& args,
+                                 const std::filesystem::path& out_file,
+                                 std::chrono::milliseconds timeout = 10s) {
+  std::vector<char*> argv{const_cast<char*>(EVENTSTREAMS_BINARY)};
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  command_result r;
+  if (rc != 0)
+    return r;
+  int status = 0;
+  // --check-config reads one file and exits: 10 s is far above the milliseconds it takes.
+  bool done = wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  r.code = done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out_file);
+  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
+}
+
+TEST(Robustness, DescriptionThatIsNotUtf8IsRefusedByTheConfigCheck) {
+  // It used to pass --check-config; then the first GET /v2/streams ended the process.
+  auto dir =
+      std::filesystem::temp_directory_path() / ("eventstreams-utf8-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  auto file = dir / "bad.yaml";
+  std::ofstream(file) << "kafka: {bootstrap_servers: embedded}\n"
+                         "streams:\n  rc:\n    topics: [a]\n    description: \"caf\xc3 au lait\"\n";
+  auto r = run_daemon_binary({"--check-config", file.string()}, dir / "out.txt");
+  EXPECT_EQ(r.code, 2) << r.output;
+  EXPECT_NE(r.output.find(file.string() + ": streams.rc.description: is not valid UTF-8"),
+            std::string::npos)
+      << r.output;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Robustness, EveryResponseCarriesTheSecurityHeaders) {
+  daemon_config cfg;
+  cfg.brokers = 1;
+  cfg.streams = {{"rc", {"sec.rc"}, {}, false}};
+  daemon_process d(cfg);
+  for (const char* target : {"/v2/streams", "/?spec", "/_info", "/healthz", "/metrics",
+                             "/robots.txt", "/nowhere", "/v2/stream/unknown", "/"}) {
+    SCOPED_TRACE(target);
+    auto r = http_get(d.port(), target);
+    ASSERT_NE(r.head.status, 0);
+    EXPECT_EQ(r.head.get("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(r.head.get("X-Frame-Options"), "SAMEORIGIN");
+    EXPECT_EQ(r.head.get("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'");
+  }
+  // The stream itself, and its preflight.
+  auto c = open_stream(d.port(), "/v2/stream/rc");
+  EXPECT_EQ(c->head().get("X-Content-Type-Options"), "nosniff");
+  EXPECT_EQ(c->head().get("Content-Security-Policy"), "default-src 'none'; frame-ancestors 'none'");
+  auto pre = http_get(d.port(), "/v2/stream/rc", {{"Origin", "https://a.org"}}, "OPTIONS");
+  EXPECT_EQ(pre.head.get("X-Frame-Options"), "SAMEORIGIN");
+  // The page keeps its own policy, which lets its inline script run; only one policy is sent.
+  auto ui = http_get(d.port(), "/v2/ui");
+  EXPECT_EQ(ui.head.count("Content-Security-Policy"), 1u);
+  EXPECT_TRUE(
+      ui.head.get("Content-Security-Policy").value_or("").starts_with("default-src 'self'"));
+  EXPECT_EQ(ui.head.get("X-Content-Type-Options"), "nosniff");
+}
+
+TEST(Robustness, SpecEnumeratesTheStreamsInlineAndSorted) {
+  daemon_config cfg;
+  cfg.brokers = 1;
+  cfg.streams = {{"zeta", {"spec.z"}, {"b-alias"}, false}, {"alpha", {"spec.a"}, {}, false}};
+  daemon_process d(cfg);
+  auto doc = parse_json(http_get(d.port(), "/?spec").body);
+  ASSERT_TRUE(doc.is_object());
+  // Where the original's UI reads it.
+  auto names =
+      doc["paths"]["/v2/stream/{streams}"]["get"]["parameters"][0]["schema"]["items"]["enum"];
+  EXPECT_EQ(names, nlohmann::json({"alpha", "b-alias", "zeta"})) << names.dump();
+}
+
+TEST(Robustness, NdjsonEndsWithoutAnErrorFrameOnAFatalKafkaError) {
+  mock_cluster cluster(1);
+  cluster.create_topic("ndfatal.t", 1);
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.streams = {{"nd", {"ndfatal.t"}, {}, false}};
+  daemon_process d(cfg);
+  auto c = open_stream(d.port(), "/v2/stream/nd", {{"Accept", "application/json"}}, 11, false);
+  test_producer p(cluster.bootstrap());
+  p.produce("ndfatal.t", 0, R"({"n":0})", 0);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(c->read_until([](const sse_client& s) { return s.lines().size() >= 1; }, 10s))
+      << describe(*c);
+  cluster.push_request_errors(api_fetch, {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
+                                          RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED});
+  // The fetch error reaches the session within librdkafka's fetch backoff; 20 s is its bound
+  // in the SSE twin of this test (faults_test.cpp) with a wide margin.
+  ASSERT_TRUE(c->read_to_end(20s)) << describe(*c);
+  EXPECT_TRUE(c->terminator_received());
+  // Only the one event, as a JSON line: no "event: error", no id, nothing else.
+  ASSERT_EQ(c->lines().size(), 1u) << c->body();
+  EXPECT_EQ(parse_json(c->lines()[0])["n"], 0) << c->body();
+  EXPECT_EQ(c->body().find("event:"), std::string::npos) << c->body();
+  EXPECT_EQ(c->body().find("id:"), std::string::npos) << c->body();
+}
+
+// Raises and restores this process's descriptor limit.
+class fd_limit {
+ public:
+  explicit fd_limit(rlim_t soft) {
+    ::getrlimit(RLIMIT_NOFILE, &saved_);
+    rlimit lowered = saved_;
+    lowered.rlim_cur = soft;
+    ::setrlimit(RLIMIT_NOFILE, &lowered);
+  }
+  ~fd_limit() { ::setrlimit(RLIMIT_NOFILE, &saved_); }
+  fd_limit(const fd_limit&) = delete;
+  fd_limit& operator=(const fd_limit&) = delete;
+
+ private:
+  rlimit saved_{};
+};
+
+TEST(Robustness, WakeFdDuplicationReportsEmfileInsteadOfThrowing) {
+  // The session duplicates the consumer's wake-up descriptor on its strand; at the limit that
+  // used to throw there (ending the process) and now reports -1/EMFILE, answered with 503.
+  mock_cluster cluster(1);
+  cluster.create_topic("emfile.t", 1);
+  kafka_config kcfg;
+  kafka::consumer consumer(kcfg, cluster.bootstrap(), {{"emfile.t", 0, 0, std::nullopt}});
+  int highest = -1;
+  {
+    // Every descriptor below the limit in use: the limit is the lowest free one.
+    int probe = ::dup(0);
+    ASSERT_GE(probe, 0);
+    ::close(probe);
+    highest = probe;
+    fd_limit limit(static_cast<rlim_t>(highest));
+    int fd = -1;
+    EXPECT_NO_THROW(fd = consumer.dup_wake_fd());
+    int err = errno;
+    EXPECT_EQ(fd, -1);
+    EXPECT_EQ(err, EMFILE);
+    if (fd >= 0)
+      ::close(fd);
+  }
+  int fd = consumer.dup_wake_fd();
+  EXPECT_GE(fd, 0);
+  if (fd >= 0)
+    ::close(fd);
+}
+
+TEST(Robustness, RunningOutOfDescriptorsAnswers503WithRetryAfterAndRecovers) {
+  daemon_config cfg;
+  cfg.brokers = 1;
+  cfg.streams = {{"rc", {"fds.rc"}, {}, false}};
+  daemon_process d(cfg);
+  // A first stream: every descriptor that stays for the process's life is open after it.
+  { open_stream(d.port(), "/v2/stream/rc"); }
+  // Closed streams hand their consumer to the blocking pool: wait until the count settles.
+  int base = count_fds(d.pid());
+  wait_for(
+      [&] {
+        int now = count_fds(d.pid());
+        bool settled = now == base;
+        base = now;
+        return settled;
+      },
+      5s, 200ms);
+  ASSERT_GT(base, 0);
+
+  // With the limit at `base + extra` the request fails somewhere between accept, the consumer
+  // (librdkafka's descriptors), its wake-up descriptor and the Kafka connections, depending on
+  // `extra`. Whatever fails, the answer is a 200 stream or a 503 with Retry-After: never a 500,
+  // never a crash. `extra` from 1: accept needs one descriptor, and with none a connect would
+  // wait in the backlog until one frees.
+  std::vector<std::unique_ptr<sse_client>> open;
+  std::map<int, int> statuses;
+  for (int extra = 1; extra <= 24; ++extra) {
+    SCOPED_TRACE("limit base+" + std::to_string(extra));
+    rlimit limit{static_cast<rlim_t>(base + extra), 20000};
+    ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &limit, nullptr), 0) << std::strerror(errno);
+    auto c = std::make_unique<sse_client>(d.port());
+    c->send_request("GET", "/v2/stream/rc");
+    // Set-up is bounded by server.kafka_timeout (10 s by default) when Kafka cannot be reached.
+    ASSERT_TRUE(c->read_head(15s)) << describe(*c);
+    int status = c->head().status;
+    ++statuses[status];
+    if (status == 503) {
+      EXPECT_TRUE(c->head().get("Retry-After").has_value());
+      c->read_to_end(5s);
+      auto j = parse_json(c->body());
+      EXPECT_TRUE(j["type"] == "unavailable" || j["type"] == "kafka_unavailable") << c->body();
+    } else {
+      EXPECT_EQ(status, 200) << describe(*c);
+    }
+    c->close();
+    ASSERT_TRUE(d.running()) << d.stderr_text();
+  }
+  EXPECT_GT(statuses[503], 0) << "the limit never refused a stream";
+  EXPECT_EQ(d.stderr_text().find("terminate"), std::string::npos);
+
+  // Limits back: streams work again and nothing was counted as an unexpected error.
+  rlimit restored{20000, 20000};
+  ASSERT_EQ(::prlimit(d.pid(), RLIMIT_NOFILE, &restored, nullptr), 0);
+  auto c = open_stream(d.port(), "/v2/stream/rc");
+  test_producer p(d.bootstrap());
+  p.produce("fds.rc", 0, R"({"after":1})");
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(c->read_events(1, 10s)) << describe(*c);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_internal_errors_total"), 0);
+}
+
+}  // namespace
+}  // namespace eventstreams::test
