@@ -1,14 +1,20 @@
 // Load benchmark of the eventstreams daemon against its embedded Kafka cluster.
 //
-// One run of up to three scenarios, each against a fresh daemon (see bench/README.md):
+// One run of up to five scenarios, each against a fresh daemon (see bench/README.md):
 //   throughput  (a) one SSE client, a burst of events into a many-partition topic
 //   load        (b)+(c) many SSE clients, a paced producer: CPU, RSS, keeping up, latency
 //   idle        (d) many idle SSE connections: memory, threads, fds and CPU per connection
+//   stalled     (e) readers' latency and the daemon's memory with and without clients that
+//               stopped reading
+//   churn       (f) RSS after many short connections
 // Results are printed as "RESULT key value" lines (bench/run takes medians over runs);
 // lines starting with '#' are commentary. Every wait is bounded and a watchdog kills the
-// daemon and exits if the whole run overstays.
+// daemons and exits if the whole run overstays. The daemon launcher, the producer, the SSE
+// clients and the churn are the integration tests' helpers (tests/support).
+#include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -20,13 +26,18 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
 
-#include "daemon_runner.hpp"
-#include "event_producer.hpp"
+#include "churn.hpp"
+#include "daemon_process.hpp"
 #include "load_options.hpp"
-#include "sse_client.hpp"
+#include "proc_stats.hpp"
+#include "sse_client_pool.hpp"
+#include "stream_checks.hpp"  // metric_sum
+#include "test_producer.hpp"
+#include "workload.hpp"
 
 namespace {
 
@@ -34,6 +45,7 @@ using namespace std::chrono_literals;
 using clock_type = std::chrono::steady_clock;
 using bench::options;
 using bench::property_list;
+namespace es = eventstreams::test;
 
 constexpr const char* topic = "bench.recentchange";
 constexpr const char* stream_path = "/v2/stream/bench";
@@ -45,18 +57,30 @@ void note(const std::string& text) {
   std::printf("# %s\n", text.c_str());
 }
 
-bool wait_for(const std::function<bool()>& done, std::chrono::milliseconds timeout) {
-  const auto deadline = clock_type::now() + timeout;
-  while (!done()) {
-    if (clock_type::now() >= deadline)
-      return false;
-    std::this_thread::sleep_for(10ms);
-  }
-  return true;
+using es::wait_for;
+
+void on_fatal_signal(int sig) {
+  es::kill_all_daemons();
+  const char* msg = sig == SIGALRM ? "load_bench: watchdog expired, daemons killed\n"
+                                   : "load_bench: interrupted, daemons killed\n";
+  [[maybe_unused]] auto n = ::write(2, msg, std::strlen(msg));
+  ::_exit(sig == SIGALRM ? 3 : 130);
+}
+
+// SIGALRM after `seconds`, SIGINT and SIGTERM kill the daemons and end the driver, so that a
+// hung benchmark always ends.
+void install_watchdog(unsigned seconds) {
+  struct sigaction sa {};
+  sa.sa_handler = on_fatal_signal;
+  sigemptyset(&sa.sa_mask);
+  ::sigaction(SIGALRM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::alarm(seconds);
 }
 
 // Waits until `target` events arrived, giving up after `stall` without progress or `limit`.
-bool wait_events(const bench::sse_client_pool& pool, std::uint64_t target,
+bool wait_events(const es::sse_client_pool& pool, std::uint64_t target,
                  std::chrono::milliseconds stall, std::chrono::milliseconds limit) {
   const auto deadline = clock_type::now() + limit;
   std::uint64_t seen = pool.total_events();
@@ -74,13 +98,24 @@ bool wait_events(const bench::sse_client_pool& pool, std::uint64_t target,
   return true;
 }
 
+// The topics the cluster holds and the daemon's streams: one stream "bench" of one topic, or
+// (churn) the soak tests' streams.
+struct layout {
+  int brokers = 1;
+  int partitions = 1;
+  std::vector<es::stream_def> streams{{"bench", {topic}, {}, false}};
+  std::vector<std::string> server_settings;  // more "name: value" lines under server:
+};
+
 // `bootstrap`: "embedded" (the daemon hosts the cluster) or the address of a separate one.
-std::string make_config(const options& o, const std::string& bootstrap, int brokers, int partitions,
+std::string make_config(const options& o, const std::string& bootstrap, const layout& l,
                         const property_list& properties) {
   std::string y;
   y += "server:\n  listen: \"127.0.0.1:0\"\n";
   y += "  threads: " + std::to_string(o.server_threads) + "\n";
   y += "  max_connections: 10000\n  shutdown_timeout: 3s\n";
+  for (const auto& line : l.server_settings)
+    y += "  " + line + "\n";
   y += "kafka:\n  bootstrap_servers: \"" + bootstrap + "\"\n";
   if (properties.empty()) {
     y += "  properties: {}\n";
@@ -89,11 +124,16 @@ std::string make_config(const options& o, const std::string& bootstrap, int brok
     for (const auto& [k, v] : properties)
       y += "    " + k + ": \"" + v + "\"\n";
   }
-  y += "  embedded:\n    brokers: " + std::to_string(brokers) +
-       "\n    partitions: " + std::to_string(partitions) + "\n    demo_rate: 0\n";
+  y += "  embedded:\n    brokers: " + std::to_string(l.brokers) +
+       "\n    partitions: " + std::to_string(l.partitions) + "\n    demo_rate: 0\n";
   y += "logging:\n  level: " + o.log_level + "\n";
-  y += "streams:\n  bench:\n    topics: [" + std::string(topic) + "]\n";
-  y += "    description: \"load benchmark\"\n";
+  y += "streams:\n";
+  for (const auto& s : l.streams) {
+    y += "  " + s.name + ":\n    topics: [";
+    for (std::size_t i = 0; i < s.topics.size(); ++i)
+      y += (i ? ", " : "") + s.topics[i];
+    y += "]\n    description: \"load benchmark\"\n";
+  }
   return y;
 }
 
@@ -111,53 +151,61 @@ property_list consumer_properties(const options& o, int fetch_wait_ms) {
 // as they would be against a real cluster. With `--cluster embedded` the daemon hosts it.
 struct system_under_test {
   struct sample {
-    bench::proc_sample daemon, cluster;
+    es::proc_sample daemon, cluster;
   };
 
-  std::unique_ptr<bench::daemon_runner> cluster;
-  std::unique_ptr<bench::daemon_runner> daemon;
+  std::unique_ptr<es::daemon_process> cluster;
+  std::unique_ptr<es::daemon_process> daemon;
   std::string bootstrap;
 
-  bool start(const options& o, const std::string& name, int brokers, int partitions,
+  static es::daemon_options run_options(const options& o, const std::string& name) {
+    es::daemon_options d;
+    d.binary = o.daemon;
+    d.dir = o.work_dir + "/" + name;  // config.yaml, stdout.txt, stderr.txt; kept
+    d.ready_timeout = 30s;            // start-up takes well under a second
+    d.expect_clean_exit = false;      // stop() reports
+    return d;
+  }
+
+  bool start(const options& o, const std::string& name, const layout& l,
              const property_list& properties) {
-    std::string where = "embedded";
-    if (o.separate_cluster) {
-      cluster = std::make_unique<bench::daemon_runner>(o.daemon, o.work_dir, name + "-cluster");
-      if (!cluster->start(make_config(o, "embedded", brokers, partitions, {}), 30s) ||
-          cluster->bootstrap().empty()) {
-        note("cluster: " + cluster->error());
-        return false;
+    try {
+      std::string where = "embedded";
+      if (o.separate_cluster) {
+        cluster = std::make_unique<es::daemon_process>(make_config(o, "embedded", l, {}),
+                                                       run_options(o, name + "-cluster"));
+        where = bootstrap = cluster->bootstrap();
       }
-      where = bootstrap = cluster->bootstrap();
-    }
-    daemon = std::make_unique<bench::daemon_runner>(o.daemon, o.work_dir, name);
-    if (!daemon->start(make_config(o, where, brokers, partitions, properties), 30s)) {
-      note("daemon: " + daemon->error());
+      daemon = std::make_unique<es::daemon_process>(make_config(o, where, l, properties),
+                                                    run_options(o, name));
+      if (!cluster)
+        bootstrap = daemon->bootstrap();
+    } catch (const std::exception& e) {
+      note(name + ": " + e.what());
       return false;
     }
-    if (!cluster)
-      bootstrap = daemon->bootstrap();
     return true;
   }
   sample take() const {
-    return {bench::sample_process(daemon->pid()),
-            cluster ? bench::sample_process(cluster->pid()) : bench::proc_sample{}};
+    return {es::sample_process(daemon->pid()),
+            cluster ? es::sample_process(cluster->pid()) : es::proc_sample{}};
   }
   // CPU of the Kafka cluster: its process, or the daemon's rdk:mock thread.
   double cluster_cpu(const sample& a, const sample& b) const {
-    return cluster ? bench::cpu_percent(a.cluster, b.cluster)
-                   : bench::mock_cpu_percent(a.daemon, b.daemon);
+    return cluster ? es::cpu_percent(a.cluster, b.cluster)
+                   : es::mock_cpu_percent(a.daemon, b.daemon);
   }
+  // SIGTERM, SIGKILL after 5 s (the daemons' shutdown_timeout is 3 s).
   void stop() {
-    if (daemon)
-      daemon->stop();
-    if (cluster)
-      cluster->stop();
+    for (auto* d : {daemon.get(), cluster.get()}) {
+      if (d && d->stop(5s).killed_by_us)
+        note(d->dir().string() + ": no exit 5 s after SIGTERM: SIGKILL");
+    }
   }
 };
 
 // Opens `n` clients and waits until each got the ":ok" preamble.
-bool open_clients(bench::sse_client_pool& pool, int n, std::chrono::milliseconds timeout) {
+bool open_clients(es::sse_client_pool& pool, int n, std::chrono::milliseconds timeout) {
   pool.start(n);
   bool ok = wait_for([&] { return pool.ok_count() == n || pool.ended_count() > 0; }, timeout);
   if (!ok || pool.ok_count() != n) {
@@ -168,7 +216,7 @@ bool open_clients(bench::sse_client_pool& pool, int n, std::chrono::milliseconds
   return true;
 }
 
-void report_client_failures(const std::vector<bench::connection_stats>& stats) {
+void report_client_failures(const std::vector<es::connection_stats>& stats) {
   int shown = 0;
   for (std::size_t i = 0; i < stats.size() && shown < 3; ++i) {
     if (!stats[i].error.empty()) {
@@ -178,19 +226,52 @@ void report_client_failures(const std::vector<bench::connection_stats>& stats) {
   }
 }
 
+es::pool_options clients_of(const system_under_test& sut, int partitions, bool latency) {
+  es::pool_options p;
+  p.port = sut.daemon->port();
+  p.path = stream_path;
+  p.partitions = partitions;
+  p.record_latency = latency;
+  return p;
+}
+
+layout bench_layout(int brokers, int partitions) {
+  layout l;
+  l.brokers = brokers;
+  l.partitions = partitions;
+  return l;
+}
+
+std::unique_ptr<es::test_producer> make_producer(const options& o, const std::string& bootstrap,
+                                                 int linger_ms = 5) {
+  es::producer_options p;
+  p.client_id = "eventstreams-load-bench";
+  p.linger_ms = linger_ms;
+  p.keep_records = false;
+  p.quiet = true;  // the cluster goes away at the end of a scenario
+  // librdkafka's defaults, not the tests' (which keep one request in flight for exact order
+  // across retries, and fail a record after 15 s): throughput first, every event delivered.
+  p.properties = {{"max.in.flight.requests.per.connection", "1000000"},
+                  {"message.timeout.ms", "300000"}};
+  p.properties.insert(p.properties.end(), o.producer_properties.begin(),
+                      o.producer_properties.end());
+  return std::make_unique<es::test_producer>(bootstrap, p);
+}
+
 bool scenario_throughput(const options& o) {
   note("(a) throughput: 1 client, " + std::to_string(o.events) + " events into " +
        std::to_string(o.partitions) + " partitions, " + std::to_string(o.brokers) + " brokers");
   system_under_test sut;
-  if (!sut.start(o, "throughput", o.brokers, o.partitions, consumer_properties(o, o.fetch_wait_ms)))
+  if (!sut.start(o, "throughput", bench_layout(o.brokers, o.partitions),
+                 consumer_properties(o, o.fetch_wait_ms)))
     return false;
-  bench::sse_client_pool pool({sut.daemon->port(), stream_path, o.partitions, 0, false});
+  es::sse_client_pool pool(clients_of(sut, o.partitions, false));
   if (!open_clients(pool, 1, 30s))
     return false;
-  auto producer = std::make_unique<bench::event_producer>(sut.bootstrap, topic, o.partitions,
-                                                          o.producer_properties);
+  auto producer = make_producer(o, sut.bootstrap);
+  bench::event_writer writer(*producer, topic, o.partitions);
   const auto s0 = sut.take();
-  const auto prod = producer->burst(o.events, clock_type::now() + 120s);
+  const auto prod = writer.burst(o.events, clock_type::now() + 120s);
   const bool all = wait_events(pool, prod.produced, 15s, 120s);
   const auto s1 = sut.take();
   pool.stop();
@@ -212,7 +293,7 @@ bool scenario_throughput(const options& o) {
   result("a_event_bytes", static_cast<double>(prod.avg_bytes));
   result("a_wire_bytes_per_event",
          st.events ? static_cast<double>(st.bytes) / static_cast<double>(st.events) : 0);
-  result("a_daemon_cpu_pct", bench::cpu_percent(s0.daemon, s1.daemon));
+  result("a_daemon_cpu_pct", es::cpu_percent(s0.daemon, s1.daemon));
   result("a_mock_cpu_pct", sut.cluster_cpu(s0, s1));
   result("a_complete", all && st.events == prod.delivered && st.gaps == 0 && prod.complete());
   return true;
@@ -234,22 +315,23 @@ bool scenario_load(const options& o) {
        " partitions, " + std::to_string(o.brokers) +
        " brokers, fetch.wait.max.ms=" + std::to_string(o.fetch_wait_ms));
   system_under_test sut;
-  if (!sut.start(o, "load", o.brokers, partitions, consumer_properties(o, o.fetch_wait_ms)))
+  if (!sut.start(o, "load", bench_layout(o.brokers, partitions),
+                 consumer_properties(o, o.fetch_wait_ms)))
     return false;
-  bench::sse_client_pool pool({sut.daemon->port(), stream_path, partitions, 0, true});
+  es::sse_client_pool pool(clients_of(sut, partitions, true));
   if (!open_clients(pool, o.clients, 60s))
     return false;
   std::this_thread::sleep_for(2s);  // consumers connect to every broker and start fetching
-  auto producer = std::make_unique<bench::event_producer>(sut.bootstrap, topic, partitions,
-                                                          o.producer_properties);
+  auto producer = make_producer(o, sut.bootstrap);
+  bench::event_writer writer(*producer, topic, partitions);
   const auto s0 = sut.take();
-  auto prod = producer->paced(o.rate, std::chrono::seconds(o.duration_s),
-                              clock_type::now() + std::chrono::seconds(o.duration_s) + 30s);
+  auto prod = writer.paced(o.rate, std::chrono::seconds(o.duration_s),
+                           clock_type::now() + std::chrono::seconds(o.duration_s) + 30s);
   const auto s1 = sut.take();
   const auto clients = static_cast<std::uint64_t>(o.clients);
   const std::uint64_t handed = prod.produced * clients;
   const std::uint64_t backlog = handed - std::min(handed, pool.total_events());
-  producer->await_acks(prod, clock_type::now() + 30s);
+  writer.await_acks(prod, clock_type::now() + 30s);
   const std::uint64_t expected = prod.delivered * clients;
   wait_events(pool, expected, 10s, 30s);
   pool.stop();
@@ -270,7 +352,7 @@ bool scenario_load(const options& o) {
   result("b_producer_events_per_s",
          static_cast<double>(prod.produced) /
              std::chrono::duration<double>(s1.daemon.at - s0.daemon.at).count());
-  result("b_daemon_cpu_pct", bench::cpu_percent(s0.daemon, s1.daemon));
+  result("b_daemon_cpu_pct", es::cpu_percent(s0.daemon, s1.daemon));
   result("b_mock_cpu_pct", sut.cluster_cpu(s0, s1));
   result("b_rss_mb", static_cast<double>(s1.daemon.rss_kb) / 1024.0);
   result("b_peak_rss_mb", static_cast<double>(s1.daemon.hwm_kb) / 1024.0);
@@ -298,11 +380,11 @@ bool scenario_idle(const options& o) {
        (o.idle_fetch_wait_ms >= 0 ? "fetch.wait.max.ms=" + std::to_string(o.idle_fetch_wait_ms)
                                   : std::string("librdkafka's default fetch.wait.max.ms")));
   system_under_test sut;
-  if (!sut.start(o, "idle", 1, 1, consumer_properties(o, o.idle_fetch_wait_ms)))
+  if (!sut.start(o, "idle", bench_layout(1, 1), consumer_properties(o, o.idle_fetch_wait_ms)))
     return false;
   std::this_thread::sleep_for(2s);
   const auto s0 = sut.take();
-  bench::sse_client_pool pool({sut.daemon->port(), stream_path, 1, 0, false});
+  es::sse_client_pool pool(clients_of(sut, 1, false));
   if (!open_clients(pool, n, 60s))
     return false;
   std::this_thread::sleep_for(3s);  // consumers settle: connected, first fetches held
@@ -325,10 +407,172 @@ bool scenario_idle(const options& o) {
   result("d_fds_before", s0.daemon.fds);
   result("d_fds_after", s2.daemon.fds);
   result("d_fds_per_conn", (s2.daemon.fds - s0.daemon.fds) * per);
-  result("d_idle_cpu_pct", bench::cpu_percent(s1.daemon, s2.daemon));
+  result("d_idle_cpu_pct", es::cpu_percent(s1.daemon, s2.daemon));
   result("d_idle_mock_cpu_pct", sut.cluster_cpu(s1, s2));
   result("d_idle_fetch_wait_ms", o.idle_fetch_wait_ms);
   return true;
+}
+
+// One phase of (e) on a fresh daemon (so that both phases start from an empty log): readers
+// that must get every event, and `stalled` clients that never read and must be disconnected.
+struct stalled_phase {
+  std::vector<std::int64_t> latencies_ns;
+  long rss_idle_kb = 0, rss_peak_kb = 0;
+  int readers_complete = 0;
+  double stalled_disconnected = 0;
+  std::uint64_t events = 0;
+  bool ok = false;
+};
+
+stalled_phase run_stalled_phase(const options& o, int stalled) {
+  constexpr int partitions = 4;  // the mock keeps ~5 MB each: 4 hold 10 s at 2 MB/s
+  stalled_phase out;
+  const std::string name = stalled ? "stalled" : "stalled-base";
+  layout l = bench_layout(1, partitions);
+  l.server_settings = {"stall_timeout: 3s", "max_buffered_bytes: 65536"};
+  system_under_test sut;
+  if (!sut.start(o, name, l, consumer_properties(o, 10)))
+    return out;
+  out.rss_idle_kb = sut.take().daemon.rss_kb;
+  es::pool_options sp = clients_of(sut, partitions, false);
+  sp.rcvbuf = 4096;  // a client that does not read fills its window after a few KB
+  sp.read = false;
+  es::sse_client_pool stalled_pool(sp);
+  if (stalled > 0)
+    stalled_pool.start(stalled);
+  es::sse_client_pool readers(clients_of(sut, partitions, true));
+  if (!open_clients(readers, o.stalled_readers, 60s))
+    return out;
+  // Every client streams (their start positions are fixed) before the first event.
+  const double connected = stalled + o.stalled_readers;
+  if (!wait_for(
+          [&] {
+            return es::metric_sum(sut.daemon->port(), "eventstreams_connected_clients") ==
+                   connected;
+          },
+          30s)) {
+    note(name + ": not every client streams");
+    return out;
+  }
+  // The mock broker scans a partition's message sets linearly on each fetch: 20 ms batches
+  // keep that cost flat (with one set per event every reader lags by seconds).
+  auto producer = make_producer(o, sut.bootstrap, 20);
+  bench::event_writer writer(*producer, topic, partitions);
+  const auto duration = std::chrono::seconds(o.stalled_duration_s);
+  auto prod = writer.paced(o.stalled_rate, duration, clock_type::now() + duration + 30s);
+  writer.await_acks(prod, clock_type::now() + 30s);
+  const auto readers_n = static_cast<std::uint64_t>(o.stalled_readers);
+  wait_events(readers, prod.delivered * readers_n, 10s, 60s);
+  if (stalled > 0) {
+    // stall_timeout (3 s) after their sockets filled.
+    wait_for(
+        [&] {
+          return es::metric_sum(sut.daemon->port(), "eventstreams_clients_disconnected_total",
+                                "reason=\"stalled\"") >= stalled;
+        },
+        15s);
+    out.stalled_disconnected = es::metric_sum(
+        sut.daemon->port(), "eventstreams_clients_disconnected_total", "reason=\"stalled\"");
+  }
+  out.rss_peak_kb = sut.take().daemon.hwm_kb;
+  readers.stop();
+  stalled_pool.stop();
+  producer.reset();
+  sut.stop();
+  for (const auto& st : readers.stats()) {
+    if (st.events == prod.delivered && st.gaps == 0 && !st.ended)
+      ++out.readers_complete;
+  }
+  report_client_failures(readers.stats());
+  out.latencies_ns = std::move(readers.latencies_ns());
+  out.events = prod.delivered;
+  out.ok = prod.complete();
+  return out;
+}
+
+bool scenario_stalled(const options& o) {
+  note("(e) stalled: " + std::to_string(o.stalled_readers) + " readers alone, then beside " +
+       std::to_string(o.stalled_clients) + " clients that never read; " +
+       std::to_string(o.stalled_rate) + " events/s for " + std::to_string(o.stalled_duration_s) +
+       " s, 4 partitions, stall_timeout 3 s, max_buffered_bytes 64 KiB");
+  auto base = run_stalled_phase(o, 0);
+  auto loaded = run_stalled_phase(o, o.stalled_clients);
+  result("e_readers", o.stalled_readers);
+  result("e_stalled_clients", o.stalled_clients);
+  result("e_events", static_cast<double>(loaded.events));
+  result("e_p50_base_ms", percentile_ms(base.latencies_ns, 0.50));
+  result("e_p99_base_ms", percentile_ms(base.latencies_ns, 0.99));
+  result("e_p50_stalled_ms", percentile_ms(loaded.latencies_ns, 0.50));
+  result("e_p99_stalled_ms", percentile_ms(loaded.latencies_ns, 0.99));
+  result("e_max_stalled_ms", percentile_ms(loaded.latencies_ns, 1.0));
+  result("e_rss_idle_mb", static_cast<double>(base.rss_idle_kb) / 1024.0);
+  result("e_rss_peak_base_mb", static_cast<double>(base.rss_peak_kb) / 1024.0);
+  result("e_rss_peak_stalled_mb", static_cast<double>(loaded.rss_peak_kb) / 1024.0);
+  result("e_readers_complete", std::min(base.readers_complete, loaded.readers_complete));
+  result("e_stalled_disconnected", loaded.stalled_disconnected);
+  return base.ok && loaded.ok;
+}
+
+bool scenario_churn(const options& o) {
+  constexpr int warmup = 1000;
+  note("(f) churn: " + std::to_string(o.churn_checkpoints.back()) + " connections from " +
+       std::to_string(o.churn_threads) + " threads (the soak tests' churn), RSS after " +
+       std::to_string(warmup) + " and at each checkpoint once their connections are gone");
+  layout l;
+  l.brokers = 3;
+  l.partitions = 1;
+  l.streams = es::churn_streams();
+  system_under_test sut;
+  if (!sut.start(o, "churn", l, consumer_properties(o, 20)))
+    return false;
+  auto feed = std::make_unique<es::churn_feed>(sut.bootstrap);
+  es::churn_driver churn(sut.daemon->port(), o.churn_threads);
+  const pid_t pid = sut.daemon->pid();
+  // fds and threads once unchanged for 10 samples 50 ms apart (consumers close asynchronously).
+  auto settled = [&](int max_fds, int max_threads) {
+    int same = 0, fds = -1, threads = -1;
+    wait_for(
+        [&] {
+          int f = es::count_fds(pid), t = es::count_threads(pid);
+          same = f == fds && t == threads && f <= max_fds && t <= max_threads ? same + 1 : 0;
+          fds = f;
+          threads = t;
+          return same >= 10;
+        },
+        60s);
+    return std::make_pair(fds, threads);
+  };
+  const auto t0 = clock_type::now();
+  churn.run(warmup, 20240601u);
+  const auto [fds0, threads0] = settled(1 << 30, 1 << 30);
+  const long rss_warm = es::sample_process(pid).rss_kb;
+  result("f_rss_warm_kb", static_cast<double>(rss_warm));
+  int done = warmup;
+  long rss_first = -1, rss_last = rss_warm;
+  int fds = fds0, threads = threads0;
+  for (int checkpoint : o.churn_checkpoints) {
+    churn.run(checkpoint - done, 20240601u + static_cast<unsigned>(checkpoint));
+    done = checkpoint;
+    std::tie(fds, threads) = settled(fds0, threads0);
+    rss_last = es::sample_process(pid).rss_kb;
+    if (rss_first < 0)
+      rss_first = rss_last;
+    result(("f_rss_kb_" + std::to_string(checkpoint)).c_str(), static_cast<double>(rss_last));
+    if (churn.failures() > 0)
+      break;
+  }
+  const double seconds = std::chrono::duration<double>(clock_type::now() - t0).count();
+  feed.reset();
+  sut.stop();
+  if (churn.failures() > 0)
+    note("churn failed: " + churn.first_error());
+  result("f_connections", static_cast<double>(churn.cycles()));
+  result("f_connections_per_s", static_cast<double>(churn.cycles()) / seconds);
+  result("f_failures", churn.failures());
+  result("f_growth_after_first_checkpoint_kb", static_cast<double>(rss_last - rss_first));
+  result("f_fds_left", fds - fds0);
+  result("f_threads_left", threads - threads0);
+  return churn.failures() == 0;
 }
 
 }  // namespace
@@ -336,7 +580,7 @@ bool scenario_idle(const options& o) {
 int main(int argc, char** argv) {
   const options o = bench::parse_args(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  bench::install_watchdog(o.watchdog_s);
+  install_watchdog(o.watchdog_s);
   // Many connections: the daemon (which inherits this) and the clients need descriptors.
   rlimit lim{};
   if (::getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < lim.rlim_max) {
@@ -352,9 +596,13 @@ int main(int argc, char** argv) {
       ok = scenario_load(o) && ok;
     if (o.scenarios.count("idle"))
       ok = scenario_idle(o) && ok;
+    if (o.scenarios.count("stalled"))
+      ok = scenario_stalled(o) && ok;
+    if (o.scenarios.count("churn"))
+      ok = scenario_churn(o) && ok;
   } catch (const std::exception& e) {
     note(std::string("error: ") + e.what());
-    bench::kill_all_daemons();
+    es::kill_all_daemons();
     return 1;
   }
   return ok ? 0 : 1;

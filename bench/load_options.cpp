@@ -12,12 +12,15 @@ namespace {
   if (error)
     std::fprintf(stderr, "load_bench: %s\n", error);
   std::fputs(
-      "usage: load_bench --daemon PATH [--scenarios throughput,load,idle] [--work-dir DIR]\n"
+      "usage: load_bench --daemon PATH [--scenarios throughput,load,idle,stalled,churn]\n"
+      "  [--work-dir DIR]\n"
       "  [--cluster separate|embedded]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
       "  [--clients N] [--rate EV_PER_S] [--duration S] [--load-partitions N]\n"
       "  [--idle-connections N] [--idle-seconds S] [--fetch-wait-ms MS]\n"
       "  [--idle-fetch-wait-ms MS] [--property NAME=VALUE]... [--watchdog S]\n"
+      "  [--stalled-readers N] [--stalled-clients N] [--stalled-rate EV_PER_S]\n"
+      "  [--stalled-duration S] [--churn-checkpoints N,N,...] [--churn-threads N]\n"
       "  [--producer-property NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
@@ -81,6 +84,29 @@ options parse_args(int argc, char** argv) {
       o.fetch_wait_ms = static_cast<int>(num());
     } else if (a == "--idle-fetch-wait-ms") {
       o.idle_fetch_wait_ms = static_cast<int>(num());
+    } else if (a == "--stalled-readers") {
+      o.stalled_readers = static_cast<int>(num());
+    } else if (a == "--stalled-clients") {
+      o.stalled_clients = static_cast<int>(num());
+    } else if (a == "--stalled-rate") {
+      o.stalled_rate = num();
+    } else if (a == "--stalled-duration") {
+      o.stalled_duration_s = static_cast<int>(num());
+    } else if (a == "--churn-checkpoints") {
+      o.churn_checkpoints.clear();
+      for (std::size_t at = 0; at <= v.size();) {
+        auto comma = std::min(v.find(',', at), v.size());
+        char* end = nullptr;
+        const std::string item = v.substr(at, comma - at);
+        long n = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || n <= 1000 ||
+            (!o.churn_checkpoints.empty() && n <= o.churn_checkpoints.back()))
+          usage("--churn-checkpoints wants increasing counts above the 1000 warm-up cycles");
+        o.churn_checkpoints.push_back(static_cast<int>(n));
+        at = comma + 1;
+      }
+    } else if (a == "--churn-threads") {
+      o.churn_threads = static_cast<int>(num());
     } else if (a == "--property") {
       auto eq = v.find('=');
       if (eq == std::string::npos)
@@ -102,11 +128,12 @@ options parse_args(int argc, char** argv) {
   if (o.daemon.empty())
     usage("--daemon is required");
   for (const auto& s : o.scenarios) {
-    if (s != "throughput" && s != "load" && s != "idle")
+    if (s != "throughput" && s != "load" && s != "idle" && s != "stalled" && s != "churn")
       usage(("unknown scenario " + s).c_str());
   }
   if (o.partitions < 1 || o.brokers < 1 || o.clients < 1 || o.rate <= 0 || o.idle_connections < 1 ||
-      o.events < 2) {
+      o.events < 2 || o.stalled_readers < 1 || o.stalled_rate <= 0 || o.stalled_duration_s < 1 ||
+      o.churn_threads < 1) {
     usage("counts must be positive");
   }
   return o;

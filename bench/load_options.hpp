@@ -14,7 +14,7 @@ using property_list = std::vector<std::pair<std::string, std::string>>;
 struct options {
   std::string daemon;
   std::string work_dir = "/tmp/eventstreams-load-bench";
-  std::set<std::string> scenarios{"throughput", "load", "idle"};
+  std::set<std::string> scenarios{"throughput", "load", "idle", "stalled", "churn"};
   // The Kafka cluster (librdkafka's mock) in a process of its own, as a real one would be, or
   // inside the daemon (`--cluster embedded`, kafka.bootstrap_servers: embedded).
   bool separate_cluster = true;
@@ -31,6 +31,14 @@ struct options {
   // (d)
   int idle_connections = 200;
   int idle_seconds = 10;
+  // (e) readers with and without stalled clients
+  int stalled_readers = 20;
+  int stalled_clients = 20;
+  double stalled_rate = 2000;
+  int stalled_duration_s = 15;
+  // (f) connection churn: RSS once the connections made by each checkpoint are gone
+  std::vector<int> churn_checkpoints{5500, 10000};
+  int churn_threads = 4;
   // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
   // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
   // unless --idle-fetch-wait-ms is given.

@@ -41,7 +41,8 @@ class background_producer {
   std::size_t produced() const noexcept { return produced_.load(); }
 
   // Stops producing and waits for every delivery report; false (with a gtest failure) if a
-  // record failed or the flush timed out. Idempotent.
+  // record failed or the flush timed out. Idempotent. 30 s: twice the records' 15 s message
+  // timeout, by which every record has its report, delivered or failed.
   bool stop(std::chrono::milliseconds flush_timeout = std::chrono::seconds(30));
   // Every record, in produce order; only valid after stop().
   const std::vector<produced_record>& records() const;

@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
@@ -14,6 +16,7 @@
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -22,8 +25,28 @@
 #error "EVENTSTREAMS_BINARY must name the daemon binary"
 #endif
 
+extern char** environ;
+
 namespace eventstreams::test {
 namespace {
+
+// Daemons to kill from a signal handler: lock-free atomics are async-signal-safe.
+std::array<std::atomic<pid_t>, 64> live_daemons{};
+
+void remember(pid_t pid) {
+  for (auto& slot : live_daemons) {
+    pid_t expected = 0;
+    if (slot.compare_exchange_strong(expected, pid))
+      return;
+  }
+}
+
+void forget(pid_t pid) {
+  for (auto& slot : live_daemons) {
+    pid_t expected = pid;
+    slot.compare_exchange_strong(expected, 0);
+  }
+}
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -40,7 +63,7 @@ std::string yaml_list(const std::vector<std::string>& items) {
   return out + "]";
 }
 
-// The value after `prefix` on a line of `text` that starts with it, if any.
+// The value after `prefix` on a complete line of `text` that starts with it, if any.
 std::optional<std::string> line_value(const std::string& text, const std::string& prefix) {
   std::size_t pos = 0;
   while (pos < text.size()) {
@@ -55,18 +78,17 @@ std::optional<std::string> line_value(const std::string& text, const std::string
   return std::nullopt;
 }
 
-int count_dir(const std::string& path) {
-  std::error_code ec;
-  std::filesystem::directory_iterator it(path, ec);
-  if (ec)
-    return -1;
-  int n = 0;
-  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
-    if (ec)
-      return -1;
-    ++n;
-  }
-  return n;
+std::filesystem::path make_temp_dir() {
+  std::string tmpl = (std::filesystem::temp_directory_path() / "eventstreams-it-XXXXXX").string();
+  if (!::mkdtemp(tmpl.data()))
+    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+  return tmpl;
+}
+
+daemon_options with_timeout(std::chrono::milliseconds ready_timeout) {
+  daemon_options o;
+  o.ready_timeout = ready_timeout;
+  return o;
 }
 
 }  // namespace
@@ -80,9 +102,13 @@ std::string daemon_config::to_yaml() const {
     << "  shutdown_timeout: " << shutdown_timeout << "\n";
   if (!kafka_timeout.empty())
     y << "  kafka_timeout: " << kafka_timeout << "\n";
+  for (const auto& [name, value] : server_settings)
+    y << "  " << name << ": " << value << "\n";
   y << "kafka:\n"
-    << "  bootstrap_servers: \"" << bootstrap_servers << "\"\n"
-    << "  properties:\n"
+    << "  bootstrap_servers: \"" << bootstrap_servers << "\"\n";
+  for (const auto& [name, value] : kafka_settings)
+    y << "  " << name << ": " << value << "\n";
+  y << "  properties:\n"
     << "    fetch.wait.max.ms: \"" << fetch_wait_max_ms << "\"\n";
   for (const auto& [name, value] : kafka_properties)
     y << "    " << name << ": \"" << value << "\"\n";
@@ -107,70 +133,96 @@ std::string daemon_config::to_yaml() const {
   return y.str();
 }
 
-daemon_process::daemon_process(const std::string& yaml, std::chrono::milliseconds timeout,
-                               bool embedded_kafka) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "eventstreams-it-XXXXXX").string();
-  if (!::mkdtemp(tmpl.data())) {
-    throw std::runtime_error(std::string("mkdtemp: ") + std::strerror(errno));
+daemon_process::daemon_process(const std::string& yaml, std::chrono::milliseconds ready_timeout)
+    : daemon_process(yaml, with_timeout(ready_timeout)) {}
+
+daemon_process::daemon_process(const std::string& yaml, daemon_options opts)
+    : opts_(std::move(opts)) {
+  if (opts_.dir.empty()) {
+    dir_ = make_temp_dir();
+    remove_dir_ = std::getenv("EVENTSTREAMS_IT_KEEP") == nullptr;
+  } else {
+    dir_ = opts_.dir;
+    std::filesystem::create_directories(dir_);
   }
-  dir_ = tmpl;
   const auto config_path = (dir_ / "config.yaml").string();
   const auto out_path = (dir_ / "stdout.txt").string();
   const auto err_path = (dir_ / "stderr.txt").string();
   {
-    std::ofstream cfg(config_path, std::ios::binary);
+    std::ofstream cfg(config_path, std::ios::binary | std::ios::trunc);
     cfg << yaml;
     if (!cfg)
       throw std::runtime_error("cannot write " + config_path);
   }
+  // Everything exec needs is built before fork: the child only makes async-signal-safe calls.
+  std::string binary = opts_.binary.empty() ? std::string(EVENTSTREAMS_BINARY) : opts_.binary;
+  std::string flag = "--config", config_arg = config_path;
+  char* argv[] = {binary.data(), flag.data(), config_arg.data(), nullptr};
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view v(*e);
+    if (!v.starts_with("NOTIFY_SOCKET=") && !v.starts_with("WATCHDOG_"))
+      env.emplace_back(v);
+  }
+  env.insert(env.end(), opts_.env.begin(), opts_.env.end());
+  std::vector<char*> envp;
+  for (auto& e : env)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+
   int out_fd = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   int err_fd = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (out_fd < 0 || err_fd < 0)
-    throw std::runtime_error("cannot create output files");
+    throw std::runtime_error("cannot create output files in " + dir_.string());
 
-  const char* binary = EVENTSTREAMS_BINARY;
-  auto t0 = std::chrono::steady_clock::now();
+  const pid_t parent = ::getpid();
   pid_ = ::fork();
   if (pid_ < 0)
     throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
   if (pid_ == 0) {
-    // Child: only async-signal-safe calls until exec.
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test runner
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);  // never outlive a crashed test runner or benchmark
+    if (::getppid() != parent)
+      ::_exit(126);  // the parent died before prctl
     ::dup2(out_fd, STDOUT_FILENO);
     ::dup2(err_fd, STDERR_FILENO);
     int null_fd = ::open("/dev/null", O_RDONLY);
     if (null_fd >= 0)
       ::dup2(null_fd, STDIN_FILENO);
-    // The test runner's sockets (clients, producers) must not live on in the daemon.
+    // The runner's sockets (clients, producers) must not live on in the daemon.
     if (::close_range(3, ~0U, 0) != 0) {
       for (int fd = 3; fd < 65536; ++fd)
         ::close(fd);
     }
-    const char* argv[] = {binary, "--config", config_path.c_str(), nullptr};
-    ::execv(binary, const_cast<char* const*>(argv));
+    ::execve(argv[0], argv, envp.data());
     ::_exit(127);
   }
+  remember(pid_);
   ::close(out_fd);
   ::close(err_fd);
+  if (opts_.wait_ready)
+    wait_ready(opts_.ready_timeout);
+}
 
-  bool ready = wait_for(
-      [&] {
-        if (reap(false))
-          return true;  // exited: stop waiting, reported below
-        std::string out = stdout_text();
-        // Only an embedded cluster prints its address (before the listening line).
-        auto boot = line_value(out, "embedded kafka bootstrap.servers=");
-        auto listen = line_value(out, "listening on http://");
-        if ((embedded_kafka && !boot) || !listen)
-          return false;
-        auto colon = listen->rfind(':');
-        if (colon == std::string::npos)
-          return false;
-        bootstrap_ = boot.value_or("");
-        port_ = static_cast<std::uint16_t>(std::stoi(listen->substr(colon + 1)));
-        return true;
-      },
-      timeout, std::chrono::milliseconds(5));
+bool daemon_process::listening() {
+  if (port_ != 0)
+    return true;
+  std::string out = stdout_text();
+  auto listen = line_value(out, "listening on http://");
+  if (!listen)
+    return false;
+  auto colon = listen->rfind(':');
+  if (colon == std::string::npos)
+    return false;
+  // An embedded cluster prints its address before the listening line.
+  bootstrap_ = line_value(out, "embedded kafka bootstrap.servers=").value_or("");
+  port_ = static_cast<std::uint16_t>(std::stoi(listen->substr(colon + 1)));
+  return true;
+}
+
+void daemon_process::wait_ready(std::chrono::milliseconds timeout) {
+  auto t0 = std::chrono::steady_clock::now();
+  bool ready =
+      wait_for([&] { return reap(false) || listening(); }, timeout, std::chrono::milliseconds(5));
   trace("daemon start", t0);
   if (!ready || status_) {
     std::string why = status_ ? "exited early" : "not ready in time";
@@ -182,11 +234,12 @@ daemon_process::daemon_process(const std::string& yaml, std::chrono::millisecond
 
 daemon_process::~daemon_process() {
   if (pid_ > 0 && !status_) {
-    // Every test ends with an orderly shutdown: it must exit 0 in time, by itself.
+    // Every test ends with an orderly shutdown: it must exit 0 in time, by itself. 10 s: the
+    // shutdown_timeout daemon_config renders (5 s) plus 5 s for the process to end.
     auto t0 = std::chrono::steady_clock::now();
     auto s = stop(std::chrono::seconds(10));
     trace("daemon stop", t0);
-    if (s.killed_by_us || !s.exited || s.code != 0) {
+    if (opts_.expect_clean_exit && (s.killed_by_us || !s.exited || s.code != 0)) {
       ADD_FAILURE() << "eventstreams did not exit cleanly on SIGTERM ("
                     << (s.killed_by_us ? "hung, killed with SIGKILL"
                         : s.exited     ? "exit code " + std::to_string(s.code)
@@ -196,9 +249,8 @@ daemon_process::~daemon_process() {
     }
   }
   std::error_code ec;
-  if (!dir_.empty() && std::getenv("EVENTSTREAMS_IT_KEEP") == nullptr) {
+  if (remove_dir_)
     std::filesystem::remove_all(dir_, ec);
-  }
 }
 
 std::string daemon_process::stdout_text() const {
@@ -223,6 +275,7 @@ bool daemon_process::reap(bool block) {
   } while (r < 0 && errno == EINTR);
   if (r != pid_)
     return false;
+  forget(pid_);
   exit_status s;
   if (WIFEXITED(st)) {
     s.exited = true;
@@ -253,11 +306,12 @@ exit_status daemon_process::stop(std::chrono::milliseconds timeout) {
   return *status_;
 }
 
-int count_fds(pid_t pid) {
-  return count_dir("/proc/" + std::to_string(pid) + "/fd");
-}
-int count_threads(pid_t pid) {
-  return count_dir("/proc/" + std::to_string(pid) + "/task");
+void kill_all_daemons() noexcept {
+  for (auto& slot : live_daemons) {
+    pid_t pid = slot.load();
+    if (pid > 0)
+      ::kill(pid, SIGKILL);
+  }
 }
 
 void trace(const char* what, std::chrono::steady_clock::time_point since) {

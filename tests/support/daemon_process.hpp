@@ -1,6 +1,7 @@
-// Runs the eventstreams daemon as a child process for integration tests: writes its YAML
-// configuration to a temporary directory, captures stdout/stderr to files, and waits (bounded,
-// by polling) until it printed its embedded Kafka bootstrap address and its listening port.
+// The eventstreams daemon as a child process, for the integration tests and the load benchmark:
+// writes its YAML configuration to a directory, captures stdout/stderr to files there, and
+// waits (bounded, by polling) until it printed its listening port (and, with an embedded
+// cluster, the cluster's bootstrap address, which it prints first).
 #pragma once
 
 #include <sys/types.h>
@@ -13,6 +14,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "proc_stats.hpp"  // count_fds, count_threads: most users of a daemon sample it
 
 namespace eventstreams::test {
 
@@ -38,11 +41,35 @@ struct daemon_config {
   std::string log_level = "info";
   std::string bootstrap_servers = "embedded";  // or a broker list, e.g. mock_cluster::bootstrap()
   std::string kafka_timeout;                   // server.kafka_timeout; "" = the daemon's default
+  // More server settings (name, YAML value), e.g. {"stall_timeout", "3s"}.
+  std::vector<std::pair<std::string, std::string>> server_settings;
+  // More kafka settings (name, YAML value), e.g. {"readiness_interval", "1s"}.
+  std::vector<std::pair<std::string, std::string>> kafka_settings;
   // More kafka.properties for the daemon's consumers (name, value).
   std::vector<std::pair<std::string, std::string>> kafka_properties;
 
   std::string to_yaml() const;
   bool embedded() const { return bootstrap_servers == "embedded"; }
+};
+
+// How to run the daemon.
+struct daemon_options {
+  std::string binary;  // "" = the eventstreams binary of this build
+  // Where config.yaml, stdout.txt and stderr.txt go. "" = a new temporary directory, removed
+  // with the daemon_process (kept when EVENTSTREAMS_IT_KEEP is set); a named one is created if
+  // needed and kept.
+  std::filesystem::path dir;
+  // NAME=VALUE entries added to the child's environment (which is this process's, without
+  // NOTIFY_SOCKET and WATCHDOG_*: the daemon must never talk to our own service manager).
+  std::vector<std::string> env;
+  // Whether the constructor waits until the daemon listens (else call wait_ready()).
+  bool wait_ready = true;
+  // Start-up takes 0.1-0.5 s (an embedded cluster, a bind); 20 s leaves a sanitizer build on a
+  // loaded machine a margin of over 10x.
+  std::chrono::milliseconds ready_timeout = std::chrono::seconds(20);
+  // Whether the destructor adds a gtest failure unless SIGTERM ends the daemon with exit code 0
+  // (every test ends that way); the benchmark checks stop()'s status itself.
+  bool expect_clean_exit = true;
 };
 
 // How the child ended.
@@ -55,23 +82,30 @@ struct exit_status {
 
 class daemon_process {
  public:
-  // Starts the daemon with this configuration text and waits until it listens (and, with
-  // `embedded_kafka`, printed its embedded bootstrap address). Throws std::runtime_error (with
-  // the daemon's stderr) if it exits or is not ready in `timeout`.
-  explicit daemon_process(const std::string& yaml,
-                          std::chrono::milliseconds timeout = std::chrono::seconds(20),
-                          bool embedded_kafka = true);
-  explicit daemon_process(const daemon_config& cfg)
-      : daemon_process(cfg.to_yaml(), std::chrono::seconds(20), cfg.embedded()) {}
+  // Starts the daemon with this configuration text and (unless !opts.wait_ready) waits until it
+  // listens. Throws std::runtime_error (with its stdout and stderr) if it exits or is not ready
+  // within opts.ready_timeout.
+  explicit daemon_process(const std::string& yaml, daemon_options opts = {});
+  daemon_process(const std::string& yaml, std::chrono::milliseconds ready_timeout);
+  explicit daemon_process(const daemon_config& cfg, daemon_options opts = {})
+      : daemon_process(cfg.to_yaml(), std::move(opts)) {}
   ~daemon_process();
   daemon_process(const daemon_process&) = delete;
   daemon_process& operator=(const daemon_process&) = delete;
 
-  std::uint16_t port() const noexcept { return port_; }
+  // Waits until the daemon listens (see daemon_options::wait_ready); throws like the
+  // constructor.
+  void wait_ready(std::chrono::milliseconds timeout);
+  // Whether the daemon printed its listening line yet (reads its stdout; sets port()).
+  bool listening();
+
+  std::uint16_t port() const noexcept { return port_; }  // 0 until it listens
   // The embedded cluster's bootstrap address ("" when the daemon uses external brokers).
   const std::string& bootstrap() const noexcept { return bootstrap_; }
   pid_t pid() const noexcept { return pid_; }
   const std::filesystem::path& dir() const noexcept { return dir_; }
+  std::filesystem::path config_path() const { return dir_ / "config.yaml"; }
+  std::filesystem::path stderr_path() const { return dir_ / "stderr.txt"; }
 
   std::string stdout_text() const;
   std::string stderr_text() const;
@@ -81,22 +115,25 @@ class daemon_process {
   // Waits (bounded) for the daemon to exit by itself; nullopt on timeout.
   std::optional<exit_status> wait_exit(std::chrono::milliseconds timeout);
   // SIGTERM, wait up to `timeout`, then SIGKILL. Idempotent: returns the recorded status.
+  // Default: 15 s, three times the shutdown_timeout daemon_config renders (5 s).
   exit_status stop(std::chrono::milliseconds timeout = std::chrono::seconds(15));
   bool running() const noexcept { return !status_.has_value(); }
 
  private:
   bool reap(bool block);
 
+  daemon_options opts_;
   std::filesystem::path dir_;
+  bool remove_dir_ = false;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
   std::string bootstrap_;
   std::optional<exit_status> status_;
 };
 
-// Entries in /proc/PID/fd and /proc/PID/task; -1 if the process is gone.
-int count_fds(pid_t pid);
-int count_threads(pid_t pid);
+// SIGKILLs every daemon this process started and has not reaped yet. Async-signal-safe: the
+// benchmark's watchdog and signal handlers call it before the driver exits.
+void kill_all_daemons() noexcept;
 
 // With EVENTSTREAMS_IT_TRACE set, prints how long `what` took since `since` (for tuning).
 void trace(const char* what, std::chrono::steady_clock::time_point since);

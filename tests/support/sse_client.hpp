@@ -1,7 +1,13 @@
 // A blocking HTTP/1.1 client for integration tests, over a plain TCP socket (Boost.Asio), with a
 // deadline on every operation. It keeps every received byte, decodes chunked transfer encoding
-// strictly, and parses the body as Server-Sent Events (and as lines, for NDJSON) as it arrives.
+// strictly, and parses the body as Server-Sent Events (and as lines, for NDJSON) as it arrives,
+// with the decoder the benchmark's many-connection client uses too (sse_parser.hpp).
 // Tests wait with read_until(predicate, timeout): never with sleeps.
+//
+// The default timeouts bound one step that takes milliseconds (connecting, a response header,
+// events produced and flushed reaching a connected client): 5-10 s are over 100 times that on a
+// loaded 2-core machine with a sanitizer build, and a wait returns as soon as its condition
+// holds, so they only end a test that already failed.
 #pragma once
 
 #include <chrono>
@@ -14,9 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "sse_parser.hpp"  // http_head, header_list
+
 namespace eventstreams::test {
 
-using header_list = std::vector<std::pair<std::string, std::string>>;
 using namespace std::chrono_literals;
 
 struct sse_event {
@@ -24,16 +31,6 @@ struct sse_event {
   std::string id;    // the `id:` field
   bool has_id = false;
   std::string data;  // `data:` lines joined with '\n'
-};
-
-struct http_head {
-  unsigned version = 0;  // 10 or 11
-  int status = 0;
-  std::string reason;
-  header_list fields;  // in received order, names as received
-  // First value of `name` (case-insensitive), if present.
-  std::optional<std::string> get(std::string_view name) const;
-  std::size_t count(std::string_view name) const;
 };
 
 class sse_client {
@@ -60,54 +57,43 @@ class sse_client {
   // Until the server closes the connection.
   bool read_to_eof(std::chrono::milliseconds timeout = 10s);
 
-  bool head_complete() const noexcept { return head_.has_value(); }
-  const http_head& head() const;                                 // requires head_complete()
-  std::size_t head_size() const noexcept { return head_size_; }  // bytes of the header
-  const std::string& raw() const noexcept { return raw_; }       // every byte received
-  const std::string& body() const noexcept { return body_; }     // decoded body so far
+  bool head_complete() const noexcept { return parser_.head_complete(); }
+  const http_head& head() const { return parser_.head(); }  // requires head_complete()
+  std::size_t head_size() const noexcept { return parser_.head_size(); }  // bytes of the header
+  const std::string& raw() const noexcept { return parser_.raw(); }       // every byte received
+  const std::string& body() const noexcept { return parser_.body(); }     // decoded body so far
   const std::vector<sse_event>& events() const noexcept { return events_; }
   const std::vector<std::string>& comments() const noexcept { return comments_; }
+  // The ids of the blocks that carried an id but no data (they fire no event), in order.
+  const std::vector<std::string>& id_blocks() const noexcept { return id_blocks_; }
+  // The last id received, from an event or an id-only block ("" if none yet): what an
+  // EventSource would send back as Last-Event-ID.
+  const std::string& last_id() const noexcept { return last_id_; }
   std::vector<std::string> lines() const;  // complete '\n'-terminated body lines
-  bool chunked() const noexcept { return framing_ == framing::chunked; }
-  bool complete() const noexcept;  // the body is known to be whole
-  bool terminator_received() const noexcept { return chunk_state_ == chunk_state::done; }
+  bool chunked() const noexcept { return parser_.chunked(); }
+  bool complete() const noexcept { return parser_.complete(eof_); }  // the body is whole
+  bool terminator_received() const noexcept { return parser_.terminator_received(); }
   bool eof() const noexcept { return eof_; }
-  const std::string& protocol_error() const noexcept { return protocol_error_; }
+  const std::string& protocol_error() const noexcept { return parser_.protocol_error(); }
   const std::string& socket_error() const noexcept { return socket_error_; }
 
   // Closes the socket (the server sees EOF or a reset).
   void close();
 
  private:
-  enum class framing { unknown, none, length, chunked, close };
-  enum class chunk_state { size_line, data, data_crlf, trailer, done };
   // One read with a deadline; false on timeout or when the connection already ended.
   bool read_some(std::chrono::steady_clock::time_point deadline);
-  void feed(const char* data, std::size_t n);
-  void parse_head();
-  void decode_body();
-  void parse_sse();
+  // A fresh decoder for the response to `method`, its blocks and comments kept here.
+  void reset_parser(std::string_view method);
 
   struct io;
   std::unique_ptr<io> io_;
-  std::string method_;
-  std::string raw_;
-  std::size_t head_size_ = 0;
-  std::optional<http_head> head_;
-  framing framing_ = framing::unknown;
-  std::uint64_t content_length_ = 0;
-  std::size_t body_pos_ = 0;  // next undecoded byte in raw_
-  chunk_state chunk_state_ = chunk_state::size_line;
-  std::uint64_t chunk_left_ = 0;
-  std::string body_;
-  std::size_t sse_pos_ = 0;  // next unparsed byte in body_
-  sse_event current_;
-  bool current_has_field_ = false;
-  bool current_has_data_ = false;
+  sse_parser parser_;
   std::vector<sse_event> events_;
   std::vector<std::string> comments_;
+  std::vector<std::string> id_blocks_;
+  std::string last_id_;
   bool eof_ = false;
-  std::string protocol_error_;
   std::string socket_error_;
 };
 

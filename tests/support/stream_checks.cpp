@@ -70,6 +70,8 @@ std::unique_ptr<sse_client> open_stream(std::uint16_t port, const std::string& t
                                         bool expect_ok) {
   auto c = std::make_unique<sse_client>(port);
   c->send_request("GET", target, headers, version);
+  // The header and the preamble come once the start positions are resolved: milliseconds on
+  // the mock cluster. 10 s only ends a request that already failed.
   bool ok = c->read_head(10s) && c->head().status == 200;
   if (ok && expect_ok) {
     ok = c->read_until([](const sse_client& s) { return s.body().size() >= 5; }, 10s) &&

@@ -1,5 +1,5 @@
-// The benchmark's SSE client: one epoll loop, cheap scans instead of a JSON DOM per event.
-#include "sse_client.hpp"
+// Many SSE clients on one epoll loop, with cheap scans instead of a JSON DOM per event.
+#include "sse_client_pool.hpp"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -16,13 +16,12 @@
 #include <string_view>
 #include <thread>
 
-namespace bench {
+namespace eventstreams::test {
 namespace {
 
 constexpr std::size_t read_buffer_size = 256 * 1024;
 constexpr int reads_per_wakeup = 8;           // fairness between connections
 constexpr std::uint64_t id_check_every = 64;  // events between two checks of the id line
-constexpr std::size_t max_header_bytes = 16 * 1024;
 
 std::int64_t clock_ns(clockid_t id) {
   timespec ts{};
@@ -40,19 +39,6 @@ const char* find(const char* hay, std::size_t n, std::string_view needle) {
   return static_cast<const char*>(::memmem(hay, n, needle.data(), needle.size()));
 }
 
-bool iequals_prefix(std::string_view text, std::size_t at, std::string_view lower) {
-  if (at + lower.size() > text.size())
-    return false;
-  for (std::size_t i = 0; i < lower.size(); ++i) {
-    char c = text[at + i];
-    if (c >= 'A' && c <= 'Z')
-      c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i])
-      return false;
-  }
-  return true;
-}
-
 }  // namespace
 
 std::int64_t realtime_ns() {
@@ -63,21 +49,16 @@ std::int64_t steady_ns() {
 }
 
 struct sse_client_pool::connection {
-  enum class phase { connecting, headers, chunk_size, chunk_data, chunk_crlf, done };
   int fd = -1;
   std::size_t index = 0;
-  phase ph = phase::connecting;
-  std::string head;            // response header bytes, until the blank line
-  std::string size_line;       // the chunk-size line being read
-  std::size_t chunk_left = 0;  // payload bytes left in the current chunk
-  std::size_t crlf_left = 0;   // bytes of the CRLF after a chunk still to skip
-  std::string body;            // de-chunked SSE text from the start of an incomplete frame
-  std::size_t scan = 0;        // where the search for the frame end resumes in `body`
-  std::vector<std::int64_t> next_offset;  // per partition: the offset expected next
+  std::uint16_t local_port = 0;
+  bool requested = false;  // the request was sent
+  bool paused = false;     // request sent, not reading (pool_options::read false)
+  sse_parser parser{"GET", /*keep=*/false};
   connection_stats* st = nullptr;
 };
 
-sse_client_pool::sse_client_pool(client_options opts)
+sse_client_pool::sse_client_pool(pool_options opts)
     : opts_(std::move(opts)), read_buffer_(read_buffer_size) {}
 
 sse_client_pool::~sse_client_pool() {
@@ -98,29 +79,52 @@ void sse_client_pool::start(int n) {
   constexpr int max_starting = 32;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (std::size_t i = 0; i < conns_.size(); ++i) {
-    while (static_cast<int>(i) - ok_count() - ended_count() >= max_starting &&
-           std::chrono::steady_clock::now() < deadline) {
+    // Connections that do not read never see their preamble: those only wait for the request
+    // to be sent.
+    auto waiting = [&] {
+      return opts_.read ? static_cast<int>(i) - ok_count() - ended_count()
+                        : static_cast<int>(i) - requests_sent() - ended_count();
+    };
+    while (waiting() >= max_starting && std::chrono::steady_clock::now() < deadline) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     connection& c = conns_[i];
     c.index = i;
     c.st = &stats_[i];
-    c.next_offset.assign(static_cast<std::size_t>(opts_.partitions), opts_.first_offset);
+    sse_parser::callbacks cb;
+    cb.on_block = [this, &c](const sse_parser::block& b) { on_block(c, b); };
+    cb.on_comment = [this, &c](std::string_view text) { on_comment(c, text); };
+    c.parser.set_callbacks(std::move(cb));
+    c.st->next_offset.assign(static_cast<std::size_t>(opts_.partitions), opts_.first_offset);
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
       finish(c, std::string("socket: ") + std::strerror(errno));
       continue;
     }
+    if (opts_.rcvbuf > 0)
+      ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &opts_.rcvbuf, sizeof opts_.rcvbuf);
     int r = ::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     if (r != 0 && errno != EINPROGRESS) {
       finish(c, std::string("connect: ") + std::strerror(errno));
       continue;
     }
+    sockaddr_in local{};
+    socklen_t len = sizeof local;
+    if (::getsockname(c.fd, reinterpret_cast<sockaddr*>(&local), &len) == 0)
+      c.local_port = ntohs(local.sin_port);
     epoll_event ev{};
     ev.events = EPOLLOUT | EPOLLIN;
     ev.data.u64 = i;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev);
   }
+}
+
+void sse_client_pool::resume_reading() {
+  resume_ = true;
+}
+
+std::uint16_t sse_client_pool::local_port(std::size_t i) const {
+  return i < conns_.size() ? conns_[i].local_port : 0;
 }
 
 void sse_client_pool::stop() {
@@ -140,6 +144,18 @@ void sse_client_pool::stop() {
 void sse_client_pool::run() {
   std::vector<epoll_event> events(256);
   while (!stop_.load(std::memory_order_relaxed)) {
+    if (resume_.exchange(false)) {
+      for (auto& c : conns_) {
+        if (c.fd >= 0 && c.paused) {
+          c.paused = false;
+          epoll_event ev{};
+          ev.events = EPOLLIN;
+          ev.data.u64 = c.index;
+          ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, c.fd, &ev);
+        }
+      }
+    }
+    // 50 ms: how long stop() and resume_reading() may wait for this loop to notice them.
     int n = ::epoll_wait(epoll_fd_, events.data(), static_cast<int>(events.size()), 50);
     if (n < 0 && errno != EINTR)
       break;
@@ -153,7 +169,7 @@ void sse_client_pool::run() {
 void sse_client_pool::on_event(connection& c, std::uint32_t events) {
   if (c.fd < 0)
     return;
-  if (c.ph == connection::phase::connecting) {
+  if (!c.requested) {
     int err = 0;
     socklen_t len = sizeof err;
     ::getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -163,11 +179,18 @@ void sse_client_pool::on_event(connection& c, std::uint32_t events) {
       return;
     const std::string req = "GET " + opts_.path +
                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                            "User-Agent: eventstreams-load-bench\r\n\r\n";
+                            "User-Agent: eventstreams-test-pool\r\n\r\n";
     if (::send(c.fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
       return finish(c, "cannot send the request");
     }
-    c.ph = connection::phase::headers;
+    c.requested = true;
+    requests_sent_.fetch_add(1, std::memory_order_relaxed);
+    if (!opts_.read) {
+      // Not even EPOLLHUP may wake us for it: out of the set until resume_reading().
+      c.paused = true;
+      ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
+      return;
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = c.index;
@@ -181,166 +204,54 @@ void sse_client_pool::on_event(connection& c, std::uint32_t events) {
         return;
       return finish(c, std::string("recv: ") + std::strerror(errno));
     }
-    if (got == 0) {
-      return finish(c, c.ph == connection::phase::done ? "" : "server closed the connection");
-    }
+    if (got == 0)
+      return finish(c, c.parser.complete(true) ? "" : "server closed the connection");
     now_steady_ns_ = steady_ns();
     now_real_ns_ = realtime_ns();
     const auto n = static_cast<std::size_t>(got);
-    if (c.ph == connection::phase::headers) {
-      feed_headers(c, read_buffer_.data(), n);
-    } else {
-      feed_body(c, read_buffer_.data(), n);
+    const bool had_head = c.parser.head_complete();
+    c.parser.feed(read_buffer_.data(), n);
+    if (c.fd < 0)
+      return;  // a callback ended it
+    c.st->bytes = c.parser.body_bytes();
+    if (!c.parser.protocol_error().empty())
+      return finish(c, c.parser.protocol_error());
+    if (!had_head && c.parser.head_complete()) {
+      c.st->status = c.parser.head().status;
+      if (c.st->status != 200)
+        return finish(c, "status " + std::to_string(c.st->status));
     }
+    if (c.parser.terminator_received())
+      return finish(c, "");  // the server ended the stream
     if (n < read_buffer_.size())
       return;  // drained
   }
 }
 
-void sse_client_pool::feed_headers(connection& c, const char* p, std::size_t n) {
-  c.head.append(p, n);
-  auto end = c.head.find("\r\n\r\n");
-  if (end == std::string::npos) {
-    if (c.head.size() > max_header_bytes)
-      finish(c, "response header too large");
-    return;
-  }
-  std::string_view head(c.head.data(), end + 2);
-  if (!head.starts_with("HTTP/1.1 200")) {
-    return finish(c, "status: " + std::string(head.substr(0, head.find('\r'))));
-  }
-  bool chunked = false;
-  for (std::size_t at = 0; at < head.size(); at = head.find("\r\n", at) + 2) {
-    if (iequals_prefix(head, at, "transfer-encoding: chunked"))
-      chunked = true;
-  }
-  if (!chunked)
-    return finish(c, "response is not chunked");
-  std::string rest = c.head.substr(end + 4);
-  c.head.clear();
-  c.ph = connection::phase::chunk_size;
-  if (!rest.empty())
-    feed_body(c, rest.data(), rest.size());
-}
-
-void sse_client_pool::feed_body(connection& c, const char* p, std::size_t n) {
-  using phase = connection::phase;
-  while (n > 0 && c.fd >= 0) {
-    switch (c.ph) {
-      case phase::chunk_size: {
-        const auto* nl = static_cast<const char*>(std::memchr(p, '\n', n));
-        std::size_t take = nl ? static_cast<std::size_t>(nl - p) + 1 : n;
-        c.size_line.append(p, take);
-        p += take;
-        n -= take;
-        if (nl == nullptr) {
-          if (c.size_line.size() > 64)
-            return finish(c, "bad chunk size line");
-          break;
-        }
-        std::uint64_t size = 0;
-        auto r =
-            std::from_chars(c.size_line.data(), c.size_line.data() + c.size_line.size(), size, 16);
-        if (r.ec != std::errc())
-          return finish(c, "bad chunk size");
-        c.size_line.clear();
-        if (size == 0) {
-          c.ph = phase::done;
-          parse_frames(c);
-          return finish(c, "server ended the stream");
-        }
-        c.chunk_left = size;
-        c.ph = phase::chunk_data;
-        break;
-      }
-      case phase::chunk_data: {
-        std::size_t take = std::min(n, c.chunk_left);
-        c.body.append(p, take);
-        c.st->bytes += take;
-        p += take;
-        n -= take;
-        c.chunk_left -= take;
-        if (c.chunk_left == 0) {
-          c.ph = phase::chunk_crlf;
-          c.crlf_left = 2;
-        }
-        break;
-      }
-      case phase::chunk_crlf: {
-        std::size_t take = std::min(n, c.crlf_left);
-        p += take;
-        n -= take;
-        c.crlf_left -= take;
-        if (c.crlf_left == 0)
-          c.ph = phase::chunk_size;
-        break;
-      }
-      default:
-        return;
-    }
-  }
-  parse_frames(c);
-}
-
-void sse_client_pool::parse_frames(connection& c) {
-  const char* b = c.body.data();
-  const std::size_t len = c.body.size();
-  std::size_t start = 0;
-  std::size_t pos = c.scan;
-  while (pos < len) {
-    const auto* nl = static_cast<const char*>(std::memchr(b + pos, '\n', len - pos));
-    if (nl == nullptr) {
-      pos = len;
-      break;
-    }
-    const auto i = static_cast<std::size_t>(nl - b);
-    if (i + 1 >= len) {
-      pos = i;  // the next byte decides; look again when it arrives
-      break;
-    }
-    if (b[i + 1] == '\n') {
-      handle_frame(c, b + start, i - start);
-      if (c.fd < 0)
-        return;
-      start = i + 2;
-      pos = start;
-    } else {
-      pos = i + 1;
-    }
-  }
-  c.body.erase(0, start);
-  c.scan = pos - start;
-}
-
-void sse_client_pool::handle_frame(connection& c, const char* f, std::size_t n) {
+void sse_client_pool::on_comment(connection& c, std::string_view text) {
   connection_stats& st = *c.st;
-  if (n == 0)
+  if (c.fd < 0)
     return;
-  if (f[0] == ':') {
-    if (std::string_view(f, n) == ":ok") {
-      if (!st.ok)
-        ok_count_.fetch_add(1, std::memory_order_relaxed);
-      st.ok = true;
-    } else {
-      ++st.heartbeats;
-    }
-    return;
+  if (text == "ok") {
+    if (!st.ok)
+      ok_count_.fetch_add(1, std::memory_order_relaxed);
+    st.ok = true;
+  } else {
+    ++st.heartbeats;
   }
-  std::string_view event, id, data;
-  for (std::size_t at = 0; at < n;) {
-    const auto* nl = static_cast<const char*>(std::memchr(f + at, '\n', n - at));
-    std::size_t end = nl ? static_cast<std::size_t>(nl - f) : n;
-    std::string_view line(f + at, end - at);
-    if (line.starts_with("event: "))
-      event = line.substr(7);
-    if (line.starts_with("id: "))
-      id = line.substr(4);
-    if (line.starts_with("data: "))
-      data = line.substr(6);
-    at = end + 1;
-  }
+}
+
+void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
+  connection_stats& st = *c.st;
+  if (c.fd < 0)
+    return;  // ended by an earlier block of the same read
+  const std::string_view event = b.type, id = b.id, data = b.data;
   if (!event.empty() && event != "message") {
     return finish(c, "event: " + std::string(event) + " " + std::string(data.substr(0, 300)));
+  }
+  if (b.has_id && !b.has_data) {
+    ++st.id_blocks;  // a position without an event
+    return;
   }
   if (id.empty() || data.empty()) {
     ++st.bad_events;
@@ -371,7 +282,7 @@ void sse_client_pool::handle_frame(connection& c, const char* f, std::size_t n) 
     ++st.bad_events;
     return;
   }
-  auto& expected = c.next_offset[static_cast<std::size_t>(partition)];
+  auto& expected = st.next_offset[static_cast<std::size_t>(partition)];
   if (offset != expected)
     ++st.gaps;
   expected = offset + 1;
@@ -406,4 +317,4 @@ void sse_client_pool::finish(connection& c, const std::string& error) {
     c.st->error = error;
 }
 
-}  // namespace bench
+}  // namespace eventstreams::test

@@ -1,12 +1,13 @@
-// recentchange-like events written to Kafka with librdkafka: as fast as possible, or paced.
+// The benchmark's events (recentchange-like, ~1 KB, stamped with their send time) and the two
+// ways it writes them: as fast as possible, or paced. Written with the tests' producer
+// (tests/support/test_producer.hpp) in counting mode.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
-#include <memory>
 #include <string>
-#include <utility>
-#include <vector>
+
+#include "test_producer.hpp"
 
 namespace bench {
 
@@ -15,9 +16,9 @@ namespace bench {
 void make_event(std::uint64_t seq, std::int64_t sent_ns, std::string& out);
 
 struct produce_result {
-  std::uint64_t produced = 0;   // accepted by rd_kafka_produce
+  std::uint64_t produced = 0;   // accepted by librdkafka
   std::uint64_t delivered = 0;  // acknowledged by the cluster
-  std::uint64_t failed = 0;     // delivery errors
+  std::uint64_t failed = 0;     // delivery errors, or no acknowledgement by the deadline
   double seconds = 0;           // first produce to last acknowledgement (or give-up)
   std::uint64_t avg_bytes = 0;  // mean event size
   bool complete() const { return produced > 0 && delivered == produced && failed == 0; }
@@ -26,19 +27,16 @@ struct produce_result {
   }
 };
 
-class event_producer {
+// Writes events to `topic`, round-robin over its `partitions`, through `producer` (which
+// should not keep records).
+class event_writer {
  public:
-  // `properties` are extra librdkafka settings (name, value). Throws std::runtime_error.
-  event_producer(const std::string& bootstrap, std::string topic, int partitions,
-                 const std::vector<std::pair<std::string, std::string>>& properties);
-  ~event_producer();
-  event_producer(const event_producer&) = delete;
-  event_producer& operator=(const event_producer&) = delete;
+  event_writer(eventstreams::test::test_producer& producer, std::string topic, int partitions)
+      : producer_(producer), topic_(std::move(topic)), partitions_(partitions) {}
 
-  // `count` events round-robin over the partitions, as fast as the client library takes
-  // them, then waits for every acknowledgement; gives up at `deadline`.
+  // `count` events as fast as librdkafka takes them, then waits for every acknowledgement;
+  // gives up at `deadline`.
   produce_result burst(std::uint64_t count, std::chrono::steady_clock::time_point deadline);
-
   // `rate` events/s for `duration`, each stamped when it is handed to librdkafka. Returns when
   // the last one is handed over: call await_acks() for the acknowledgements.
   produce_result paced(double rate, std::chrono::milliseconds duration,
@@ -47,10 +45,16 @@ class event_producer {
   // completes `res` (delivered, failed, seconds).
   void await_acks(produce_result& res, std::chrono::steady_clock::time_point deadline);
 
-  struct impl;  // opaque; public so that librdkafka's C callback can reach it
-
  private:
-  std::unique_ptr<impl> impl_;
+  void produce_event(std::uint64_t seq);
+
+  eventstreams::test::test_producer& producer_;
+  std::string topic_;
+  int partitions_;
+  std::string value_;
+  std::uint64_t bytes_ = 0;
+  std::uint64_t delivered_before_ = 0;  // the producer's count when a run started
+  std::chrono::steady_clock::time_point start_;
 };
 
 }  // namespace bench

@@ -1,5 +1,9 @@
-// Many SSE clients on one epoll thread: non-blocking sockets, a minimal chunked + SSE parser,
-// per-partition offset checks and (optionally) produce-to-receive latency samples.
+// Many SSE clients on one epoll thread, for load: the load benchmark and the heavy integration
+// tests. Non-blocking sockets, the SSE clients' decoder (sse_parser.hpp) keeping nothing, and
+// per-connection counters: events, per-partition offset continuity, id checks and (optionally)
+// produce-to-receive latency samples, from cheap scans of each event rather than a JSON DOM.
+// (sse_client is the blocking client that keeps every byte, for tests that check exact
+// responses.)
 #pragma once
 
 #include <atomic>
@@ -8,14 +12,23 @@
 #include <thread>
 #include <vector>
 
-namespace bench {
+#include "sse_parser.hpp"
 
-struct client_options {
+namespace eventstreams::test {
+
+struct pool_options {
   std::uint16_t port = 0;         // on 127.0.0.1
   std::string path;               // e.g. "/v2/stream/bench"
   int partitions = 1;             // of the stream's one topic
   std::int64_t first_offset = 0;  // expected first offset in every partition (fresh topic)
-  bool record_latency = false;    // keep now - data.bench_sent_ns for every event
+  // Keep now - data.bench_sent_ns (CLOCK_REALTIME ns, the first member of the event) for every
+  // event: produce-to-receive latency.
+  bool record_latency = false;
+  // SO_RCVBUF set before connecting (0 = the system's default, which grows on demand): a small
+  // one makes a client that does not read fill its window after a few KB.
+  int rcvbuf = 0;
+  // false: the clients send their request and then read nothing until resume_reading().
+  bool read = true;
 };
 
 struct connection_stats {
@@ -24,25 +37,32 @@ struct connection_stats {
   std::uint64_t bad_events = 0;   // frames without id, or without meta.partition/offset
   std::uint64_t id_checked = 0;   // events whose id entry for their partition was checked
   std::uint64_t id_mismatch = 0;  // ... and did not say offset + 1
+  std::uint64_t id_blocks = 0;    // blocks with an id and no data (positions, API.md §5.1)
   std::uint64_t heartbeats = 0;
-  std::uint64_t bytes = 0;          // body bytes after de-chunking
+  std::uint64_t bytes = 0;          // body bytes after de-chunking (the SSE text)
+  int status = 0;                   // the response's HTTP status, 0 before its header
   bool ok = false;                  // the ":ok" preamble arrived
   bool ended = false;               // the connection closed
-  std::string error;                // why it failed, if it did
+  std::string error;                // why it ended, if it did ("" after the chunked terminator)
   std::int64_t first_event_ns = 0;  // steady clock, at the read that brought the event
   std::int64_t last_event_ns = 0;
+  std::vector<std::int64_t> next_offset;  // per partition: the offset expected next
 };
 
 class sse_client_pool {
  public:
-  explicit sse_client_pool(client_options opts);
+  explicit sse_client_pool(pool_options opts);
   ~sse_client_pool();
   sse_client_pool(const sse_client_pool&) = delete;
   sse_client_pool& operator=(const sse_client_pool&) = delete;
 
   // Starts the I/O thread and opens `n` connections, at most 32 of them waiting for their
-  // preamble at any time; returns when all are open (or after 60 s). Call once.
+  // response at any time (the daemon refuses more than 64 stream set-ups at once with 503);
+  // returns once every request is sent, or after 60 s (a bound far above the ~1 ms each
+  // set-up takes, for a daemon that stopped answering). Call once.
   void start(int n);
+  // With pool_options::read false: starts reading every connection.
+  void resume_reading();
   // Stops the I/O thread and closes every socket. Idempotent.
   void stop();
 
@@ -50,6 +70,9 @@ class sse_client_pool {
   std::uint64_t total_events() const { return total_events_.load(std::memory_order_relaxed); }
   int ok_count() const { return ok_count_.load(std::memory_order_relaxed); }
   int ended_count() const { return ended_count_.load(std::memory_order_relaxed); }
+  int requests_sent() const { return requests_sent_.load(std::memory_order_relaxed); }
+  // The local (client) port of connection i, 0 if it has none.
+  std::uint16_t local_port(std::size_t i) const;
 
   // Only after stop().
   const std::vector<connection_stats>& stats() const { return stats_; }
@@ -59,13 +82,11 @@ class sse_client_pool {
   struct connection;
   void run();
   void on_event(connection& c, std::uint32_t events);
-  void feed_headers(connection& c, const char* p, std::size_t n);
-  void feed_body(connection& c, const char* p, std::size_t n);
-  void parse_frames(connection& c);
-  void handle_frame(connection& c, const char* f, std::size_t n);
+  void on_block(connection& c, const sse_parser::block& b);
+  void on_comment(connection& c, std::string_view text);
   void finish(connection& c, const std::string& error);
 
-  client_options opts_;
+  pool_options opts_;
   int epoll_fd_ = -1;
   std::vector<connection> conns_;
   std::vector<connection_stats> stats_;
@@ -73,9 +94,11 @@ class sse_client_pool {
   std::vector<char> read_buffer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
+  std::atomic<bool> resume_{false};
   std::atomic<std::uint64_t> total_events_{0};
   std::atomic<int> ok_count_{0};
   std::atomic<int> ended_count_{0};
+  std::atomic<int> requests_sent_{0};
   std::int64_t now_steady_ns_ = 0;  // time of the current read
   std::int64_t now_real_ns_ = 0;
 };
@@ -84,4 +107,4 @@ class sse_client_pool {
 std::int64_t realtime_ns();
 std::int64_t steady_ns();
 
-}  // namespace bench
+}  // namespace eventstreams::test

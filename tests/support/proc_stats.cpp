@@ -1,0 +1,128 @@
+// /proc sampling of a process.
+#include "proc_stats.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+
+namespace eventstreams::test {
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// Entries of a directory other than "." and ".."; -1 if it cannot be opened.
+int count_entries(const std::string& dir) {
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr)
+    return -1;
+  int n = 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (std::strcmp(e->d_name, ".") != 0 && std::strcmp(e->d_name, "..") != 0)
+      ++n;
+  }
+  ::closedir(d);
+  return n;
+}
+
+// The number of kB after `key` ("VmRSS:") in the text of /proc/PID/status, 0 if absent.
+long status_kb(const std::string& status, const char* key) {
+  auto at = status.find(key);
+  if (at == std::string::npos)
+    return 0;
+  return std::strtol(status.c_str() + at + std::strlen(key), nullptr, 10);
+}
+
+// utime + stime in clock ticks from a /proc/.../stat file, and the thread's name.
+unsigned long long stat_ticks(const std::string& path, std::string* comm = nullptr) {
+  const std::string text = read_text(path);
+  auto open_paren = text.find('(');
+  auto close_paren = text.rfind(')');
+  if (open_paren == std::string::npos || close_paren == std::string::npos ||
+      close_paren + 2 > text.size())
+    return 0;
+  if (comm)
+    *comm = text.substr(open_paren + 1, close_paren - open_paren - 1);
+  std::istringstream fields(text.substr(close_paren + 2));
+  std::string field;
+  unsigned long long utime = 0, stime = 0;
+  // After "(comm) " come fields 3..; utime is field 14 and stime field 15.
+  for (int i = 3; i <= 15 && fields >> field; ++i) {
+    if (i == 14)
+      utime = std::strtoull(field.c_str(), nullptr, 10);
+    if (i == 15)
+      stime = std::strtoull(field.c_str(), nullptr, 10);
+  }
+  return utime + stime;
+}
+
+double percent(double seconds, const proc_sample& from, const proc_sample& to) {
+  const double wall = std::chrono::duration<double>(to.at - from.at).count();
+  return wall > 0 ? 100.0 * seconds / wall : 0.0;
+}
+
+}  // namespace
+
+proc_sample sample_process(pid_t pid) {
+  proc_sample s;
+  s.at = std::chrono::steady_clock::now();
+  const std::string base = "/proc/" + std::to_string(pid);
+  const auto tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
+  s.cpu_seconds = static_cast<double>(stat_ticks(base + "/stat")) / tick;
+  if (DIR* d = ::opendir((base + "/task").c_str())) {
+    while (const dirent* e = ::readdir(d)) {
+      if (e->d_name[0] == '.')
+        continue;
+      ++s.threads;
+      std::string comm;
+      auto ticks = stat_ticks(base + "/task/" + e->d_name + "/stat", &comm);
+      if (comm == "rdk:mock")
+        s.mock_cpu_seconds += static_cast<double>(ticks) / tick;
+    }
+    ::closedir(d);
+  }
+  const std::string status = read_text(base + "/status");
+  s.rss_kb = status_kb(status, "VmRSS:");
+  s.hwm_kb = status_kb(status, "VmHWM:");
+  s.fds = std::max(0, count_entries(base + "/fd"));
+  return s;
+}
+
+double cpu_percent(const proc_sample& from, const proc_sample& to) {
+  return percent(to.cpu_seconds - from.cpu_seconds, from, to);
+}
+
+double mock_cpu_percent(const proc_sample& from, const proc_sample& to) {
+  return percent(to.mock_cpu_seconds - from.mock_cpu_seconds, from, to);
+}
+
+std::size_t rss_bytes(pid_t pid) {
+  return static_cast<std::size_t>(
+             status_kb(read_text("/proc/" + std::to_string(pid) + "/status"), "VmRSS:")) *
+         1024;
+}
+
+std::size_t peak_rss_bytes(pid_t pid) {
+  return static_cast<std::size_t>(
+             status_kb(read_text("/proc/" + std::to_string(pid) + "/status"), "VmHWM:")) *
+         1024;
+}
+
+int count_fds(pid_t pid) {
+  return count_entries("/proc/" + std::to_string(pid) + "/fd");
+}
+
+int count_threads(pid_t pid) {
+  return count_entries("/proc/" + std::to_string(pid) + "/task");
+}
+
+}  // namespace eventstreams::test
