@@ -1,6 +1,6 @@
 // Operating the daemon: /metrics as a stream runs, the log lines (text and JSON, no secrets),
-// the OpenAPI document and UI routes, and CORS. (Signals, systemd and /readyz are in
-// operations2_test.cpp.)
+// the OpenAPI document and UI routes, and CORS. (Signals, systemd and /readyz have their own
+// suites: signals_test.cpp, systemd_test.cpp, readiness_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -161,6 +161,8 @@ TEST(Operations, MetricsFollowAStreamFromOpenToClose) {
   auto c = open_stream(d.port(), "/v2/stream/ops");
   test_producer p(d.bootstrap());
   auto m = produce_mix(p, "ops.metrics", 30);
+  // Events produced and flushed arrive in milliseconds; 20 s only ends a failing test (as in
+  // every read_events below).
   ASSERT_TRUE(c->read_events(static_cast<std::size_t>(m.sent), 20s)) << describe(*c);
   ASSERT_EQ(c->events().size(), static_cast<std::size_t>(m.sent));
   scrape_result after;
@@ -173,7 +175,7 @@ TEST(Operations, MetricsFollowAStreamFromOpenToClose) {
 
   c->close();
   // The server sees the close asynchronously (and counts a write's bytes when it completes):
-  // wait, bounded, until everything was accounted for.
+  // wait until everything was accounted for, milliseconds; 15 s only ends a failing test.
   bool settled = wait_for(
       [&] {
         after = scrape(d.port());
@@ -233,6 +235,7 @@ TEST(Operations, OneInfoLinePerClosedStreamAndNonePerEvent) {
                                         << (lines.size() > lines_before ? lines[lines_before] : "");
 
   c->close();
+  // The close line follows the close by milliseconds; 10 s only ends a failing test (as below).
   ASSERT_TRUE(wait_for([&] { return !lines_containing(d.stderr_text(), " close ").empty(); }, 10s))
       << d.stderr_text();
   auto closes = lines_containing(d.stderr_text(), " close ");
