@@ -57,7 +57,7 @@ class Isolation : public ::testing::Test {
                  (pr.headers.empty() ? "" : " with " + pr.headers[0].second.substr(0, 200)));
     sse_client c(daemon_->port());
     c.send_request("GET", pr.target, pr.headers);
-    if (!c.read_head(10s)) {
+    if (!c.read_head(10s)) {  // answers take milliseconds; 10 s only ends a hang
       ADD_FAILURE() << "no answer: " << describe(c);
       return 0;
     }
@@ -77,12 +77,12 @@ class Isolation : public ::testing::Test {
             return !s.events().empty() &&
                    s.events().back().data.find("after " + mark + "\"") != std::string::npos;
           },
-          10s))
+          10s))  // milliseconds after the flush; 10 s only ends a failing test
           << describe(c);
       for (const auto& e : c.events())
         EXPECT_EQ(parse_json(e.data)["meta"]["topic"], "pub.topic") << e.data;
     } else {
-      EXPECT_TRUE(c.read_to_end(5s)) << describe(c);
+      EXPECT_TRUE(c.read_to_end(5s)) << describe(c);  // a refusal's body follows its header
       expect_problem(c.body(), status);
     }
     EXPECT_EQ(c.raw().find(secret_marker), std::string::npos) << describe(c);
@@ -205,7 +205,7 @@ TEST_F(Isolation, LastEventIdCannotWidenTheRequest) {
   sse_client c(daemon_->port());
   c.send_request("GET", target,
                  {{"Last-Event-ID", R"([{"topic":"secret.topic","partition":0,"offset":0}])"}});
-  ASSERT_TRUE(c.read_to_end(10s)) << describe(c);
+  ASSERT_TRUE(c.read_to_end(10s)) << describe(c);  // a refusal: answered at once
   EXPECT_EQ(c.head().status, 404);
   EXPECT_EQ(parse_json(c.body()).value("type", ""), "topic_not_allowed") << c.body();
 
