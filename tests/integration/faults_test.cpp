@@ -98,6 +98,8 @@ TEST(Faults, FatalKafkaErrorAfterThe200EndsWithAnErrorEventAndTheCurrentId) {
   cluster.push_request_errors(api_fetch, {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                           RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
                                           RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED});
+  // The consumer's next Fetch (within fetch.wait.max.ms, 20 ms) gets the error; 20 s only ends
+  // a test whose stream never ends.
   ASSERT_TRUE(c->read_to_end(20s)) << describe(*c) << "\ndaemon stderr:\n" << d.stderr_text();
   EXPECT_TRUE(c->terminator_received());
   ASSERT_EQ(c->events().size(), 4u) << describe(*c);
@@ -106,7 +108,7 @@ TEST(Faults, FatalKafkaErrorAfterThe200EndsWithAnErrorEventAndTheCurrentId) {
   EXPECT_TRUE(err.has_id);
   EXPECT_EQ(err.id, last_id);
   expect_problem_json(err.data, 503, "kafka_unavailable", "/v2/stream/fatal");
-  EXPECT_TRUE(c->read_to_eof(10s)) << describe(*c);
+  EXPECT_TRUE(c->read_to_eof(10s)) << describe(*c);  // the close follows the terminator at once
 }
 
 TEST(Faults, EveryBrokerDownForTenSecondsKeepsStreamsOpenAndLosesNothing) {
@@ -138,17 +140,20 @@ TEST(Faults, EveryBrokerDownForTenSecondsKeepsStreamsOpenAndLosesNothing) {
   std::vector<std::size_t> comments0;
   for (auto& c : clients)
     comments0.push_back(c->comments().size());
-  // Heartbeats flow while Kafka is gone.
-  ASSERT_TRUE(clients[0]->read_until(comments_reach(comments0[0] + 6), 15s))
+  // Heartbeats flow while Kafka is gone: one a second (a timer), so 6 take 6 s; waiting up to
+  // 30 s only fails a stream whose heartbeats stopped.
+  ASSERT_TRUE(clients[0]->read_until(comments_reach(comments0[0] + 6), 30s))
       << describe(*clients[0]);
   // Written during the outage: the producer keeps them until the brokers return. (Late in the
   // outage, so that its 15 s message timeout outlasts its reconnect backoff, at most 1 s.)
   write(6, "during");
+  // The outage lasts 10 s from down_at (the read only passes the time, heartbeats arrive).
   ASSERT_TRUE(clients[0]->read_until(
-      [&](const sse_client&) { return clock_type::now() >= down_at + 10s; }, 15s))
+      [&](const sse_client&) { return clock_type::now() >= down_at + 10s; }, 30s))
       << describe(*clients[0]);
   for (std::size_t i = 0; i < clients.size(); ++i) {
     auto& c = *clients[i];
+    // 10 s at one heartbeat a second: at least 8 by now, or within 5 more seconds.
     ASSERT_TRUE(c.read_until(comments_reach(comments0[i] + 8), 5s)) << describe(c);
     EXPECT_FALSE(c.eof()) << describe(c);
     EXPECT_EQ(c.events().size(), 9u) << describe(c);
@@ -156,6 +161,8 @@ TEST(Faults, EveryBrokerDownForTenSecondsKeepsStreamsOpenAndLosesNothing) {
   cluster.all_brokers_up();
 
   write(6, "after");
+  // After the outage the producer reconnects within its 1 s backoff, the daemon's consumers
+  // within librdkafka's default backoff (at most 10 s): 40-45 s cover both four times over.
   ASSERT_TRUE(p.flush(40s));
   for (auto& c : clients) {
     ASSERT_TRUE(c->read_events(21, 45s)) << describe(*c) << "\ndaemon stderr:\n" << d.stderr_text();
@@ -174,6 +181,7 @@ TEST(Faults, UnreachableBootstrapIs503WithinTheKafkaTimeoutAndLeaksNothing) {
   const int threads0 = count_threads(d.pid());
   ASSERT_GT(fds0, 0);
 
+  // 20 s: the answer is due after kafka_timeout (2 s); this only ends a request that hangs.
   auto request = [&] {
     auto t0 = clock_type::now();
     auto r = http_get(d.port(), "/v2/stream/lost", {}, "GET", 20s);
@@ -184,6 +192,9 @@ TEST(Faults, UnreachableBootstrapIs503WithinTheKafkaTimeoutAndLeaksNothing) {
     EXPECT_EQ(r.head.status, 503) << r.body;
     expect_problem_json(r.body, 503, "kafka_unavailable", "/v2/stream/lost");
     EXPECT_TRUE(r.head.get("Retry-After").has_value());
+    // The daemon promises its answer within kafka_timeout (2 s, a timer) plus the request's
+    // work (milliseconds); 3 s more allows for a loaded machine. What this catches is a lookup
+    // that ignores the timeout: librdkafka's own would take 60 s.
     EXPECT_LT(took, 2s + 3s) << "503 after "
                              << std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
                              << " ms";
@@ -197,7 +208,8 @@ TEST(Faults, UnreachableBootstrapIs503WithinTheKafkaTimeoutAndLeaksNothing) {
     check(f.get());
   check(request());
 
-  // Nothing left behind: descriptors and threads return to where they were.
+  // Nothing left behind: descriptors and threads return to where they were (closing the lookup
+  // clients takes milliseconds; 20 s only ends a test that already failed).
   EXPECT_TRUE(wait_for(
       [&] { return count_fds(d.pid()) <= fds0 && count_threads(d.pid()) <= threads0; }, 20s, 50ms))
       << "fds " << count_fds(d.pid()) << " (were " << fds0 << "), threads "
@@ -215,7 +227,7 @@ TEST(Faults, ConcurrentRequestsDuringAnOutageAreEachAnsweredWithinTheKafkaTimeou
   for (int i = 0; i < 12; ++i) {
     parallel.push_back(std::async(std::launch::async, [&] {
       auto t0 = clock_type::now();
-      auto r = http_get(d.port(), "/v2/stream/lost", {}, "GET", 30s);
+      auto r = http_get(d.port(), "/v2/stream/lost", {}, "GET", 30s);  // only ends a hang
       EXPECT_EQ(r.head.status, 503) << r.body;
       return clock_type::now() - t0;
     }));
@@ -227,6 +239,9 @@ TEST(Faults, ConcurrentRequestsDuringAnOutageAreEachAnsweredWithinTheKafkaTimeou
   std::string all;
   for (auto ms : took_ms)
     all += std::to_string(ms) + " ";
+  // Each is due after kafka_timeout (2 s): all 12 run at once. Lookups queued on the 4 blocking
+  // threads would answer the last one after 3 x 2 s = 6 s; 5 s sits between, 3 s above what a
+  // loaded machine adds to a 2 s timer.
   EXPECT_LT(took_ms.back(), 5000) << "503 after (ms): " << all;
 }
 

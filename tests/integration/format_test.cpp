@@ -39,8 +39,10 @@ TEST(Format, SseResponseHeadersAndExactEventBytes) {
       p.produce("eqiad.fmt.rc", 0, R"({"meta":{"domain":"x.org"},"b":[true,null]})", 1700000000002);
   ASSERT_TRUE(p.flush());
   ASSERT_TRUE(c->read_events(2)) << describe(*c);
+  // The start positions come first, as an id-only block (docs/api.md §5.1).
   std::string want =
-      ":ok\n\n" +
+      ":ok\n\n"
+      "id: [{\"topic\":\"eqiad.fmt.rc\",\"partition\":0,\"offset\":0}]\n\n" +
       sse_event_bytes(
           R"([{"topic":"eqiad.fmt.rc","partition":0,"offset":1,"timestamp":1700000000001}])",
           R"({"meta":{"topic":"eqiad.fmt.rc","partition":0,"offset":0},"a":1})") +
@@ -63,22 +65,28 @@ TEST(Format, IdleStreamsGetHeartbeatCommentsButNdjsonDoesNot) {
   auto heartbeats = [](const sse_client& c) {
     return std::count(c.comments().begin(), c.comments().end(), "");
   };
+  // Heartbeats every 300 ms (a timer): the first comes within 300 ms, 5 s only ends a failing
+  // test (as for the second).
   ASSERT_TRUE(sse->read_until([&](const sse_client& c) { return heartbeats(c) >= 1; }, 5s))
       << describe(*sse);
   auto first = std::chrono::steady_clock::now();
   ASSERT_TRUE(sse->read_until([&](const sse_client& c) { return heartbeats(c) >= 2; }, 5s))
       << describe(*sse);
   auto second = std::chrono::steady_clock::now();
-  // Not a flood: two heartbeats take at least about one interval.
+  // Not a flood: two heartbeats take at least about one interval. Lower bounds: a slow machine
+  // only makes the intervals longer.
   EXPECT_GE(second - connected, 300ms);
   EXPECT_GE(second - first, 150ms);
-  EXPECT_EQ(sse->body(), ":ok\n\n:\n\n:\n\n");
+  // Nothing moved the position: the heartbeats are comments, after the start id block.
+  EXPECT_EQ(sse->body(),
+            ":ok\n\nid: [{\"topic\":\"eqiad.fmt.rc\",\"partition\":0,\"offset\":0}]\n\n:\n\n:\n\n");
   EXPECT_TRUE(sse->events().empty());
 
   // Two heartbeat intervals passed on the NDJSON connection too: it must hold only the event.
   test_producer p(d.bootstrap());
   auto rec = p.produce("eqiad.fmt.rc", 0, R"({"x":1})");
   ASSERT_TRUE(p.flush());
+  // The flushed record arrives in milliseconds; 10 s only ends a failing test.
   ASSERT_TRUE(nd->read_until([](const sse_client& c) { return !c.lines().empty(); }, 10s))
       << describe(*nd);
   ASSERT_TRUE(nd->body().ends_with("\n"));
@@ -88,6 +96,7 @@ TEST(Format, IdleStreamsGetHeartbeatCommentsButNdjsonDoesNot) {
   // The SSE stream got the event, and heartbeats resume after it.
   ASSERT_TRUE(sse->read_events(1)) << describe(*sse);
   std::size_t before = sse->comments().size();
+  // The next heartbeat is due within 300 ms.
   ASSERT_TRUE(
       sse->read_until([&](const sse_client& c) { return c.comments().size() > before; }, 5s))
       << describe(*sse);
@@ -108,6 +117,7 @@ TEST(Format, AcceptApplicationJsonGivesNdjson) {
   recs.push_back(p.produce("eqiad.fmt.rc", 0, "{\n\"n\":2}"));
   recs.push_back(p.produce("eqiad.fmt.rc", 0, R"({"n":3,"s":"data: x\nid: y"})"));
   ASSERT_TRUE(p.flush());
+  // The flushed records arrive in milliseconds; 10 s only ends a failing test.
   ASSERT_TRUE(c->read_until([](const sse_client& s) { return s.lines().size() >= 3; }, 10s))
       << describe(*c);
   auto lines = c->lines();
@@ -143,7 +153,10 @@ TEST(Format, Http10GetsTheStreamWithoutChunkedEncoding) {
   // The bytes after the header are the SSE text itself: no chunk-size lines.
   std::string body = c->raw().substr(c->head_size());
   EXPECT_EQ(body, c->body());
-  EXPECT_TRUE(body.starts_with(":ok\n\nevent: message\nid: [")) << body;
+  EXPECT_TRUE(
+      body.starts_with(":ok\n\nid: [{\"topic\":\"eqiad.fmt.rc\",\"partition\":0,\"offset\":0}]"
+                       "\n\nevent: message\nid: ["))
+      << body;
   EXPECT_EQ(parse_json(c->events()[0].data), expected_data(p.record(a)));
   EXPECT_EQ(parse_json(c->events()[1].data), expected_data(p.record(b)));
   EXPECT_TRUE(id_equals(c->events()[1].id, {{"eqiad.fmt.rc", 0, 2, 1700000000002}}));

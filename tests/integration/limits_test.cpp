@@ -19,18 +19,10 @@ namespace {
 using settings = std::vector<std::pair<std::string, std::string>>;
 using clock_type = std::chrono::steady_clock;
 
-// daemon_config renders no limits: add `server` settings right after its "server:" line.
-std::string with_server(const daemon_config& base, const settings& server) {
-  std::string yaml = base.to_yaml();
-  std::string extra;
-  for (const auto& [key, value] : server)
-    extra += "  " + key + ": " + value + "\n";
-  const std::string section = "server:\n";
-  auto at = yaml.find(section);
-  if (at == std::string::npos)
-    throw std::logic_error("daemon_config::to_yaml() has no server section");
-  yaml.insert(at + section.size(), extra);
-  return yaml;
+// `base` with these limits (server settings).
+daemon_config with_server(daemon_config base, const settings& server) {
+  base.server_settings = server;
+  return base;
 }
 
 daemon_config one_stream(const std::string& name, const std::string& topic) {
@@ -56,7 +48,7 @@ std::unique_ptr<sse_client> attempt(std::uint16_t port, const std::string& targe
 ::testing::AssertionResult is_problem(sse_client& c, int status, const std::string& type) {
   if (!c.head_complete())
     return ::testing::AssertionFailure() << "no response: " << describe(c);
-  c.read_to_end(5s);
+  c.read_to_end(5s);  // a refusal's body follows its header at once
   const auto& h = c.head();
   auto body = parse_json(c.body());
   if (h.status != status || body.is_discarded() || body.value("type", "") != type ||
@@ -75,7 +67,8 @@ std::unique_ptr<sse_client> attempt(std::uint16_t port, const std::string& targe
 }
 
 // Opens a stream, retrying (bounded) while the answer is 429/503: a closed connection leaves
-// the registry when its session object is destroyed, which may lag the close a little.
+// the registry when its session object is destroyed, which may lag the close by milliseconds.
+// 15 s only ends a test whose counter leaked.
 std::unique_ptr<sse_client> open_when_admitted(std::uint16_t port, const std::string& target,
                                                const header_list& headers = {},
                                                unsigned version = 11) {
@@ -112,11 +105,15 @@ TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
   daemon_process d(with_server(one_stream("s", "slow.topic"), {{"request_header_timeout", "1s"}}));
   // Each case: time from the last byte we sent until the daemon closed the connection.
   auto closed_after = [&](sse_client& c, clock_type::time_point since) {
+    // Due 1 s after the last byte; a 10 s wait also sees a close at the default of 10 s, which
+    // in_bounds then refuses.
     EXPECT_TRUE(c.read_to_eof(10s)) << describe(c);
     return clock_type::now() - since;
   };
   auto in_bounds = [](clock_type::duration took, const char* what) {
-    // Not before the 1 s deadline (less scheduling slack); well before the default 10 s.
+    // Not before the 1 s deadline (less scheduling slack: a lower bound a slow machine cannot
+    // break); well before the default of 10 s: the 6 s upper bound leaves 5 s for a 1 s timer to
+    // fire and the close to arrive, and still tells the setting from the default.
     EXPECT_GE(took, 900ms) << what;
     EXPECT_LE(took, 6s) << what;
   };
@@ -134,7 +131,7 @@ TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
     // Keep-alive: the idle time before the next request is bounded by the same setting.
     sse_client c(d.port());
     c.send_request("GET", "/healthz");
-    ASSERT_TRUE(c.read_to_end(5s)) << describe(c);
+    ASSERT_TRUE(c.read_to_end(5s)) << describe(c);  // /healthz answers at once
     EXPECT_EQ(c.head().status, 200);
     in_bounds(closed_after(c, clock_type::now()), "idle keep-alive");
   }
@@ -151,8 +148,11 @@ TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
         closed = true;  // the write failed: the daemon already closed the connection
         break;
       }
+      // The pace of the trickle (a byte per 100 ms), not a wait for a result.
       closed = c.read_until([](const sse_client& s) { return s.eof(); }, 100ms);
     }
+    // The 200 bytes take 20 s to trickle: the 1 s deadline passed long before; 5 s more only
+    // ends a test that already failed.
     ASSERT_TRUE(closed || c.read_to_eof(5s)) << "trickling client never closed; " << describe(c);
     in_bounds(clock_type::now() - start, "trickle");
   }
@@ -285,6 +285,7 @@ TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
     }
   }
   double gauge = -1;
+  // Closes reach the gauge in milliseconds; 15 s only ends a test whose gauge leaked.
   EXPECT_TRUE(wait_for(
       [&] { return (gauge = metric_sum(d.port(), "eventstreams_connected_clients")) == 0; }, 15s,
       50ms))
@@ -304,7 +305,7 @@ TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
 
   for (auto* c : {a1.get(), a2.get(), b1.get()})
     c->close();
-  EXPECT_TRUE(wait_for(
+  EXPECT_TRUE(wait_for(  // as above: milliseconds, 15 s only ends a failing test
       [&] { return (gauge = metric_sum(d.port(), "eventstreams_connected_clients")) == 0; }, 15s,
       50ms))
       << "eventstreams_connected_clients stays at " << gauge;
@@ -330,8 +331,12 @@ TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
     }
   });
 
+  // Due 2 s after it opened (a timer); 10 s only ends a stream that never ends.
   ASSERT_TRUE(first->read_to_end(10s)) << describe(*first);
   const auto took = clock_type::now() - opened;
+  // Not much before the 2 s (a lower bound a slow machine cannot break; the end waits for the
+  // event being written, so it is not exact); the upper bound leaves 4 s for a 2 s timer and
+  // tells a stream that ignores the setting.
   EXPECT_GE(took, 1500ms);
   EXPECT_LE(took, 6s);
   EXPECT_TRUE(first->terminator_received()) << describe(*first);
@@ -341,7 +346,7 @@ TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
   EXPECT_FALSE(parse_json(first->events().back().data).is_discarded()) << describe(*first);
 
   // Let some events arrive while no connection is open, then stop.
-  ASSERT_TRUE(wait_for([&] { return produced > 600; }, 20s));
+  ASSERT_TRUE(wait_for([&] { return produced > 600; }, 20s));  // ~3 s at ~200 events/s
   producer.request_stop();
   producer.join();
   ASSERT_TRUE(p.flush());
@@ -352,7 +357,8 @@ TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
   for (int round = 0; round < 8 && got.size() < records.size(); ++round) {
     auto next = open_stream(d.port(), "/v2/stream/s", {{"Last-Event-ID", got.back().id}});
     next->read_until(
-        [&](const sse_client& c) { return got.size() + c.events().size() >= records.size(); }, 10s);
+        [&](const sse_client& c) { return got.size() + c.events().size() >= records.size(); },
+        10s);  // each connection ends after 2 s anyway; 8 rounds cover the ~1,000 records
     got.insert(got.end(), next->events().begin(), next->events().end());
   }
   ASSERT_EQ(got.size(), records.size());
@@ -382,6 +388,8 @@ TEST(Limits, MaxConnectionDurationEndsAStreamPausedByBackpressure) {
   // Not reading until well past the 2 s deadline is the scenario itself, not a settling wait.
   std::this_thread::sleep_until(opened + 3500ms);
 
+  // Once it reads, the client drains a few MB and the end follows: seconds at most; 15 s only
+  // ends a stream that never ends.
   EXPECT_TRUE(c->read_to_end(15s)) << "no end after the deadline: " << c->raw().size() << " bytes, "
                                    << c->events().size() << " events";
   EXPECT_TRUE(c->body().ends_with("\n\n"));

@@ -2,12 +2,10 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <iostream>
 #include <map>
 #include <set>
 
 #include "daemon_process.hpp"
-#include "sanitized.hpp"
 #include "sse_client.hpp"
 #include "stream_checks.hpp"
 #include "test_producer.hpp"
@@ -92,6 +90,7 @@ TEST(Stream, OrderedPerPartitionWithExactDataAndIds) {
   }
   ASSERT_TRUE(p.flush());
   const std::size_t total = 6 * per_partition;
+  // 240 small events arrive in well under a second; 30 s only ends a failing test.
   ASSERT_TRUE(c->read_events(total, 30s)) << describe(*c);
   EXPECT_EQ(c->events().size(), total);
   EXPECT_TRUE(c->protocol_error().empty()) << c->protocol_error();
@@ -227,7 +226,7 @@ TEST(Stream, CanaryEventsAreDroppedByDefaultButStillAdvanceThePosition) {
         auto id = parse_json(plain->events().back().id);
         return id.is_array() && id.size() == 2 && id[0]["offset"] == 4;
       },
-      10s, 20ms);
+      10s, 20ms);  // a few rounds of milliseconds each; 10 s only ends a failing test
   EXPECT_TRUE(advanced) << describe(*plain);
   for (const auto& ev : plain->events()) {
     EXPECT_NE(parse_json(ev.data)["meta"]["domain"], "canary") << ev.data;
@@ -311,19 +310,17 @@ TEST(Stream, BacklogFarLargerThanThePrefetchCapArrivesWithoutStallsExactlyOnce) 
   auto started = std::chrono::steady_clock::now();
   auto c = open_stream(d.port(), "/v2/stream/backlog", {{"Last-Event-ID", id_json(model).dump()}});
   const std::size_t total = 4 * per_partition;
+  // With the restarts the 3 MB arrive in about 50 ms (measured); without them a few hundred of
+  // the 3,000 events arrive in 15 s. 15 s is 300 times the first and a tenth of the second. How
+  // fast a reader catches up is a benchmark figure (bench/run, throughput), not a bound here.
   ASSERT_TRUE(c->read_events(total, 15s)) << describe(*c) << "\nafter " << c->events().size();
-  auto took = std::chrono::duration_cast<std::chrono::milliseconds>(
-      std::chrono::steady_clock::now() - started);
   EXPECT_EQ(c->events().size(), total);
   check_events(*c, p, model);
   for (const auto& pos : model)
     EXPECT_EQ(pos.offset, per_partition) << pos.topic << "/" << pos.partition << " incomplete";
   auto restarts = metric_sum(d.port(), "eventstreams_kafka_fetch_restarts_total");
-  EXPECT_GT(restarts, 0) << "the fetchers were never restarted";
-  // About 50 ms measured (150-200 restarts); allow for slow and sanitized machines.
-  EXPECT_LT(took, sanitized_build ? 5000ms : 2000ms) << restarts << " restarts";
-  std::cerr << "3 MB backlog through a 16 KB cap: " << took.count() << " ms, " << restarts
-            << " restarts\n";
+  EXPECT_GT(restarts, 0) << "the fetchers were never restarted";  // the counter is exact
+  trace("3 MB backlog through a 16 KB cap", started);
 }
 
 }  // namespace
