@@ -51,6 +51,9 @@ struct server_config {
   unsigned blocking_threads = 4;
   // The Retry-After of 503 and 429 answers.
   std::chrono::milliseconds retry_after{5000};
+  // How often memory that malloc keeps after connections closed is returned to the system
+  // (malloc_trim on the blocking pool); 0 = never.
+  std::chrono::milliseconds memory_trim_interval{10000};
 };
 
 struct embedded_kafka_config {

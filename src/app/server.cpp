@@ -38,6 +38,7 @@ class server {
   void begin_shutdown();
   void check_shutdown();
   void schedule_readiness(std::chrono::milliseconds after);
+  void schedule_trim();
   void schedule_watchdog(std::chrono::microseconds interval);
   void notify_status();
   bool join_blocking_before(std::chrono::steady_clock::time_point deadline);
@@ -54,7 +55,7 @@ class server {
   std::optional<net::io_context> ioc_;
   std::shared_ptr<listener> listener_;
   std::optional<net::signal_set> signals_;
-  std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_;
+  std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_;
   std::chrono::steady_clock::time_point shutdown_deadline_;
   std::atomic<bool> stopping_{false};  // read by the readiness handlers on every I/O thread
   std::mutex reload_mutex_;
@@ -121,6 +122,8 @@ int server::run() {
 
   readiness_timer_.emplace(*ioc_);
   schedule_readiness(std::chrono::milliseconds(0));
+  trim_timer_.emplace(*ioc_);
+  schedule_trim();
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
     watchdog_timer_.emplace(*ioc_);
@@ -142,6 +145,7 @@ int server::run() {
     t.join();
   signals_.reset();
   readiness_timer_.reset();
+  trim_timer_.reset();
   watchdog_timer_.reset();
   shutdown_timer_.reset();
   listener_.reset();
@@ -195,20 +199,20 @@ void server::run_io() {
 // Started at the signal: if the orderly stop is still running at the shutdown deadline, log
 // what it is waiting for and exit anyway (consumers commit nothing: exiting loses nothing).
 void server::start_shutdown_watchdog() {
-  watchdog_ = std::thread([this, deadline = shutdown_deadline_,
-                           started = std::chrono::steady_clock::now()] {
-    std::unique_lock lock(watchdog_mutex_);
-    if (watchdog_cv_.wait_until(lock, deadline, [this] { return finished_; }))
-      return;
-    auto waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
-    spdlog::warn(
-        "shutdown deadline passed after {:.1f}s ({} streams open): still waiting for {}; "
-        "exiting without it",
-        waited.count(), ctx_.registry.size(), phase_.load());
-    spdlog::default_logger()->flush();
-    std::fflush(stdout);
-    std::_Exit(0);
-  });
+  watchdog_ = std::thread(
+      [this, deadline = shutdown_deadline_, started = std::chrono::steady_clock::now()] {
+        std::unique_lock lock(watchdog_mutex_);
+        if (watchdog_cv_.wait_until(lock, deadline, [this] { return finished_; }))
+          return;
+        auto waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - started);
+        spdlog::warn(
+            "shutdown deadline passed after {:.1f}s ({} streams open): still waiting for {}; "
+            "exiting without it",
+            waited.count(), ctx_.registry.size(), phase_.load());
+        spdlog::default_logger()->flush();
+        std::fflush(stdout);
+        std::_Exit(0);
+      });
 }
 
 void server::stop_shutdown_watchdog() {
@@ -298,6 +302,8 @@ void server::begin_shutdown() {
   listener_->stop();
   if (readiness_timer_)
     readiness_timer_->cancel();
+  if (trim_timer_)
+    trim_timer_->cancel();
   ctx_.registry.for_each([](std::shared_ptr<sse_session> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
   start_shutdown_watchdog();
@@ -315,6 +321,24 @@ void server::check_shutdown() {
   }
   shutdown_timer_->expires_after(std::chrono::milliseconds(20));
   shutdown_timer_->async_wait([this](beast::error_code) { check_shutdown(); });
+}
+
+// Every connection creates and destroys a librdkafka consumer (threads, fetch buffers, queues):
+// glibc keeps much of what they free inside its arenas, so RSS creeps up with connection churn
+// although nothing leaks (heaptrack: ~60 bytes per connection still allocated; malloc_trim(0)
+// gave back 5.2 of 22.6 MB after 55,000 churned connections). Trimming now and then bounds it.
+void server::schedule_trim() {
+  const auto interval = ctx_.cfg.server.memory_trim_interval;
+  if (interval.count() == 0)
+    return;
+  trim_timer_->expires_after(interval);
+  trim_timer_->async_wait([this](beast::error_code ec) {
+    if (ec || stopping_)
+      return;
+    // It walks every arena: not on an I/O thread.
+    net::post(*blocking_, [] { malloc_trim(0); });
+    schedule_trim();
+  });
 }
 
 void server::schedule_readiness(std::chrono::milliseconds after) {

@@ -184,6 +184,8 @@ void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s)
           s.max_request_header_bytes = r.integer(v, key, 1024, 1 << 20);
         } else if (name == "request_header_timeout") {
           s.request_header_timeout = r.duration(v, key, false);
+        } else if (name == "memory_trim_interval") {
+          s.memory_trim_interval = r.duration(v, key, true);
         } else if (name == "max_starting_streams") {
           s.max_starting_streams = r.integer(v, key, 1, 100000);
         } else if (name == "blocking_threads") {

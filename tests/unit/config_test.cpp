@@ -25,6 +25,7 @@ void expect_default_settings(const config& c) {
   EXPECT_EQ(c.server.max_starting_streams, d.server.max_starting_streams);
   EXPECT_EQ(c.server.blocking_threads, d.server.blocking_threads);
   EXPECT_EQ(c.server.retry_after, d.server.retry_after);
+  EXPECT_EQ(c.server.memory_trim_interval, d.server.memory_trim_interval);
   EXPECT_EQ(c.kafka.metadata_cache_ttl, d.kafka.metadata_cache_ttl);
   EXPECT_EQ(c.server.heartbeat_interval, d.server.heartbeat_interval);
   EXPECT_EQ(c.server.max_connections, d.server.max_connections);
@@ -105,6 +106,7 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
                            "\n  max_starting_streams: ",
                            "\n  blocking_threads: ",
                            "\n  retry_after: ",
+                           "\n  memory_trim_interval: ",
                            "\nkafka:\n",
                            "\n  bootstrap_servers: ",
                            "\n  properties: ",
@@ -176,6 +178,7 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   EXPECT_EQ(c.server.max_starting_streams, 8u);
   EXPECT_EQ(c.server.blocking_threads, 2u);
   EXPECT_EQ(c.server.retry_after, milliseconds(30000));
+  EXPECT_EQ(c.server.memory_trim_interval, milliseconds(0));
   EXPECT_EQ(c.kafka.metadata_cache_ttl, milliseconds(0));
   EXPECT_EQ(c.kafka.bootstrap_servers, "kafka1:9092,kafka2:9092");
   EXPECT_FALSE(c.kafka.is_embedded());
