@@ -156,7 +156,8 @@ int server::run() {
   if (!join_blocking_before(stopping_ ? shutdown_deadline_
                                       : std::chrono::steady_clock::now() +
                                             ctx_.cfg.server.shutdown_timeout)) {
-    spdlog::warn("Kafka calls still running at the shutdown deadline: exiting without them");
+    spdlog::warn("shutdown deadline passed: still waiting for {}; exiting without them",
+                 phase_.load());
     spdlog::default_logger()->flush();
     std::fflush(stdout);
     std::_Exit(0);

@@ -46,7 +46,9 @@ done
 # First read: stop after 30 events (curl ends when head closes the pipe).
 curl -sN --max-time 20 "http://127.0.0.1:$port/v2/stream/rc" | grep -m 60 -E '^(id|data): ' \
   > "$dir/first" || true
-last_id=$(grep '^id: ' "$dir/first" | tail -n1 | cut -c5-)
+# The id of the last event whose data arrived (the stream opens with an id-only block of the
+# start positions, and the last id line read may be one whose data line was not).
+last_id=$(awk '/^id: /{id=substr($0, 5); next} /^data: /{last=id} END{print last}' "$dir/first")
 [[ -n "$last_id" ]] || { echo "no event received"; exit 1; }
 
 # Second read, resumed with the last id.
