@@ -210,10 +210,11 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
                                      2 * (prefetch_kbytes * 1024 + fetch_max_bytes) +
                                      2 * fetch_max_bytes + (1u << 20);
   std::size_t bound = rss_idle + (32u << 20) + (stalled_count + reader_count) * per_connection;
-  // ASan: every allocation's redzones and shadow (about 2x), and its quarantine of freed memory
-  // (256 MiB by default), which this test's hundreds of MB of freed records fill.
+  // ASan: redzones, shadow memory and per-thread allocator caches (the daemon's growth here is
+  // about 6x the default build's: 3x the whole bound leaves room), and its quarantine of freed
+  // memory (256 MiB by default), which the hundreds of MB of records freed here fill.
   if (sanitized_build)
-    bound = 2 * bound + (256u << 20);
+    bound = 3 * bound + (256u << 20);
   readers.stop();
   const std::size_t peak = peak_rss_bytes(pid);
   if (std::getenv("EVENTSTREAMS_IT_TRACE"))
