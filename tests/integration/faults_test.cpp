@@ -198,9 +198,13 @@ TEST(Faults, UnreachableBootstrapIs503WithinTheKafkaTimeoutAndLeaksNothing) {
   };
   check(request());
   // The baseline after a first answer: the daemon prints its listening line before its I/O
-  // threads start, so counting right after start-up could miss one of them.
-  const int fds0 = count_fds(d.pid());
-  const int threads0 = count_threads(d.pid());
+  // threads start, so counting right after start-up could miss one of them. And once settled:
+  // the first request's lookup client may still be closing. Settling takes half a second; 20 s
+  // only ends a failing test.
+  const auto base = settled_counts(d.pid(), 20s);
+  ASSERT_TRUE(base.has_value()) << "fd/thread counts never settled";
+  const int fds0 = base->fds;
+  const int threads0 = base->threads;
   ASSERT_GT(fds0, 0);
   // Several at once (browsers reconnect together).
   std::vector<std::future<std::pair<http_result, clock_type::duration>>> parallel;

@@ -13,33 +13,6 @@
 namespace eventstreams::test {
 namespace {
 
-struct proc_counts {
-  int fds = -1;
-  int threads = -1;
-  bool operator==(const proc_counts&) const = default;
-};
-
-proc_counts sample(pid_t pid) {
-  return {count_fds(pid), count_threads(pid)};
-}
-
-// The counts once they stayed unchanged for `quiet` consecutive samples (bounded by `timeout`).
-std::optional<proc_counts> settled_counts(pid_t pid, int quiet, std::chrono::milliseconds timeout) {
-  proc_counts last = sample(pid);
-  int same = 0;
-  bool ok = wait_for(
-      [&] {
-        proc_counts now = sample(pid);
-        same = now == last ? same + 1 : 0;
-        last = now;
-        return same >= quiet;
-      },
-      timeout, 50ms);
-  if (!ok)
-    return std::nullopt;
-  return last;
-}
-
 daemon_config churn_config() {
   daemon_config cfg;
   cfg.streams = {{"rc", {"eqiad.life.rc", "codfw.life.rc"}, {}, false},
@@ -88,7 +61,7 @@ TEST(Lifecycle, ConnectDisconnectCyclesLeaveNoThreadsOrFdsBehind) {
   }
   // Consumers close in tens of milliseconds: the counts settle within a second; 20 s (and 30 s
   // below, after 200 cycles) only end a test whose counts never come back.
-  auto baseline = settled_counts(d.pid(), 10, 20s);
+  auto baseline = settled_counts(d.pid(), 20s);
   ASSERT_TRUE(baseline.has_value()) << "fd/thread counts never settled after the warm-up";
   ASSERT_GT(baseline->fds, 0);
   ASSERT_GT(baseline->threads, 0);
@@ -100,7 +73,7 @@ TEST(Lifecycle, ConnectDisconnectCyclesLeaveNoThreadsOrFdsBehind) {
     cycle(i);
     if (HasFatalFailure())
       return;
-    auto now = sample(d.pid());
+    auto now = sample_counts(d.pid());
     peak.fds = std::max(peak.fds, now.fds);
     peak.threads = std::max(peak.threads, now.threads);
   }
@@ -111,7 +84,7 @@ TEST(Lifecycle, ConnectDisconnectCyclesLeaveNoThreadsOrFdsBehind) {
   proc_counts last;
   bool back = wait_for(
       [&] {
-        last = sample(d.pid());
+        last = sample_counts(d.pid());
         return last.fds <= baseline->fds && last.threads <= baseline->threads;
       },
       30s, 50ms);

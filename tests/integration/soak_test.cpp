@@ -26,29 +26,6 @@ constexpr int total_cycles = 3000;
 constexpr int warmup_cycles = 500;
 constexpr int client_threads = 4;
 
-struct counts {
-  int fds = -1, threads = -1;
-};
-
-// fds and threads once unchanged for 10 samples 50 ms apart (consumers are destroyed
-// asynchronously, in tens of milliseconds). The bound only ends a test that already failed:
-// counts that never settle.
-std::optional<counts> settled(pid_t pid, std::chrono::milliseconds timeout) {
-  counts last{count_fds(pid), count_threads(pid)};
-  int same = 0;
-  if (!wait_for(
-          [&] {
-            counts now{count_fds(pid), count_threads(pid)};
-            same = now.fds == last.fds && now.threads == last.threads ? same + 1 : 0;
-            last = now;
-            return same >= 10;
-          },
-          timeout, 50ms)) {
-    return std::nullopt;
-  }
-  return last;
-}
-
 // The daemon against a cluster in the test process (the churn's streams), fed ~40 events/s.
 struct soak_env {
   mock_cluster cluster{3};
@@ -83,7 +60,7 @@ TEST(Soak, ChurningConnectionsLeaveNoResidue) {
   const auto t0 = std::chrono::steady_clock::now();
   churn.run(warmup_cycles, seed);
   ASSERT_EQ(churn.failures(), 0) << churn.first_error();
-  auto base = settled(d.pid(), 30s);
+  auto base = settled_counts(d.pid(), 30s);
   ASSERT_TRUE(base) << "fd/thread counts never settled after the warm-up";
   trace("soak warm-up", t0);
 
@@ -94,7 +71,7 @@ TEST(Soak, ChurningConnectionsLeaveNoResidue) {
 
   // Once the connections are gone, fds and threads are back to the warm-up's. 30 s: closing a
   // consumer takes tens of milliseconds; the wait ends as soon as the counts are back.
-  counts now;
+  proc_counts now;
   EXPECT_TRUE(wait_for(
       [&] {
         now = {count_fds(d.pid()), count_threads(d.pid())};
@@ -121,7 +98,7 @@ TEST(Soak, RequestsAbandonedBeforeTheResponseDoNotPileUp) {
   // at a time; allow 16 consumers' threads at once.
   soak_env env;
   auto& d = *env.daemon;
-  auto base = settled(d.pid(), 30s);
+  auto base = settled_counts(d.pid(), 30s);
   ASSERT_TRUE(base);
   std::atomic<int> peak_threads{base->threads};
   std::jthread sampler([&](std::stop_token stop) {
@@ -141,7 +118,7 @@ TEST(Soak, RequestsAbandonedBeforeTheResponseDoNotPileUp) {
   }
   clients.clear();
   // 60 s: tearing down 800 abandoned set-ups takes a few seconds.
-  auto after = settled(d.pid(), 60s);
+  auto after = settled_counts(d.pid(), 60s);
   sampler.request_stop();
   ASSERT_TRUE(after) << "fd/thread counts never settled";
   EXPECT_LE(after->threads, base->threads);

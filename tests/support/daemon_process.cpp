@@ -306,6 +306,26 @@ exit_status daemon_process::stop(std::chrono::milliseconds timeout) {
   return *status_;
 }
 
+proc_counts sample_counts(pid_t pid) {
+  return {count_fds(pid), count_threads(pid)};
+}
+
+std::optional<proc_counts> settled_counts(pid_t pid, std::chrono::milliseconds timeout, int quiet) {
+  proc_counts last = sample_counts(pid);
+  int same = 0;
+  bool ok = wait_for(
+      [&] {
+        proc_counts now = sample_counts(pid);
+        same = now == last ? same + 1 : 0;
+        last = now;
+        return same >= quiet;
+      },
+      timeout, std::chrono::milliseconds(50));
+  if (!ok)
+    return std::nullopt;
+  return last;
+}
+
 void kill_all_daemons() noexcept {
   for (auto& slot : live_daemons) {
     pid_t pid = slot.load();

@@ -131,6 +131,21 @@ class daemon_process {
   std::optional<exit_status> status_;
 };
 
+// A process's descriptors and threads.
+struct proc_counts {
+  int fds = -1;
+  int threads = -1;
+  bool operator==(const proc_counts&) const = default;
+};
+proc_counts sample_counts(pid_t pid);
+
+// The counts once they stayed the same for `quiet` consecutive samples 50 ms apart; nullopt if
+// that does not happen within `timeout`. Both come and go asynchronously: the daemon starts
+// its I/O threads after it printed its port, and closes consumers in the background. A
+// baseline taken before they settle would count a thread that was still starting as a leak.
+std::optional<proc_counts> settled_counts(pid_t pid, std::chrono::milliseconds timeout,
+                                          int quiet = 10);
+
 // SIGKILLs every daemon this process started and has not reaped yet. Async-signal-safe: the
 // benchmark's watchdog and signal handlers call it before the driver exits.
 void kill_all_daemons() noexcept;
