@@ -205,7 +205,8 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
   // response being read (2 x fetch.max.bytes), and the consumer itself: 4 threads, their
   // buffers and sockets (measured ~200 KiB by bench/run's idle scenario; 1 MiB allowed). Fixed:
   // the daemon's idle RSS and 32 MiB of malloc arenas and thread caches. A session that kept
-  // what it cannot send would hold the whole stream: ~16 MiB per stalled client, 320 MiB here.
+  // what it cannot send would hold the stream less what the kernel took: ~12 of the 16 MiB per
+  // stalled client, 240 MiB here, twice the bound.
   const std::size_t per_connection = 2 * max_buffered_bytes +
                                      2 * (prefetch_kbytes * 1024 + fetch_max_bytes) +
                                      2 * fetch_max_bytes + (1u << 20);
