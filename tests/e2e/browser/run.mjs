@@ -146,10 +146,15 @@ function assertExactlyOnce(got, n) {
   return last.size;  // partitions seen
 }
 
-/** Opens a same-origin page (robots.txt) and an EventSource on `path` in it; resolves on `open`. */
+/**
+ * Opens a same-origin page and an EventSource on `path` in it; resolves on `open`. The page is
+ * /v2/ui: every other response carries `Content-Security-Policy: default-src 'none'` (as the
+ * original service's do), which forbids a page to connect anywhere; /v2/ui's own policy allows
+ * its origin.
+ */
 async function browserSource(d, path) {
   const page = await browser.newPage();
-  await page.goto(`${d.base}/robots.txt`);
+  await page.goto(`${d.base}/v2/ui`);
   await page.evaluate(url => new Promise((res, rej) => {
     window.__got = []; window.__opens = 0; window.__errors = 0; window.__ids = [];
     const es = new EventSource(url);
