@@ -103,7 +103,9 @@ TEST(Limits, RequestHeaderOverMaxRequestHeaderBytesIs431) {
 
 TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
   daemon_process d(with_server(one_stream("s", "slow.topic"), {{"request_header_timeout", "1s"}}));
-  // Each case: time from the last byte we sent until the daemon closed the connection.
+  // Each case: time from before the connection (or, keep-alive, the request) until the client
+  // saw the close. The daemon's deadline runs from later moments (the accept, its response), so
+  // a slow client can only make this longer, never shorter.
   auto closed_after = [&](sse_client& c, clock_type::time_point since) {
     // Due 1 s after the last byte; a 10 s wait also sees a close at the default of 10 s, which
     // in_bounds then refuses.
@@ -111,34 +113,37 @@ TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
     return clock_type::now() - since;
   };
   auto in_bounds = [](clock_type::duration took, const char* what) {
-    // Not before the 1 s deadline (less scheduling slack: a lower bound a slow machine cannot
-    // break); well before the default of 10 s: the 6 s upper bound leaves 5 s for a 1 s timer to
-    // fire and the close to arrive, and still tells the setting from the default.
+    // Not before the 1 s deadline (less timer granularity; measured as above, a lower bound a
+    // slow machine cannot break); well before the default of 10 s: the 6 s upper bound leaves
+    // 5 s for a 1 s timer to fire and the close to arrive, and tells the setting from the default.
     EXPECT_GE(took, 900ms) << what;
     EXPECT_LE(took, 6s) << what;
   };
   {
+    const auto since = clock_type::now();
     sse_client c(d.port());
     c.send_raw("GET /v2/stream/s HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Part");
-    in_bounds(closed_after(c, clock_type::now()), "partial header");
+    in_bounds(closed_after(c, since), "partial header");
     EXPECT_FALSE(c.head_complete()) << describe(c);
   }
   {
+    const auto since = clock_type::now();
     sse_client c(d.port());
-    in_bounds(closed_after(c, clock_type::now()), "nothing sent");
+    in_bounds(closed_after(c, since), "nothing sent");
   }
   {
     // Keep-alive: the idle time before the next request is bounded by the same setting.
     sse_client c(d.port());
+    const auto since = clock_type::now();
     c.send_request("GET", "/healthz");
     ASSERT_TRUE(c.read_to_end(5s)) << describe(c);  // /healthz answers at once
     EXPECT_EQ(c.head().status, 200);
-    in_bounds(closed_after(c, clock_type::now()), "idle keep-alive");
+    in_bounds(closed_after(c, since), "idle keep-alive");
   }
   {
     // Trickling a byte every 100 ms must not reset the deadline: it covers the whole header.
+    const auto start = clock_type::now();
     sse_client c(d.port());
-    auto start = clock_type::now();
     bool closed = false;
     const std::string header = "GET /v2/stream/s HTTP/1.1\r\nX-Slow: " + std::string(200, 'x');
     for (std::size_t i = 0; i < header.size() && !closed; ++i) {
@@ -316,8 +321,9 @@ TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
 
 TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
   daemon_process d(with_server(one_stream("s", "dur.topic"), {{"max_connection_duration", "2s"}}));
+  // Taken before the request: the daemon's 2 s run from when the stream starts, after it.
+  const auto requested = clock_type::now();
   auto first = open_stream(d.port(), "/v2/stream/s");
-  const auto opened = clock_type::now();
 
   // Events keep flowing while the deadline passes, so the end may land between two of them.
   std::atomic<int> produced{0};  // records() is not safe to read while the thread produces
@@ -331,12 +337,12 @@ TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
     }
   });
 
-  // Due 2 s after it opened (a timer); 10 s only ends a stream that never ends.
+  // Due 2 s after the stream started (a timer); 10 s only ends a stream that never ends.
   ASSERT_TRUE(first->read_to_end(10s)) << describe(*first);
-  const auto took = clock_type::now() - opened;
-  // Not much before the 2 s (a lower bound a slow machine cannot break; the end waits for the
-  // event being written, so it is not exact); the upper bound leaves 4 s for a 2 s timer and
-  // tells a stream that ignores the setting.
+  const auto took = clock_type::now() - requested;
+  // Not before the 2 s: measured from before the request, a slow machine (or a reader that got
+  // the preamble late) only makes it longer; 1.5 s leaves timer granularity aside. The upper
+  // bound leaves 4 s for a 2 s timer and tells a stream that ignores the setting.
   EXPECT_GE(took, 1500ms);
   EXPECT_LE(took, 6s);
   EXPECT_TRUE(first->terminator_received()) << describe(*first);
