@@ -11,6 +11,10 @@
 namespace eventstreams::test {
 namespace {
 
+// Waits: every 10 s bound below is for a step that takes milliseconds (the preamble after the
+// response header, one fetch round trip of a produced record, 300 ms keepalives, the 2 s
+// max_connection_duration); it only ends a test that is already failing.
+
 constexpr const char* canary = R"({"meta":{"domain":"canary"},"n":1})";
 
 daemon_config canary_stream(std::string heartbeat) {

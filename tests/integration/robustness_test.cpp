@@ -128,6 +128,8 @@ TEST(Robustness, NdjsonEndsWithoutAnErrorFrameOnAFatalKafkaError) {
   test_producer p(cluster.bootstrap());
   p.produce("ndfatal.t", 0, R"({"n":0})", 0);
   ASSERT_TRUE(p.flush());
+  // A produced record reaches an open stream in milliseconds (one fetch round trip on loopback);
+  // 10 s only ends a test that is already failing.
   ASSERT_TRUE(c->read_until([](const sse_client& s) { return s.lines().size() >= 1; }, 10s))
       << describe(*c);
   cluster.push_request_errors(api_fetch, {RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED,
@@ -197,7 +199,8 @@ TEST(Robustness, RunningOutOfDescriptorsAnswers503WithRetryAfterAndRecovers) {
   daemon_process d(cfg);
   // A first stream: every descriptor that stays for the process's life is open after it.
   { open_stream(d.port(), "/v2/stream/rc"); }
-  // Closed streams hand their consumer to the blocking pool: wait until the count settles.
+  // Closed streams hand their consumer to the blocking pool: wait until the count settles
+  // (a consumer is destroyed within milliseconds; 5 s only bounds a daemon that leaks them).
   int base = count_fds(d.pid());
   wait_for(
       [&] {
@@ -228,7 +231,7 @@ TEST(Robustness, RunningOutOfDescriptorsAnswers503WithRetryAfterAndRecovers) {
     ++statuses[status];
     if (status == 503) {
       EXPECT_TRUE(c->head().get("Retry-After").has_value());
-      c->read_to_end(5s);
+      c->read_to_end(5s);  // the problem body follows its header in the same write
       auto j = parse_json(c->body());
       EXPECT_TRUE(j["type"] == "unavailable" || j["type"] == "kafka_unavailable") << c->body();
     } else {
@@ -247,7 +250,7 @@ TEST(Robustness, RunningOutOfDescriptorsAnswers503WithRetryAfterAndRecovers) {
   test_producer p(d.bootstrap());
   p.produce("fds.rc", 0, R"({"after":1})");
   ASSERT_TRUE(p.flush());
-  ASSERT_TRUE(c->read_events(1, 10s)) << describe(*c);
+  ASSERT_TRUE(c->read_events(1, 10s)) << describe(*c);  // milliseconds; as above
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_internal_errors_total"), 0);
 }
 
