@@ -107,6 +107,19 @@ void wait_streaming(std::uint16_t port, double clients) {
       << connected << " of " << clients << " clients streaming";
 }
 
+// The stalled clients and `reader_count` readers, all streaming once constructed (a fatal
+// gtest failure otherwise).
+struct streaming_clients {
+  streaming_clients(std::uint16_t port, int reader_count)
+      : stalled(clients(port, true)), readers(clients(port, false)) {
+    stalled.start(stalled_count);
+    readers.start(reader_count);
+    wait_streaming(port, stalled_count + reader_count);
+  }
+  sse_client_pool stalled;
+  sse_client_pool readers;
+};
+
 // Waits until the readers got `events` each. The bound only ends a test that is failing: 20
 // readers take in ~16 MB each at loopback speed in a few seconds (measured: 2-4 s on 2 loaded
 // cores); a reader stuck behind a stalled client would never get them.
@@ -161,14 +174,11 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
   slow_env env("1h");
   const pid_t pid = env.daemon->pid();
   const std::size_t rss_idle = rss_bytes(pid);
-  sse_client_pool stalled(clients(env.port(), true));
-  stalled.start(stalled_count);
   constexpr int reader_count = 20;
-  sse_client_pool readers(clients(env.port(), false));
-  readers.start(reader_count);
-  wait_streaming(env.port(), stalled_count + reader_count);
+  streaming_clients all(env.port(), reader_count);
   if (HasFatalFailure())
     return;
+  auto& [stalled, readers] = all;
 
   // First batch: more than a stalled client's socket can hold (its send buffer grows to at most
   // tcp_wmem's maximum, its receive buffer holds a few KB), so each stalled client's session is
@@ -230,14 +240,11 @@ TEST(SlowClients, StalledClientsAreDisconnectedAfterTheStallTimeoutAndReadersAre
   // 5 s: a reader is never cut. Its writes complete as fast as its thread reads (its receive
   // window is megabytes), so one would need its thread starved for 5 s, ~1000x its turns.
   slow_env env("5s");
-  sse_client_pool stalled(clients(env.port(), true));
-  stalled.start(stalled_count);
   constexpr int reader_count = 4;
-  sse_client_pool readers(clients(env.port(), false));
-  readers.start(reader_count);
-  wait_streaming(env.port(), stalled_count + reader_count);
+  streaming_clients all(env.port(), reader_count);
   if (HasFatalFailure())
     return;
+  auto& [stalled, readers] = all;
 
   test_producer p(env.cluster.bootstrap(), batching());
   produce(p, static_cast<int>(max_records / 2));
