@@ -5,9 +5,9 @@
 #include <memory>
 #include <optional>
 
-#include "app/server_context.hpp"
-#include "http/net.hpp"
-#include "http/responses.hpp"
+#include "context/server_context.hpp"
+#include "net/net.hpp"
+#include "net/responses.hpp"
 
 namespace eventstreams {
 

@@ -9,17 +9,17 @@
 #include <string>
 #include <vector>
 
-#include "app/server_context.hpp"
+#include "context/server_context.hpp"
 #include "eventstreams/position_vector.hpp"
 #include "eventstreams/resume.hpp"
 #include "eventstreams/stream_catalog.hpp"
-#include "http/net.hpp"
-#include "http/responses.hpp"
 #include "kafka/consumer.hpp"
+#include "net/net.hpp"
+#include "net/responses.hpp"
 
 namespace eventstreams {
 
-class sse_session : public std::enable_shared_from_this<sse_session> {
+class sse_session : public std::enable_shared_from_this<sse_session>, public stream_member {
  public:
   // `stream` is a connected socket whose request `req` asked for `selection` (already
   // validated against the catalog). All work happens on the stream's strand.
@@ -27,11 +27,11 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   sse_session(beast::tcp_stream&& stream, const request& req, stream_selection selection,
               std::vector<last_event_entry> entries, std::optional<std::int64_t> since,
               server_context& ctx);
-  ~sse_session();
+  ~sse_session() override;
 
   void run();
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
-  void end(std::string reason);
+  void end(std::string reason) override;
 
   // The headers a GET would get, for HEAD.
   static response head_response(const request& req);
