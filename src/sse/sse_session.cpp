@@ -1,18 +1,16 @@
-// The streaming session: Kafka consumer -> encoded events -> socket, with backpressure.
+// The streaming session: event source -> encoded events -> socket, with backpressure.
 #include "sse/sse_session.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <sys/socket.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <sstream>
 
 #include "eventstreams/event_encoder.hpp"
+#include "sse/per_connection_source.hpp"
 
 namespace eventstreams {
 namespace {
@@ -70,7 +68,7 @@ struct sse_session::resolved {
   bool internal = false;   // set-up failed unexpectedly (answered 500)
   bool abandoned = false;  // the client closed before its consumer was created
   std::vector<partition_position> positions;
-  std::unique_ptr<kafka::consumer> consumer;
+  std::unique_ptr<event_source> source;
 };
 
 sse_session::sse_session(beast::tcp_stream&& stream, const request& req, stream_selection selection,
@@ -87,7 +85,6 @@ sse_session::sse_session(beast::tcp_stream&& stream, const request& req, stream_
       selection_(std::move(selection)),
       entries_(std::move(entries)),
       since_(since),
-      wake_(stream_.get_executor()),
       heartbeat_(stream_.get_executor()),
       duration_timer_(stream_.get_executor()),
       stall_timer_(stream_.get_executor()),
@@ -121,10 +118,8 @@ sse_session::~sse_session() {
   }
   if (registered_)
     ctx_.registry.leave(this);
-  if (consumer_) {
-    // Normally close() already handed it over; this covers a session dropped before that.
-    net::post(*ctx_.blocking, [c = std::move(consumer_)]() mutable { c.reset(); });
-  }
+  // Normally close() already retired it; this covers a session dropped before that.
+  retire(std::move(source_), *ctx_.blocking);
 }
 
 response sse_session::head_response(const request& req) {
@@ -170,7 +165,7 @@ void sse_session::run() {
       spdlog::error("client={} unexpected error while starting a stream: {}", self->client_,
                     e.what());
       r->internal = true;
-      r->consumer.reset();
+      r->source.reset();
     }
     net::post(self->stream_.get_executor(),
               [self, r] { self->guarded("start", [&] { self->on_resolved(r); }); });
@@ -194,7 +189,8 @@ void sse_session::resolve(resolved& r, std::chrono::steady_clock::time_point dea
   r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   if (!r.error && !r.abandoned) {
     try {
-      r.consumer = std::make_unique<kafka::consumer>(ctx_.cfg.kafka, ctx_.bootstrap, r.positions);
+      r.source =
+          std::make_unique<per_connection_source>(ctx_.cfg.kafka, ctx_.bootstrap, r.positions);
     } catch (const std::exception& e) {
       spdlog::error("cannot start a Kafka consumer: {}", e.what());
       r.error = {lookup_error_kind::unreachable, "cannot start a Kafka consumer"};
@@ -203,7 +199,7 @@ void sse_session::resolve(resolved& r, std::chrono::steady_clock::time_point dea
 }
 
 void sse_session::on_resolved(std::shared_ptr<resolved> r) {
-  consumer_ = std::move(r->consumer);
+  source_ = std::move(r->source);
   ctx_.starting.fetch_sub(1);
   if (closed_ || r->abandoned)
     return close("client closed while starting");
@@ -235,19 +231,8 @@ void sse_session::on_resolved(std::shared_ptr<resolved> r) {
         pass_canary_[i] = selection_.pass_canary[t];
     }
   }
-  int fd = consumer_->dup_wake_fd();
-  if (fd < 0) {
-    // EMFILE: the process is out of descriptors; new clients are told to come back later.
-    return fail_before_start(
-        error_kind::unavailable,
-        std::string("the server is out of resources (") + std::strerror(errno) + "); retry");
-  }
-  beast::error_code ec;
-  wake_.assign(fd, ec);
-  if (ec) {
-    ::close(fd);
-    return fail_before_start(error_kind::unavailable, "the server is out of resources; retry");
-  }
+  if (auto refused = source_->attach(stream_.get_executor()))
+    return fail_before_start(error_kind::unavailable, *refused);
   start_streaming();
 }
 
@@ -310,17 +295,14 @@ void sse_session::start_streaming() {
   drain();
 }
 
-void sse_session::do_wait_kafka() {
-  waiting_kafka_ = true;
-  wake_.async_wait(net::posix::stream_descriptor::wait_read,
-                   guard("kafka wake-up", &sse_session::on_kafka_ready));
+void sse_session::do_wait_source() {
+  source_->async_wait(guard("wake-up", &sse_session::on_source_ready));
 }
 
-void sse_session::on_kafka_ready(beast::error_code ec) {
-  waiting_kafka_ = false;
+void sse_session::on_source_ready(beast::error_code ec) {
   if (ec || closed_)
     return;
-  consumer_->reset_wake();
+  source_->reset_wake();
   drain();
 }
 
@@ -339,9 +321,9 @@ void sse_session::drain() {
   while (budget > 0 && pending_.size() < ctx_.cfg.server.max_buffered_bytes) {
     errors_.clear();
     std::size_t want = std::min(records_.size(), budget);
-    auto kicks = consumer_->fetch_kicks();
-    std::size_t n = consumer_->poll(std::span(records_.data(), want), errors_);
-    if (auto k = consumer_->fetch_kicks(); k != kicks)
+    auto kicks = source_->stats().fetch_kicks;
+    std::size_t n = source_->poll(std::span(records_.data(), want), errors_);
+    if (auto k = source_->stats().fetch_kicks; k != kicks)
       ctx_.metrics.fetch_restarts().Increment(static_cast<double>(k - kicks));
     for (std::size_t i = 0; i < n; ++i)
       encode(records_[i]);
@@ -371,7 +353,7 @@ void sse_session::drain() {
   }
   flush();
   if (empty) {
-    do_wait_kafka();
+    do_wait_source();
   } else if (pending_.size() >= ctx_.cfg.server.max_buffered_bytes) {
     paused_ = true;  // on_write resumes draining once the socket took the bytes
   } else {
@@ -379,11 +361,11 @@ void sse_session::drain() {
   }
 }
 
-void sse_session::encode(const kafka::record& rec) {
-  auto idx = positions_.index_of(rec.topic, rec.partition);
-  if (idx < 0)
+void sse_session::encode(const source_record& rec) {
+  // The source resolved the partition's index once per connection: no per-record lookup.
+  auto i = rec.index;
+  if (i >= positions_.size())
     return;  // not assigned to us; librdkafka does not deliver such records
-  auto i = static_cast<std::size_t>(idx);
   positions_.advance(i, rec.offset, rec.timestamp);
   id_moved_ = true;  // until an event carries the new id
   scratch_.clear();
@@ -541,7 +523,7 @@ void sse_session::end_on_strand(std::string reason) {
 }
 
 void sse_session::close(const std::string& reason) {
-  if (closed_ && !consumer_)
+  if (closed_ && !source_)
     return;
   bool was_open = !closed_;
   closed_ = true;
@@ -549,13 +531,12 @@ void sse_session::close(const std::string& reason) {
   duration_timer_.cancel();
   stall_timer_.cancel();
   beast::error_code ec;
-  wake_.close(ec);
+  if (source_)
+    source_->close();
   stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
   stream_.close();
-  if (consumer_) {
-    // Destroying a consumer joins its threads: never on an I/O thread.
-    net::post(*ctx_.blocking, [c = std::move(consumer_)]() mutable { c.reset(); });
-  }
+  // Destroying the source may join threads: never on an I/O thread.
+  retire(std::move(source_), *ctx_.blocking);
   if (!was_open)
     return;
   close_seconds_ =

@@ -1,4 +1,4 @@
-// One streaming connection: resolves start positions, owns a Kafka consumer, and writes
+// One streaming connection: resolves start positions, reads an event source, and writes
 // events as SSE (or NDJSON) with backpressure, heartbeats and a clean end.
 #pragma once
 
@@ -12,10 +12,11 @@
 #include "context/server_context.hpp"
 #include "eventstreams/position_vector.hpp"
 #include "eventstreams/resume.hpp"
+#include "eventstreams/source_record.hpp"
 #include "eventstreams/stream_catalog.hpp"
-#include "kafka/consumer.hpp"
 #include "net/net.hpp"
 #include "net/responses.hpp"
+#include "sse/event_source.hpp"
 
 namespace eventstreams {
 
@@ -60,10 +61,10 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void on_exception(const char* step, const char* what);
   void fail_before_start(error_kind kind, const std::string& detail);
   void start_streaming();
-  void do_wait_kafka();
-  void on_kafka_ready(beast::error_code ec);
+  void do_wait_source();
+  void on_source_ready(beast::error_code ec);
   void drain();
-  void encode(const kafka::record& rec);
+  void encode(const source_record& rec);
   void flush();
   void on_write(beast::error_code ec, std::size_t bytes);
   void do_read_client();
@@ -87,13 +88,12 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   position_vector positions_;
   std::vector<bool> pass_canary_;                   // per position index
   std::vector<prometheus::Counter*> sent_counter_;  // per position index: its stream's counter
-  std::unique_ptr<kafka::consumer> consumer_;
-  net::posix::stream_descriptor wake_;
+  std::unique_ptr<event_source> source_;
   net::steady_timer heartbeat_;
   net::steady_timer duration_timer_;  // server.max_connection_duration
   net::steady_timer stall_timer_;     // server.stall_timeout, armed while a write is pending
-  std::array<kafka::record, 64> records_;
-  std::vector<kafka::consumer_error> errors_;
+  std::array<source_record, 64> records_;
+  std::vector<source_error> errors_;
   std::array<char, 512> read_buffer_;
 
   std::string scratch_;          // one spliced event
@@ -103,9 +103,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool writing_ = false;
   std::uint64_t write_seq_ = 0;  // writes started, for the stall timer
   bool paused_ = false;          // draining stopped because pending_ is full (backpressure)
-  bool waiting_kafka_ = false;
-  bool ending_ = false;        // no more events: write what is pending, then the end
-  bool final_queued_ = false;  // the last bytes are in flight; close when written
+  bool ending_ = false;          // no more events: write what is pending, then the end
+  bool final_queued_ = false;    // the last bytes are in flight; close when written
   bool closed_ = false;
   bool registered_ = false;
   bool started_ = false;   // the 200 header is queued
