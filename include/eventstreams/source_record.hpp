@@ -26,7 +26,7 @@ struct source_record {
 };
 
 struct source_error {
-  bool fatal = false;  // the stream ends with an error (docs/api.md §7)
+  bool fatal = false;  // the stream ends with an error (docs/api.md §5.5)
   std::string kind;    // short name, e.g. "_TRANSPORT", for metrics and logs
   std::string detail;  // for logs only
 };

@@ -210,27 +210,27 @@ void sse_session::on_resolved(std::shared_ptr<resolved> r) {
   if (r->error)
     return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
 
-  positions_ = position_vector(std::move(r->positions));
-  pass_canary_.resize(positions_.size());
-  sent_counter_.resize(positions_.size());
+  position_vector positions(std::move(r->positions));
+  // Per position, once per connection: its stream's counter and its canary policy.
+  sent_counter_.resize(positions.size());
   auto catalog = ctx_.catalog.load();
-  for (std::size_t i = 0; i < positions_.size(); ++i) {
+  for (std::size_t i = 0; i < positions.size(); ++i) {
     // An event counts for the first requested stream that reads its topic.
     for (const auto& name : selection_.stream_names) {
       const auto* s = catalog->find(name);
-      if (s && std::find(s->topics.begin(), s->topics.end(), positions_.at(i).topic) !=
-                   s->topics.end()) {
+      if (s &&
+          std::find(s->topics.begin(), s->topics.end(), positions.at(i).topic) != s->topics.end()) {
         sent_counter_[i] = &ctx_.metrics.events_sent(name);
         break;
       }
     }
     if (!sent_counter_[i])
       sent_counter_[i] = &ctx_.metrics.events_sent(selection_.stream_names[0]);
-    for (std::size_t t = 0; t < selection_.topics.size(); ++t) {
-      if (selection_.topics[t] == positions_.at(i).topic)
-        pass_canary_[i] = selection_.pass_canary[t];
-    }
   }
+  auto pass_canary =
+      stream_format::canary_policy(selection_.topics, selection_.pass_canary, positions);
+  format_.emplace(ndjson_ ? framing::ndjson : framing::sse, std::move(positions),
+                  std::move(pass_canary));
   if (auto refused = source_->attach(stream_.get_executor()))
     return fail_before_start(error_kind::unavailable, *refused);
   start_streaming();
@@ -276,12 +276,8 @@ void sse_session::start_streaming() {
   ctx_.metrics.client_connections(join(selection_.stream_names)).Increment();
   for (const auto& s : selection_.stream_names)
     ctx_.metrics.connected_clients(s).Increment();
-  if (!ndjson_) {
-    // The start positions right away: a client ended before its first event resumes from
-    // where it started, not from the end (docs/api.md §5.1).
-    pending_ = ":ok\n\n";
-    append_sse_id_block(pending_, positions_.id());
-  }
+  // The start positions right away (docs/api.md §5.1).
+  format_->preamble(pending_);
   flush();
   do_read_client();
   schedule_heartbeat();
@@ -331,16 +327,10 @@ void sse_session::drain() {
       ctx_.metrics.kafka_errors(e.kind).Increment();
       if (e.fatal) {
         spdlog::error("client={} kafka error ends the stream: {}: {}", client_, e.kind, e.detail);
-        // NDJSON has no framing for an error: the response just ends (docs/api.md §4).
-        if (!ndjson_) {
-          pending_ += "event: error\nid: ";
-          pending_ += positions_.id();
-          pending_ += "\ndata: ";
-          pending_ += problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, method_,
-                                   target_);
-          pending_ += "\n\n";
-          id_moved_ = false;
-        }
+        // SSE: an error event; NDJSON just ends (docs/api.md §4).
+        format_->error(
+            problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, method_, target_),
+            pending_);
         return end_on_strand("kafka error " + e.kind);
       }
       spdlog::debug("client={} kafka: {}: {}", client_, e.kind, e.detail);
@@ -362,35 +352,24 @@ void sse_session::drain() {
 }
 
 void sse_session::encode(const source_record& rec) {
-  // The source resolved the partition's index once per connection: no per-record lookup.
-  auto i = rec.index;
-  if (i >= positions_.size())
-    return;  // not assigned to us; librdkafka does not deliver such records
-  positions_.advance(i, rec.offset, rec.timestamp);
-  id_moved_ = true;  // until an event carries the new id
-  scratch_.clear();
-  bool canary = false;
-  if (splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &canary) !=
-      splice_result::ok) {
-    ++skipped_not_json_;
-    ctx_.metrics.events_skipped("not_json").Increment();
-    spdlog::debug("client={} skipped a record that is not a JSON object: {}/{}@{}", client_,
-                  rec.topic, rec.partition, rec.offset);
-    return;
-  }
-  if (canary && !pass_canary_[i]) {
-    ++skipped_canary_;
-    ctx_.metrics.events_skipped("canary").Increment();
-    return;
-  }
-  if (ndjson_) {
-    append_ndjson_line(pending_, scratch_);
-  } else {
-    append_sse_event(pending_, positions_.id(), scratch_);
-    id_moved_ = false;
+  switch (format_->record(rec, pending_)) {
+    case record_outcome::not_assigned:
+      return;
+    case record_outcome::skipped_not_json:
+      ++skipped_not_json_;
+      ctx_.metrics.events_skipped("not_json").Increment();
+      spdlog::debug("client={} skipped a record that is not a JSON object: {}/{}@{}", client_,
+                    rec.topic, rec.partition, rec.offset);
+      return;
+    case record_outcome::skipped_canary:
+      ++skipped_canary_;
+      ctx_.metrics.events_skipped("canary").Increment();
+      return;
+    case record_outcome::sent:
+      break;
   }
   ++events_sent_;
-  sent_counter_[i]->Increment();
+  sent_counter_[rec.index]->Increment();
   if (rec.timestamp >= 0) {
     ctx_.metrics.delivery_lag().Observe(
         static_cast<double>(std::max<std::int64_t>(0, drain_now_ms_ - rec.timestamp)) / 1000.0);
@@ -487,14 +466,8 @@ void sse_session::on_heartbeat(beast::error_code ec) {
     return;
   auto now = std::chrono::steady_clock::now();
   if (now - last_send_ >= ctx_.cfg.server.heartbeat_interval) {
-    // Positions that moved without an event (dropped canaries, skipped records) go out as an
-    // id-only block, so a sparse subscriber resumes from a fresh position (docs/api.md §5.1).
-    if (id_moved_) {
-      append_sse_id_block(pending_, positions_.id());
-      id_moved_ = false;
-    } else {
-      pending_ += ":\n\n";
-    }
+    // An id-only block when positions moved without an event, else ":" (docs/api.md §5.1).
+    format_->heartbeat(pending_);
     last_send_ = now;
     flush();
   }
@@ -515,10 +488,7 @@ void sse_session::end_on_strand(std::string reason) {
   if (!started_)
     return;  // still resolving: on_resolved sees ending_ and closes
   // An end the server decides: the client resumes from the newest position (docs/api.md §5.1).
-  if (!ndjson_ && id_moved_) {
-    append_sse_id_block(pending_, positions_.id());
-    id_moved_ = false;
-  }
+  format_->before_end(pending_);
   flush();
 }
 

@@ -14,6 +14,7 @@
 #include "eventstreams/resume.hpp"
 #include "eventstreams/source_record.hpp"
 #include "eventstreams/stream_catalog.hpp"
+#include "eventstreams/stream_format.hpp"
 #include "net/net.hpp"
 #include "net/responses.hpp"
 #include "sse/event_source.hpp"
@@ -85,8 +86,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   stream_selection selection_;
   std::vector<last_event_entry> entries_;
   std::optional<std::int64_t> since_;
-  position_vector positions_;
-  std::vector<bool> pass_canary_;                   // per position index
+  std::optional<stream_format> format_;             // from the start positions on
   std::vector<prometheus::Counter*> sent_counter_;  // per position index: its stream's counter
   std::unique_ptr<event_source> source_;
   net::steady_timer heartbeat_;
@@ -96,7 +96,6 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   std::vector<source_error> errors_;
   std::array<char, 512> read_buffer_;
 
-  std::string scratch_;          // one spliced event
   std::string pending_;          // encoded bytes not yet handed to the socket
   std::string inflight_;         // bytes being written
   std::string response_header_;  // the response header until the first write
@@ -107,8 +106,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool final_queued_ = false;    // the last bytes are in flight; close when written
   bool closed_ = false;
   bool registered_ = false;
-  bool started_ = false;   // the 200 header is queued
-  bool id_moved_ = false;  // positions moved since the last id written (SSE only)
+  bool started_ = false;  // the 200 header is queued
   std::string end_reason_;
   std::optional<std::string> close_reason_;  // set by close(); logged by the destructor
   double close_seconds_ = 0;
