@@ -14,12 +14,11 @@
 #include <optional>
 #include <thread>
 
-#include "app/server_context.hpp"
+#include "context/server_context.hpp"
 #include "http/listener.hpp"
-#include "http/responses.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/kafka_client.hpp"
-#include "sse/sse_session.hpp"
+#include "net/responses.hpp"
 
 namespace eventstreams {
 namespace {
@@ -305,7 +304,7 @@ void server::begin_shutdown() {
     readiness_timer_->cancel();
   if (trim_timer_)
     trim_timer_->cancel();
-  ctx_.registry.for_each([](std::shared_ptr<sse_session> s) { s->end("server shutdown"); });
+  ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
   start_shutdown_watchdog();
   shutdown_timer_.emplace(*ioc_);

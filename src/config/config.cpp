@@ -2,19 +2,18 @@
 // so the rest of the program can trust the values; every error names the file and the key.
 #include "eventstreams/config.hpp"
 
+#include "streams_section.hpp"
 #include "yaml_reader.hpp"
 
 #include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/parser.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
 #include <cstring>
 #include <map>
 #include <memory>
-#include <set>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -41,33 +40,14 @@ class document_counter final : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
-using config_detail::child_key;
+using config_detail::is_name;
 using config_detail::no_limit;
+using config_detail::read_streams;
 using config_detail::yaml_reader;
 
 std::string format_message(const std::string& file, const std::string& key,
                            const std::string& reason) {
   return key.empty() ? file + ": " + reason : file + ": " + key + ": " + reason;
-}
-
-// Stream names and aliases are URL path items separated by ','; keep them to a safe set.
-bool is_name(std::string_view s) {
-  if (s.empty()) {
-    return false;
-  }
-  for (const char c : s) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
-    if (!ok) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// Kafka's own rule for topic names; the same character set as stream names.
-bool is_topic_name(std::string_view s) {
-  return s.size() <= 249 && is_name(s) && s != "." && s != "..";
 }
 
 // HTTP header field names are RFC 9110 tokens.
@@ -273,91 +253,6 @@ void read_logging(const yaml_reader& r, const YAML::Node& node, logging_config& 
         }
         return true;
       });
-}
-
-std::vector<std::string> read_topics(const yaml_reader& r, const YAML::Node& node,
-                                     const std::string& key) {
-  std::vector<std::string> topics;
-  r.for_each_item(node, key, [&](const YAML::Node& item, const std::string& item_key) {
-    std::string topic = r.scalar(item, item_key);
-    if (!is_topic_name(topic)) {
-      r.fail(item_key, "invalid Kafka topic name \"" + topic +
-                           "\": use 1 to 249 letters, digits, '.', '_' or '-' (not . or ..)");
-    }
-    if (std::find(topics.begin(), topics.end(), topic) != topics.end()) {
-      r.fail(item_key, "duplicate topic \"" + topic + "\"");
-    }
-    topics.push_back(std::move(topic));
-  });
-  if (topics.empty()) {
-    r.fail(key, "must list at least one topic");
-  }
-  return topics;
-}
-
-// `names` holds every stream name and alias seen so far: one namespace for URL lookups.
-std::vector<std::string> read_aliases(const yaml_reader& r, const YAML::Node& node,
-                                      const std::string& key, std::set<std::string>& names) {
-  std::vector<std::string> aliases;
-  r.for_each_item(node, key, [&](const YAML::Node& item, const std::string& item_key) {
-    std::string alias = r.scalar(item, item_key);
-    if (!is_name(alias)) {
-      r.fail(item_key, "invalid alias: use only letters, digits, '.', '_' and '-'");
-    }
-    if (!names.insert(alias).second) {
-      r.fail(item_key, "alias \"" + alias + "\" is already used as a stream name or alias");
-    }
-    aliases.push_back(std::move(alias));
-  });
-  return aliases;
-}
-
-stream_config read_stream(const yaml_reader& r, const std::string& name, const YAML::Node& node,
-                          const std::string& stream_key, std::set<std::string>& names) {
-  if (!is_name(name)) {
-    r.fail(stream_key, "invalid stream name: use only letters, digits, '.', '_' and '-'");
-  }
-  if (!names.insert(name).second) {
-    r.fail(stream_key, "name \"" + name + "\" is already used as a stream name or alias");
-  }
-  stream_config stream;
-  stream.name = name;
-  bool has_topics = false;
-  r.for_each_entry(node, stream_key,
-                   [&](const std::string& field, const YAML::Node& v, const std::string& key) {
-                     if (field == "topics") {
-                       has_topics = true;
-                       stream.topics = read_topics(r, v, key);
-                     } else if (field == "description") {
-                       stream.description = r.scalar(v, key);
-                     } else if (field == "schema_title") {
-                       stream.schema_title = r.scalar(v, key);
-                     } else if (field == "canary_events") {
-                       const bool pass = r.one_of(v, key, {"drop", "pass"}) == "pass";
-                       stream.canary_events = pass ? canary_policy::pass : canary_policy::drop;
-                     } else if (field == "aliases") {
-                       stream.aliases = read_aliases(r, v, key, names);
-                     } else {
-                       return false;
-                     }
-                     return true;
-                   });
-  if (!has_topics) {
-    r.fail(child_key(stream_key, "topics"), "missing required key");
-  }
-  return stream;
-}
-
-std::vector<stream_config> read_streams(const yaml_reader& r, const YAML::Node& node,
-                                        const std::string& key) {
-  std::vector<stream_config> streams;
-  std::set<std::string> names;
-  r.for_each_entry(
-      node, key, [&](const std::string& name, const YAML::Node& v, const std::string& stream_key) {
-        streams.push_back(read_stream(r, name, v, stream_key, names));
-        return true;
-      });
-  return streams;
 }
 
 // Closes the config file however parsing ends.

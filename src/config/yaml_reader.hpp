@@ -1,5 +1,5 @@
 // Typed, validating access to yaml-cpp nodes for the config loader (internal to src/config/).
-// Header-only so that it needs no build-system change; only config.cpp includes it.
+// Header-only; config.cpp and streams_section.cpp include it.
 #pragma once
 
 #include <yaml-cpp/yaml.h>
@@ -97,7 +97,7 @@ inline const char* type_name(const YAML::Node& node) {
 }
 
 // Typed access to YAML nodes. Every accessor either returns a checked value or throws a
-// config_error naming `key`, so the section readers in config.cpp stay declarative.
+// config_error naming `key`, so the section readers stay declarative.
 class yaml_reader {
  public:
   explicit yaml_reader(const std::string& file) : file_(file) {}

@@ -1,9 +1,9 @@
 // Handlers of the ordinary (non-streaming) routes.
 #pragma once
 
-#include "app/server_context.hpp"
+#include "context/server_context.hpp"
 #include "eventstreams/router.hpp"
-#include "http/responses.hpp"
+#include "net/responses.hpp"
 
 namespace eventstreams {
 

@@ -8,7 +8,7 @@
 #include "eventstreams/resume.hpp"
 #include "eventstreams/router.hpp"
 #include "http/handlers.hpp"
-#include "sse/sse_session.hpp"
+#include "sse/stream_opener.hpp"
 
 namespace eventstreams {
 namespace {
@@ -141,7 +141,7 @@ void http_session::handle_stream(const request& req, const std::string& streams,
     }
   }
   if (req.method() == http::verb::head) {
-    send(sse_session::head_response(req));
+    send(stream_opener::head_response(req));
     return;
   }
   if (ctx_.shutting_down) {
@@ -149,8 +149,8 @@ void http_session::handle_stream(const request& req, const std::string& streams,
     return;
   }
   // The socket and any bytes read past the request go to the streaming session.
-  std::make_shared<sse_session>(std::move(stream_), req, std::move(sel), std::move(entries), since,
-                                ctx_)
+  std::make_shared<stream_opener>(std::move(stream_), req, std::move(sel), std::move(entries),
+                                  since, ctx_)
       ->run();
 }
 

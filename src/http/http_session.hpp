@@ -1,13 +1,13 @@
 // One HTTP/1.1 connection: reads requests with a fresh, limited parser each, answers ordinary
-// routes with keep-alive, and hands the socket to an sse_session for a stream request.
+// routes with keep-alive, and hands the socket to a stream_opener for a stream request.
 #pragma once
 
 #include <memory>
 #include <optional>
 
-#include "app/server_context.hpp"
-#include "http/net.hpp"
-#include "http/responses.hpp"
+#include "context/server_context.hpp"
+#include "net/net.hpp"
+#include "net/responses.hpp"
 
 namespace eventstreams {
 
@@ -19,13 +19,13 @@ class http_session : public std::enable_shared_from_this<http_session> {
  private:
   void do_read();
   void on_read(beast::error_code ec, std::size_t bytes);
-  // Answers one request (or hands the connection to an sse_session). May throw: on_read turns
+  // Answers one request (or hands the connection to a stream_opener). May throw: on_read turns
   // an exception into a 500.
   void route(const request& req);
   void send(response res);
   void on_write(bool keep_alive, beast::error_code ec, std::size_t bytes);
   void do_close();
-  // Answers the stream route with an error, or hands the connection to an sse_session.
+  // Answers the stream route with an error, or hands the connection to a stream_opener.
   void handle_stream(const request& req, const std::string& streams, const std::string& query);
 
   beast::tcp_stream stream_;

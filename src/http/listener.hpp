@@ -3,8 +3,8 @@
 
 #include <memory>
 
-#include "app/server_context.hpp"
-#include "http/net.hpp"
+#include "context/server_context.hpp"
+#include "net/net.hpp"
 
 namespace eventstreams {
 

@@ -40,11 +40,16 @@ struct consumer::impl {
   std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
   std::vector<rd_kafka_message_t*> held;  // records handed out by the last poll()
 
-  // The next offset of every assigned partition, as delivered so far.
+  // Every assigned partition: the next offset, as delivered so far, and its index in the
+  // positions the consumer was created with (handed out with each record).
+  struct assigned {
+    std::int64_t next = -1;  // -1: not assigned
+    std::size_t index = source_record::no_index;
+  };
   struct topic_positions {
     std::string name;
-    rd_kafka_topic_t* rkt = nullptr;  // learnt from the first record (stable per handle)
-    std::vector<std::int64_t> next;   // by partition number; -1: not assigned
+    rd_kafka_topic_t* rkt = nullptr;   // learnt from the first record (stable per handle)
+    std::vector<assigned> partitions;  // by partition number
   };
   std::vector<topic_positions> topics;
 
@@ -60,17 +65,19 @@ struct consumer::impl {
   std::int64_t total_messages = 0;
   std::uint64_t kicks = 0;
 
-  std::int64_t* next_offset(rd_kafka_topic_t* rkt, std::int32_t partition) {
+  // The assigned partition of a record: a pointer comparison per topic once the topic's handle
+  // is known (the name is compared only until then).
+  assigned* find(rd_kafka_topic_t* rkt, std::int32_t partition) {
     for (auto& t : topics) {
       if (t.rkt != rkt) {
         if (t.rkt || t.name != rd_kafka_topic_name(rkt))
           continue;
         t.rkt = rkt;
       }
-      if (partition < 0 || static_cast<std::size_t>(partition) >= t.next.size() ||
-          t.next[static_cast<std::size_t>(partition)] < 0)
+      if (partition < 0 || static_cast<std::size_t>(partition) >= t.partitions.size() ||
+          t.partitions[static_cast<std::size_t>(partition)].next < 0)
         return nullptr;
-      return &t.next[static_cast<std::size_t>(partition)];
+      return &t.partitions[static_cast<std::size_t>(partition)];
     }
     return nullptr;
   }
@@ -83,10 +90,10 @@ struct consumer::impl {
   void kick() {
     partition_list_ptr list(rd_kafka_topic_partition_list_new(1));
     for (const auto& t : topics) {
-      for (std::size_t p = 0; p < t.next.size(); ++p) {
-        if (t.next[p] >= 0)
+      for (std::size_t p = 0; p < t.partitions.size(); ++p) {
+        if (t.partitions[p].next >= 0)
           rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<int>(p))
-              ->offset = t.next[p];
+              ->offset = t.partitions[p].next;
       }
     }
     // timeout 0: asynchronous, never blocks the caller.
@@ -158,7 +165,8 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
   rd_kafka_queue_io_event_enable(impl_->queue.get(), impl_->wake_fd, &one, sizeof one);
 
   partition_list_ptr list(rd_kafka_topic_partition_list_new(static_cast<int>(positions.size())));
-  for (const auto& p : positions) {
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    const auto& p = positions[i];
     rd_kafka_topic_partition_list_add(list.get(), p.topic.c_str(), p.partition)->offset =
         p.next_offset;
     auto it = std::find_if(impl_->topics.begin(), impl_->topics.end(),
@@ -166,9 +174,9 @@ consumer::consumer(const kafka_config& cfg, const std::string& bootstrap,
     if (it == impl_->topics.end())
       it = impl_->topics.insert(impl_->topics.end(), impl::topic_positions{p.topic, nullptr, {}});
     auto index = static_cast<std::size_t>(std::max(0, p.partition));
-    if (it->next.size() <= index)
-      it->next.resize(index + 1, -1);
-    it->next[index] = std::max<std::int64_t>(0, p.next_offset);
+    if (it->partitions.size() <= index)
+      it->partitions.resize(index + 1);
+    it->partitions[index] = {std::max<std::int64_t>(0, p.next_offset), i};
   }
   if (auto e = rd_kafka_assign(rk, list.get())) {
     throw std::runtime_error(std::string("assign: ") + rd_kafka_err2str(e));
@@ -215,11 +223,13 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
       errors.push_back(std::move(e));
       continue;
     }
-    if (std::int64_t* next = impl_->next_offset(m->rkt, m->partition))
-      *next = m->offset + 1;
+    auto* slot = impl_->find(m->rkt, m->partition);
+    if (slot)
+      slot->next = m->offset + 1;
     impl_->bytes_since_empty += static_cast<std::int64_t>(m->len);
     ++impl_->messages_since_empty;
     record& r = out[n++];
+    r.index = slot ? slot->index : record::no_index;  // not assigned: the session skips it
     r.topic = rd_kafka_topic_name(m->rkt);
     r.partition = m->partition;
     r.offset = m->offset;

@@ -6,34 +6,23 @@
 #include <memory>
 #include <span>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "eventstreams/config.hpp"
 #include "eventstreams/position_vector.hpp"
+#include "eventstreams/source_record.hpp"
 
 namespace eventstreams::kafka {
 
-// A record as handed to the session; the views stay valid until the next poll() or
-// destruction of the consumer.
-struct record {
-  std::string_view topic;
-  std::int32_t partition = 0;
-  std::int64_t offset = 0;
-  std::int64_t timestamp = -1;  // ms since epoch, -1 if none
-  std::string_view value;
-};
-
-struct consumer_error {
-  bool fatal = false;
-  std::string kind;    // short name, e.g. "_TRANSPORT", for metrics and logs
-  std::string detail;  // for logs only
-};
+// Records and errors are handed out as the session reads them (eventstreams/source_record.hpp).
+using record = source_record;
+using consumer_error = source_error;
 
 class consumer {
  public:
   // Creates the handle and assigns `positions` (each at its next_offset). Blocks briefly while
   // librdkafka starts its threads: call from the blocking pool. Throws std::runtime_error.
+  // Each record polled carries the index of its partition in `positions`.
   consumer(const kafka_config& cfg, const std::string& bootstrap,
            const std::vector<partition_position>& positions);
   // Joins librdkafka's threads: destroy on the blocking pool, not on an I/O thread.

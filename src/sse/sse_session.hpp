@@ -1,47 +1,63 @@
-// One streaming connection: resolves start positions, owns a Kafka consumer, and writes
-// events as SSE (or NDJSON) with backpressure, heartbeats and a clean end.
+// One streaming connection after its 200: the pump that joins an event source, the stream's
+// format and the socket writer. It drains the source in turns, waits for its wake-up, sends
+// heartbeats, ends the stream (duration, shutdown, a fatal error) and logs the one close line.
+// It does not know which source it reads.
 #pragma once
 
 #include <array>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
-#include "app/server_context.hpp"
-#include "eventstreams/position_vector.hpp"
-#include "eventstreams/resume.hpp"
-#include "eventstreams/stream_catalog.hpp"
-#include "http/net.hpp"
-#include "http/responses.hpp"
-#include "kafka/consumer.hpp"
+#include "context/server_context.hpp"
+#include "eventstreams/source_record.hpp"
+#include "eventstreams/stream_format.hpp"
+#include "net/net.hpp"
+#include "sse/event_source.hpp"
+#include "sse/stream_request.hpp"
+#include "sse/stream_writer.hpp"
 
 namespace eventstreams {
 
-class sse_session : public std::enable_shared_from_this<sse_session> {
+// A stream its opener admitted and set up: what the session needs to serve it.
+struct opened_stream {
+  stream_request request;
+  std::string response_header;  // the 200's header: the first bytes written
+  stream_format format;         // the start positions and the canary policy
+  // Per position: the events_sent counter of the stream its events count for.
+  std::vector<prometheus::Counter*> sent_counters;
+  std::unique_ptr<event_source> source;  // attached to the stream's executor
+};
+
+// What a stream did, for its close line.
+struct stream_totals {
+  std::uint64_t events = 0;
+  std::uint64_t bytes = 0;
+  std::uint64_t skipped_canary = 0;
+  std::uint64_t skipped_not_json = 0;
+};
+
+class sse_session : public std::enable_shared_from_this<sse_session>, public stream_member {
  public:
-  // `stream` is a connected socket whose request `req` asked for `selection` (already
-  // validated against the catalog). All work happens on the stream's strand.
-  // `entries` (Last-Event-ID) and `since` were validated against the selection.
-  sse_session(beast::tcp_stream&& stream, const request& req, stream_selection selection,
-              std::vector<last_event_entry> entries, std::optional<std::int64_t> since,
-              server_context& ctx);
-  ~sse_session();
+  sse_session(beast::tcp_stream&& stream, opened_stream opened, server_context& ctx);
+  ~sse_session() override;
 
-  void run();
+  // Queues the 200 and the preamble, then streams. On the stream's strand, once.
+  void start();
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
-  void end(std::string reason);
+  void end(std::string reason) override;
 
-  // The headers a GET would get, for HEAD.
-  static response head_response(const request& req);
+  // The one line logged per closed stream (also for one that closed before its 200).
+  static void log_close(const stream_request& req, double seconds, const stream_totals& totals,
+                        std::string_view reason);
 
  private:
-  struct resolved;
-  void resolve(resolved& r, std::chrono::steady_clock::time_point deadline);
-  void on_resolved(std::shared_ptr<resolved> r);
-  // Runs `f` (a step on the strand); an exception it throws ends this stream, never the
-  // process: a 500 before the 200, a closed stream with a logged reason after it.
+  // Runs `f` (a step on the strand); an exception it throws closes this stream with a logged
+  // reason, never the process.
   template <class F>
   void guarded(const char* step, F&& f) {
     try {
@@ -58,12 +74,11 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
     };
   }
   void on_exception(const char* step, const char* what);
-  void fail_before_start(error_kind kind, const std::string& detail);
-  void start_streaming();
-  void do_wait_kafka();
-  void on_kafka_ready(beast::error_code ec);
+  void do_start();
+  void do_wait_source();
+  void on_source_ready(beast::error_code ec);
   void drain();
-  void encode(const kafka::record& rec);
+  void encode(const source_record& rec);
   void flush();
   void on_write(beast::error_code ec, std::size_t bytes);
   void do_read_client();
@@ -73,53 +88,27 @@ class sse_session : public std::enable_shared_from_this<sse_session> {
   void end_on_strand(std::string reason);
   void close(const std::string& reason);
 
-  beast::tcp_stream stream_;
   server_context& ctx_;
-  std::string client_;     // peer address:port for logs
-  std::string client_ip_;  // for the per-client limit: peer address or client_ip_header
-  std::string method_, target_, origin_;
-  unsigned http_version_;
-  bool ndjson_;
-  bool chunked_;
-  stream_selection selection_;
-  std::vector<last_event_entry> entries_;
-  std::optional<std::int64_t> since_;
-  position_vector positions_;
-  std::vector<bool> pass_canary_;                   // per position index
-  std::vector<prometheus::Counter*> sent_counter_;  // per position index: its stream's counter
-  std::unique_ptr<kafka::consumer> consumer_;
-  net::posix::stream_descriptor wake_;
+  stream_request req_;
+  stream_format format_;
+  std::vector<prometheus::Counter*> sent_counter_;  // per position index
+  std::unique_ptr<event_source> source_;
+  stream_writer writer_;
   net::steady_timer heartbeat_;
   net::steady_timer duration_timer_;  // server.max_connection_duration
-  net::steady_timer stall_timer_;     // server.stall_timeout, armed while a write is pending
-  std::array<kafka::record, 64> records_;
-  std::vector<kafka::consumer_error> errors_;
-  std::array<char, 512> read_buffer_;
+  std::array<source_record, 64> records_;
+  std::vector<source_error> errors_;
 
-  std::string scratch_;          // one spliced event
-  std::string pending_;          // encoded bytes not yet handed to the socket
-  std::string inflight_;         // bytes being written
-  std::string response_header_;  // the response header until the first write
-  bool writing_ = false;
-  std::uint64_t write_seq_ = 0;  // writes started, for the stall timer
-  bool paused_ = false;          // draining stopped because pending_ is full (backpressure)
-  bool waiting_kafka_ = false;
-  bool ending_ = false;        // no more events: write what is pending, then the end
-  bool final_queued_ = false;  // the last bytes are in flight; close when written
+  bool paused_ = false;  // draining stopped because the writer is full (backpressure)
+  bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;
-  bool registered_ = false;
-  bool started_ = false;   // the 200 header is queued
-  bool id_moved_ = false;  // positions moved since the last id written (SSE only)
+  bool started_ = false;  // the 200 header is queued
   std::string end_reason_;
   std::optional<std::string> close_reason_;  // set by close(); logged by the destructor
   double close_seconds_ = 0;
 
-  std::chrono::steady_clock::time_point opened_;
   std::chrono::steady_clock::time_point last_send_;
-  std::uint64_t events_sent_ = 0;
-  std::uint64_t bytes_sent_ = 0;
-  std::uint64_t skipped_not_json_ = 0;
-  std::uint64_t skipped_canary_ = 0;
+  stream_totals totals_;           // bytes: see writer_.bytes_written()
   std::int64_t drain_now_ms_ = 0;  // wall clock of the current drain, for the lag histogram
 };
 

@@ -1,7 +1,7 @@
 // Blocking HTTP/1.1 + SSE client with deadlines.
 #include "sse_client.hpp"
 
-#include "http/net.hpp"  // <utility> before Asio (PLATFORM.md)
+#include "net/net.hpp"  // <utility> before Asio (PLATFORM.md)
 
 #include <gtest/gtest.h>
 

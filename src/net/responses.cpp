@@ -1,5 +1,5 @@
 // Ordinary responses and CORS.
-#include "http/responses.hpp"
+#include "net/responses.hpp"
 
 #include <algorithm>
 

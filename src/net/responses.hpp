@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "eventstreams/problem.hpp"
-#include "http/net.hpp"
+#include "net/net.hpp"
 
 namespace eventstreams {
 

@@ -1,16 +1,17 @@
-// What every connection shares: configuration, stream catalog, Kafka access, registries.
+// What every connection shares: configuration, stream catalog, Kafka access, metrics and the
+// registry of live streams. Below http/ and sse/, which both include it.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <string>
 
+#include "context/session_registry.hpp"
 #include "eventstreams/config.hpp"
 #include "eventstreams/stream_catalog.hpp"
-#include "http/net.hpp"
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
-#include "sse/session_registry.hpp"
+#include "net/net.hpp"
 
 namespace eventstreams {
 

@@ -1,0 +1,34 @@
+// What an event source hands a streaming session: records in delivery order, each with the
+// index of its partition in the connection's positions, and the errors met on the way.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <string_view>
+
+namespace eventstreams {
+
+// One record. The views stay valid until the source's next poll or its destruction.
+struct source_record {
+  // A record of a partition the connection was not assigned (librdkafka delivers none).
+  static constexpr std::size_t no_index = std::numeric_limits<std::size_t>::max();
+
+  // The partition's index in the connection's positions (assignment order, docs/api.md §5.2),
+  // resolved once per connection by the source: no per-record topic lookup.
+  std::size_t index = no_index;
+  std::string_view topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = 0;
+  std::int64_t timestamp = -1;  // ms since epoch, -1 if none
+  std::string_view value;
+};
+
+struct source_error {
+  bool fatal = false;  // the stream ends with an error (docs/api.md §5.5)
+  std::string kind;    // short name, e.g. "_TRANSPORT", for metrics and logs
+  std::string detail;  // for logs only
+};
+
+}  // namespace eventstreams

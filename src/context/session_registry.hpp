@@ -1,0 +1,49 @@
+// The set of live streams (being opened or streaming): counted for limits, ended together at
+// shutdown.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+
+namespace eventstreams {
+
+// What the registry holds: a stream that shutdown can end.
+class stream_member {
+ public:
+  virtual ~stream_member() = default;
+  // Ends the stream after the events already encoded (shutdown, duration). Thread-safe: posts
+  // onto the member's strand.
+  virtual void end(std::string reason) = 0;
+};
+
+// Thread-safe. A stream joins when its request is admitted and leaves in its destructor.
+class session_registry {
+ public:
+  enum class join_result { ok, process_limit, client_limit };
+  // Registers `s` for client `ip` unless the process already has `limit` members or that
+  // client has `ip_limit` (0 = no per-client limit).
+  join_result try_join(stream_member* s, std::weak_ptr<stream_member> weak, const std::string& ip,
+                       std::size_t limit, std::size_t ip_limit);
+  // `to` takes the place of `from` (same client, same count): a stream that was opened by one
+  // object and is served by another is one member throughout.
+  void hand_over(stream_member* from, stream_member* to, std::weak_ptr<stream_member> weak);
+  void leave(stream_member* s);
+  std::size_t size() const;
+  // Calls `f` on every live member (f should only post work onto the member's strand).
+  void for_each(const std::function<void(std::shared_ptr<stream_member>)>& f) const;
+
+ private:
+  mutable std::mutex mutex_;
+  struct entry {
+    std::weak_ptr<stream_member> member;
+    std::string ip;
+  };
+  std::unordered_map<stream_member*, entry> members_;
+  std::unordered_map<std::string, std::size_t> per_ip_;
+};
+
+}  // namespace eventstreams

@@ -1,0 +1,64 @@
+// What a streaming session reads from: records with their position index, a wake-up when more
+// may be waiting, and how a source is closed and destroyed. Today's per-connection Kafka
+// consumer is one implementation (per_connection_source); the session does not know which one
+// it reads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "eventstreams/source_record.hpp"
+#include "net/net.hpp"
+
+namespace eventstreams {
+
+// Counters a source keeps; monotonic, read by the session for the metrics.
+struct source_stats {
+  // Times the source restarted fetchers parked at the prefetch cap
+  // (eventstreams_kafka_fetch_restarts_total).
+  std::uint64_t fetch_kicks = 0;
+};
+
+// Every call is made on the session's strand, except the destructor (see retire()).
+class event_source {
+ public:
+  using wait_handler = std::function<void(beast::error_code)>;
+
+  virtual ~event_source() = default;
+
+  // Once, before the first wait: ties the wake-up to the session's executor. A reason when the
+  // process is out of resources (the stream is then refused with 503, docs/api.md §6).
+  virtual std::optional<std::string> attach(const net::any_io_executor& ex) = 0;
+
+  // Non-blocking: up to out.size() records; errors met are appended to `errors`. Fewer records
+  // than asked and no error means the source is empty: wait before polling again.
+  virtual std::size_t poll(std::span<source_record> out, std::vector<source_error>& errors) = 0;
+
+  // Runs `ready` on the attached executor once records or errors may be waiting after a poll
+  // that found the source empty; a pending wait ends with operation_aborted when close() runs,
+  // and a wait started after close() never completes. One wait at a time.
+  virtual void async_wait(wait_handler ready) = 0;
+  // Clears the wake-up; call when it fired, before polling again.
+  virtual void reset_wake() = 0;
+
+  virtual source_stats stats() const = 0;
+
+  // Ends the wait and releases what is tied to the strand. Idempotent.
+  virtual void close() = 0;
+};
+
+// Closes `source` here (on the strand) and destroys it on `blocking`: destroying a source may
+// block (the per-connection consumer joins librdkafka's threads), never on an I/O thread.
+inline void retire(std::unique_ptr<event_source> source, net::thread_pool& blocking) {
+  if (!source)
+    return;
+  source->close();
+  net::post(blocking, [s = std::move(source)]() mutable { s.reset(); });
+}
+
+}  // namespace eventstreams

@@ -1,0 +1,92 @@
+// SSE and NDJSON framing of a stream body (docs/api.md §4, §5).
+#include "eventstreams/stream_format.hpp"
+
+#include <utility>
+
+#include "eventstreams/event_encoder.hpp"
+
+namespace eventstreams {
+
+stream_format::stream_format(framing f, position_vector positions, std::vector<bool> pass_canary)
+    : framing_(f), positions_(std::move(positions)), pass_canary_(std::move(pass_canary)) {
+  pass_canary_.resize(positions_.size(), false);
+}
+
+void stream_format::preamble(std::string& out) {
+  if (framing_ == framing::ndjson)
+    return;
+  // The start positions right away: a client ended before its first event resumes from where
+  // it started, not from the end.
+  out += ":ok\n\n";
+  append_sse_id_block(out, positions_.id());
+}
+
+record_outcome stream_format::record(const source_record& rec, std::string& out) {
+  const std::size_t i = rec.index;
+  if (i >= positions_.size())
+    return record_outcome::not_assigned;  // librdkafka delivers no such record
+  positions_.advance(i, rec.offset, rec.timestamp);
+  id_moved_ = true;  // until an event carries the new id
+  scratch_.clear();
+  bool canary = false;
+  if (splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &canary) !=
+      splice_result::ok)
+    return record_outcome::skipped_not_json;
+  if (canary && !pass_canary_[i])
+    return record_outcome::skipped_canary;
+  if (framing_ == framing::ndjson) {
+    append_ndjson_line(out, scratch_);
+  } else {
+    append_sse_event(out, positions_.id(), scratch_);
+    id_moved_ = false;
+  }
+  return record_outcome::sent;
+}
+
+void stream_format::error(std::string_view problem, std::string& out) {
+  if (framing_ == framing::ndjson)
+    return;  // NDJSON has no framing for an error: the response just ends
+  out += "event: error\nid: ";
+  out += positions_.id();
+  out += "\ndata: ";
+  out += problem;
+  out += "\n\n";
+  id_moved_ = false;
+}
+
+void stream_format::heartbeat(std::string& out) {
+  if (framing_ == framing::ndjson)
+    return;
+  // Positions that moved without an event (dropped canaries, skipped records) go out as an
+  // id-only block, so that a sparse subscriber resumes from a fresh position.
+  if (id_moved_) {
+    id_block(out);
+  } else {
+    out += ":\n\n";
+  }
+}
+
+void stream_format::before_end(std::string& out) {
+  if (framing_ == framing::sse && id_moved_)
+    id_block(out);
+}
+
+void stream_format::id_block(std::string& out) {
+  append_sse_id_block(out, positions_.id());
+  id_moved_ = false;
+}
+
+std::vector<bool> stream_format::canary_policy(const std::vector<std::string>& topics,
+                                               const std::vector<bool>& topic_passes,
+                                               const position_vector& positions) {
+  std::vector<bool> pass(positions.size(), false);
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    for (std::size_t t = 0; t < topics.size() && t < topic_passes.size(); ++t) {
+      if (topics[t] == positions.at(i).topic)
+        pass[i] = topic_passes[t];
+    }
+  }
+  return pass;
+}
+
+}  // namespace eventstreams

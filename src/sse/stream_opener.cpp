@@ -1,0 +1,282 @@
+// Admission, start positions and errors before the 200; then the hand-off to the session.
+#include "sse/stream_opener.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <sstream>
+
+#include "eventstreams/start_resolver.hpp"
+#include "sse/per_connection_source.hpp"
+#include "sse/sse_session.hpp"
+
+namespace eventstreams {
+namespace {
+
+template <class Body>
+void set_stream_headers(http::response<Body>& res, std::string_view origin, bool ndjson,
+                        bool chunked) {
+  add_common_headers(res.base(), origin);
+  res.set(http::field::content_type,
+          ndjson ? "application/x-ndjson; charset=utf-8" : "text/event-stream; charset=utf-8");
+  res.set(http::field::cache_control, "no-cache");
+  res.set("X-Accel-Buffering", "no");
+  if (chunked) {
+    res.chunked(true);
+  } else {
+    res.keep_alive(false);  // HTTP/1.0: the end of the body is the end of the connection
+  }
+}
+
+bool wants_ndjson(const request& req) {
+  auto accept = req[http::field::accept];
+  return std::string_view(accept).starts_with("application/json");
+}
+
+// The 200's header, which the session's first write carries.
+std::string response_header(const stream_request& r) {
+  http::response<http::empty_body> res{http::status::ok, r.http_version};
+  set_stream_headers(res, r.origin, r.body == framing::ndjson, r.chunked);
+  std::ostringstream os;
+  os << res.base();
+  return os.str();
+}
+
+}  // namespace
+
+struct stream_opener::resolved {
+  lookup_error error;
+  bool internal = false;   // set-up failed unexpectedly (answered 500)
+  bool abandoned = false;  // the client closed before its source was created
+  std::vector<partition_position> positions;
+  std::unique_ptr<event_source> source;
+};
+
+stream_opener::stream_opener(beast::tcp_stream&& stream, const request& req,
+                             stream_selection selection, std::vector<last_event_entry> entries,
+                             std::optional<std::int64_t> since, server_context& ctx)
+    : stream_(std::move(stream)), executor_(stream_.get_executor()), ctx_(ctx) {
+  req_.method = req.method_string();
+  req_.target = req.target();
+  req_.origin = req[http::field::origin];
+  req_.http_version = req.version();
+  req_.body = wants_ndjson(req) ? framing::ndjson : framing::sse;
+  req_.chunked = req.version() >= 11;
+  req_.selection = std::move(selection);
+  req_.entries = std::move(entries);
+  req_.since = since;
+  req_.opened = std::chrono::steady_clock::now();
+  beast::error_code ec;
+  auto ep = stream_.socket().remote_endpoint(ec);
+  req_.client = ec ? "unknown" : ep.address().to_string() + ":" + std::to_string(ep.port());
+  req_.client_ip = ec ? "unknown" : ep.address().to_string();
+  const auto& header = ctx_.cfg.server.client_ip_header;
+  if (!header.empty()) {
+    // Behind a proxy: the first address of the header (X-Forwarded-For style lists) counts.
+    std::string_view value(req[header]);
+    value = value.substr(0, value.find(','));
+    while (!value.empty() && value.front() == ' ')
+      value.remove_prefix(1);
+    while (!value.empty() && value.back() == ' ')
+      value.remove_suffix(1);
+    if (!value.empty())
+      req_.client_ip = std::string(value.substr(0, 64));
+  }
+}
+
+stream_opener::~stream_opener() {
+  if (registered_)
+    ctx_.registry.leave(this);
+  retire(std::move(source_), *ctx_.blocking);
+}
+
+response stream_opener::head_response(const request& req) {
+  response res{http::status::ok, req.version()};
+  set_stream_headers(res, std::string_view(req[http::field::origin]), wants_ndjson(req),
+                     req.version() >= 11);
+  if (res.keep_alive())
+    res.keep_alive(req.keep_alive());
+  return res;
+}
+
+void stream_opener::run() {
+  switch (ctx_.registry.try_join(this, weak_from_this(), req_.client_ip,
+                                 ctx_.cfg.server.max_connections,
+                                 ctx_.cfg.server.client_ip_connection_limit)) {
+    case session_registry::join_result::process_limit:
+      return fail_before_start(error_kind::unavailable, "the server is at its connection limit");
+    case session_registry::join_result::client_limit:
+      return fail_before_start(error_kind::too_many_requests,
+                               "too many concurrent streams from this client");
+    case session_registry::join_result::ok:
+      break;
+  }
+  registered_ = true;
+  spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
+  // Stream set-ups wait for the blocking pool: bound how many may queue, so a burst of
+  // requests (or clients that give up) cannot pile up lookups and consumers.
+  if (ctx_.starting.fetch_add(1) >= ctx_.cfg.server.max_starting_streams) {
+    ctx_.starting.fetch_sub(1);
+    return fail_before_start(error_kind::unavailable, "too many streams are starting; retry");
+  }
+  // The deadline starts now, not when a pool thread is free: during a Kafka outage queued
+  // requests are answered 503 within kafka_timeout instead of one pool round after another.
+  auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.server.kafka_timeout;
+  net::post(*ctx_.blocking, [self = shared_from_this(), deadline] {
+    auto r = std::make_shared<resolved>();
+    try {
+      self->resolve(*r, deadline);
+    } catch (const std::exception& e) {
+      // An exception must not end a pool thread (and the process): the request gets a 500.
+      self->ctx_.metrics.internal_errors("setup").Increment();
+      spdlog::error("client={} unexpected error while starting a stream: {}", self->req_.client,
+                    e.what());
+      r->internal = true;
+      r->source.reset();
+    }
+    net::post(self->executor_,
+              [self, r] { self->guarded("start", [&] { self->on_resolved(r); }); });
+  });
+}
+
+// On the blocking pool: start positions and the source. Only the pool touches the members it
+// reads until on_resolved runs on the strand.
+void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point deadline) {
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+  if (left.count() <= 0) {
+    r.error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
+  } else {
+    r.error = resolve_start_positions(*ctx_.kafka, req_.selection.topics, req_.entries, req_.since,
+                                      ctx_.cfg.kafka.resume_by, left, r.positions);
+  }
+  // A client that left while waiting for the pool gets no consumer: the peek sees its FIN.
+  // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
+  char probe;
+  r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  if (!r.error && !r.abandoned) {
+    try {
+      r.source =
+          std::make_unique<per_connection_source>(ctx_.cfg.kafka, ctx_.bootstrap, r.positions);
+    } catch (const std::exception& e) {
+      spdlog::error("cannot start a Kafka consumer: {}", e.what());
+      r.error = {lookup_error_kind::unreachable, "cannot start a Kafka consumer"};
+    }
+  }
+}
+
+void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
+  source_ = std::move(r->source);
+  ctx_.starting.fetch_sub(1);
+  if (closed_ || r->abandoned)
+    return close("client closed while starting");
+  if (ending_)
+    return close(end_reason_);
+  if (r->internal)
+    return fail_before_start(error_kind::internal, "");
+  if (r->error)
+    return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
+  start(std::move(r->positions));
+}
+
+// The tables the session indexes per record, once per connection; the source's wake-up; then
+// the hand-off.
+void stream_opener::start(std::vector<partition_position> start_positions) {
+  position_vector positions(std::move(start_positions));
+  const auto& names = req_.selection.stream_names;
+  // An event counts for the first requested stream that reads its topic.
+  std::vector<prometheus::Counter*> sent_counters(positions.size());
+  auto catalog = ctx_.catalog.load();
+  for (std::size_t i = 0; i < positions.size(); ++i) {
+    for (const auto& name : names) {
+      const auto* s = catalog->find(name);
+      if (s &&
+          std::find(s->topics.begin(), s->topics.end(), positions.at(i).topic) != s->topics.end()) {
+        sent_counters[i] = &ctx_.metrics.events_sent(name);
+        break;
+      }
+    }
+    if (!sent_counters[i])
+      sent_counters[i] = &ctx_.metrics.events_sent(names[0]);
+  }
+  auto pass_canary =
+      stream_format::canary_policy(req_.selection.topics, req_.selection.pass_canary, positions);
+  if (auto refused = source_->attach(executor_))
+    return fail_before_start(error_kind::unavailable, *refused);
+
+  std::string header = response_header(req_);
+  stream_format format(req_.body, std::move(positions), std::move(pass_canary));
+  // From here the socket belongs to the session, even if constructing it fails.
+  handed_off_ = true;
+  auto session = std::make_shared<sse_session>(
+      std::move(stream_),
+      opened_stream{std::move(req_), std::move(header), std::move(format), std::move(sent_counters),
+                    std::move(source_)},
+      ctx_);
+  ctx_.registry.hand_over(this, session.get(), session);
+  registered_ = false;
+  session_ = session;
+  session->start();
+}
+
+void stream_opener::on_exception(const char* step, const char* what) {
+  ctx_.metrics.internal_errors("setup").Increment();
+  spdlog::error("client={} unexpected error ({}): {}", req_.client, step, what);
+  if (closed_ || handed_off_)
+    return;  // closed, or the socket went with the session (or with its failed construction)
+  fail_before_start(error_kind::internal, "");  // no internals in the body
+}
+
+void stream_opener::fail_before_start(error_kind kind, const std::string& detail) {
+  request req;
+  req.method_string(req_.method);
+  req.target(req_.target);
+  req.version(req_.http_version);
+  req.keep_alive(false);
+  auto res = std::make_shared<response>(make_problem(req, kind, detail));
+  spdlog::info("close client={} streams={} duration=0s events=0 bytes=0 reason=\"{}: {}\"",
+               req_.client, req_.stream_list(), problem_for(kind).type, detail);
+  closed_ = true;  // nothing streams from here on; the write below ends the connection
+  ctx_.metrics.http_requests("stream", problem_for(kind).status).Increment();
+  http::async_write(stream_, *res,
+                    [self = shared_from_this(), res](beast::error_code, std::size_t) {
+                      beast::error_code ec;
+                      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+                      self->stream_.close();
+                    });
+}
+
+void stream_opener::end(std::string reason) {
+  net::post(executor_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
+    self->end_on_strand(std::move(reason));
+  });
+}
+
+void stream_opener::end_on_strand(std::string reason) {
+  if (handed_off_) {
+    // The registry asked before the hand-off; the session serves the stream now.
+    if (auto s = session_.lock())
+      s->end(std::move(reason));
+    return;
+  }
+  if (closed_ || ending_)
+    return;
+  ending_ = true;  // still resolving: on_resolved sees it and closes
+  end_reason_ = std::move(reason);
+}
+
+// A stream that ends before its 200 (the client left, shutdown): no answer, one log line.
+void stream_opener::close(const std::string& reason) {
+  closed_ = true;
+  beast::error_code ec;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
+  stream_.close();
+  retire(std::move(source_), *ctx_.blocking);
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - req_.opened).count();
+  sse_session::log_close(req_, seconds, {}, reason);
+}
+
+}  // namespace eventstreams

@@ -1,0 +1,77 @@
+// Everything before the 200 of a stream request: admission (the registry, the per-client limit,
+// max_starting_streams), the start positions and the event source set up on the blocking pool,
+// and the problem answer when any of it fails (docs/api.md §4, §6). It owns the socket until the
+// stream starts, then hands it, the source and the start positions to an sse_session.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "context/server_context.hpp"
+#include "eventstreams/problem.hpp"
+#include "eventstreams/resume.hpp"
+#include "eventstreams/stream_catalog.hpp"
+#include "net/net.hpp"
+#include "net/responses.hpp"
+#include "sse/event_source.hpp"
+#include "sse/stream_request.hpp"
+
+namespace eventstreams {
+
+class sse_session;
+
+class stream_opener : public std::enable_shared_from_this<stream_opener>, public stream_member {
+ public:
+  // `stream` is a connected socket whose request `req` asked for `selection` (validated against
+  // the catalog); `entries` (Last-Event-ID) and `since` were validated against the selection.
+  // All work happens on the stream's strand.
+  stream_opener(beast::tcp_stream&& stream, const request& req, stream_selection selection,
+                std::vector<last_event_entry> entries, std::optional<std::int64_t> since,
+                server_context& ctx);
+  ~stream_opener() override;
+
+  void run();
+  // Shutdown while starting: the stream closes once its set-up returns (after the hand-off, the
+  // session ends it). Thread-safe.
+  void end(std::string reason) override;
+
+  // The headers a GET would get, for HEAD.
+  static response head_response(const request& req);
+
+ private:
+  struct resolved;
+  void resolve(resolved& r, std::chrono::steady_clock::time_point deadline);
+  void on_resolved(std::shared_ptr<resolved> r);
+  void start(std::vector<partition_position> positions);
+  // Runs `f`; an exception it throws is answered 500, never ends the process.
+  template <class F>
+  void guarded(const char* step, F&& f) {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      on_exception(step, e.what());
+    }
+  }
+  void on_exception(const char* step, const char* what);
+  void fail_before_start(error_kind kind, const std::string& detail);
+  void end_on_strand(std::string reason);
+  void close(const std::string& reason);
+
+  beast::tcp_stream stream_;
+  net::any_io_executor executor_;  // the stream's strand, also after the hand-off
+  server_context& ctx_;
+  stream_request req_;
+  std::unique_ptr<event_source> source_;
+  std::weak_ptr<sse_session> session_;  // set by the hand-off
+  bool registered_ = false;
+  bool handed_off_ = false;  // the socket went to the session (or is going: see start())
+  bool closed_ = false;
+  bool ending_ = false;
+  std::string end_reason_;
+};
+
+}  // namespace eventstreams

@@ -1,0 +1,99 @@
+// The socket side of a stream: the response header on the first write, HTTP/1.1 chunking, the
+// buffer being filled and the one being written, the stall timer, the backpressure signal and
+// the final chunk. Its completions run the handlers the owner passes, which keep it alive.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+
+#include "net/net.hpp"
+
+namespace eventstreams {
+
+class stream_writer {
+ public:
+  // `chunked`: HTTP/1.1 chunked framing; otherwise (HTTP/1.0) the body ends with the connection.
+  // Encoded bytes past `max_buffered` make full() true: the owner stops encoding until a write
+  // completes. A write that takes longer than `stall_timeout` calls the owner's stall handler.
+  stream_writer(beast::tcp_stream&& stream, bool chunked, std::size_t max_buffered,
+                std::chrono::milliseconds stall_timeout);
+
+  net::any_io_executor get_executor() { return stream_.get_executor(); }
+
+  // Where the owner appends encoded bytes; they go out with the next write.
+  std::string& pending() noexcept { return pending_; }
+  // Backpressure: the pending bytes reached max_buffered.
+  bool full() const noexcept { return pending_.size() >= max_buffered_; }
+  bool writing() const noexcept { return writing_; }
+  // The final chunk is in flight: once it is written the response is complete.
+  bool final_queued() const noexcept { return final_queued_; }
+  // Bytes the socket took so far (response header and framing included).
+  std::uint64_t bytes_written() const noexcept { return bytes_written_; }
+
+  // The response header, sent with the first write.
+  void set_header(std::string header) { header_ = std::move(header); }
+
+  enum class flush_result {
+    busy,     // a write is in flight; its completion flushes again
+    idle,     // nothing to write
+    started,  // a write started: `done` runs when it completes
+    ended,    // the end was asked and the body needs no final bytes (HTTP/1.0): close now
+  };
+  // Starts writing the header, the pending bytes (as one chunk) and, when `final`, the final
+  // chunk. `done(error_code, bytes)` completes the write: call written() first in it.
+  // `stalled()` runs when the write has not completed within the stall timeout.
+  template <class Done, class Stalled>
+  flush_result flush(bool final, Done&& done, Stalled&& stalled) {
+    if (writing_)
+      return flush_result::busy;
+    if (auto r = prepare(final); r != flush_result::started)
+      return r;
+    writing_ = true;
+    // A client that stopped reading leaves this write pending once the socket buffers are full.
+    stall_timer_.expires_after(stall_timeout_);
+    // The sequence number tells this write's expiry from a late one of an earlier write.
+    stall_timer_.async_wait([this, seq = ++write_seq_, stalled = std::forward<Stalled>(stalled)](
+                                beast::error_code ec) mutable {
+      if (!ec && writing_ && seq == write_seq_)
+        stalled();
+    });
+    net::async_write(stream_, net::buffer(inflight_), std::forward<Done>(done));
+    return flush_result::started;
+  }
+
+  // The write completed (or failed) after `bytes`: the first call of the `done` handler.
+  void written(std::size_t bytes);
+  // After a successful write: releases buffers that grew past what an idle stream keeps.
+  void trim();
+
+  // Reads and discards what the client sends: `done(error_code, bytes)` completes it.
+  template <class Done>
+  void async_read(Done&& done) {
+    stream_.async_read_some(net::buffer(read_buffer_), std::forward<Done>(done));
+  }
+
+  // Cancels the stall timer and closes the socket (pending operations end with an error).
+  void close();
+
+ private:
+  flush_result prepare(bool final);
+
+  beast::tcp_stream stream_;
+  bool chunked_;
+  std::size_t max_buffered_;
+  std::chrono::milliseconds stall_timeout_;
+  net::steady_timer stall_timer_;  // armed while a write is pending
+  std::string header_;             // the response header until the first write
+  std::string pending_;            // encoded bytes not yet handed to the socket
+  std::string inflight_;           // bytes being written
+  bool writing_ = false;
+  bool final_queued_ = false;
+  std::uint64_t write_seq_ = 0;  // writes started, for the stall timer
+  std::uint64_t bytes_written_ = 0;
+  std::array<char, 512> read_buffer_;
+};
+
+}  // namespace eventstreams

@@ -1,0 +1,252 @@
+// A streaming session driven against a fake event source, no Kafka: the bytes it writes for given
+// records (API.md §5.1, §5.2, §5.5), its keepalives, backpressure, ends, and what it does with
+// its source. The harness (session_harness.hpp) runs it on a loopback TCP pair.
+#include "sse/sse_session.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "eventstreams/problem.hpp"
+#include "session_harness.hpp"
+
+namespace eventstreams::test {
+namespace {
+
+constexpr const char* start_id = R"([{"topic":"a","partition":0,"offset":5},)"
+                                 R"({"topic":"b","partition":0,"offset":7}])";
+constexpr const char* canary = R"({"meta":{"domain":"canary"},"n":1})";
+
+TEST_F(SessionTest, WritesTheHeaderThePreambleAndEachEventInChunks) {
+  src_->push(0, "a", 5, R"({"x":1})", 1700000000001);
+  src_->push(1, "b", 7, R"({"y":2})", 1700000000002);
+  start();
+  ASSERT_TRUE(run_until([&] { return count(body().data, "event: message") == 2; })) << received_;
+  // The header first, then the preamble as its own chunk (written before the first drain).
+  const std::string preamble = std::string(":ok\n\nid: ") + start_id + "\n\n";
+  EXPECT_TRUE(raw_body().starts_with((std::stringstream() << std::hex << preamble.size()).str() +
+                                     "\r\n" + preamble + "\r\n"))
+      << received_;
+  EXPECT_TRUE(body().valid);
+  EXPECT_FALSE(body().complete);
+  EXPECT_EQ(body().data,
+            preamble +
+                "event: message\n"
+                R"(id: [{"topic":"a","partition":0,"offset":6,"timestamp":1700000000001},)"
+                R"({"topic":"b","partition":0,"offset":7}])"
+                "\n"
+                R"(data: {"meta":{"topic":"a","partition":0,"offset":5},"x":1})"
+                "\n\n"
+                "event: message\n"
+                R"(id: [{"topic":"a","partition":0,"offset":6,"timestamp":1700000000001},)"
+                R"({"topic":"b","partition":0,"offset":8,"timestamp":1700000000002}])"
+                "\n"
+                R"(data: {"meta":{"topic":"b","partition":0,"offset":7},"y":2})"
+                "\n\n");
+  EXPECT_EQ(ctx_.metrics.events_sent("s").Value(), 2);
+  EXPECT_EQ(ctx_.metrics.http_requests("stream", 200).Value(), 1);
+  EXPECT_EQ(ctx_.metrics.connected_clients("s").Value(), 1);
+  // Every poll asks for at most one batch.
+  EXPECT_LE(src_->largest_ask, 64u);
+}
+
+TEST_F(SessionTest, WaitsForTheWakeUpAndDrainsWhatArrivedThen) {
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));
+  const auto polls = src_->polls;
+  run_for(50ms);
+  EXPECT_EQ(src_->polls, polls);  // waiting, not polling
+  EXPECT_EQ(count(body().data, "event: message"), 0u);
+
+  src_->push(0, "a", 5, R"({"x":1})");
+  ASSERT_TRUE(src_->fire());
+  ASSERT_TRUE(run_until([&] { return count(body().data, "event: message") == 1; })) << received_;
+  EXPECT_EQ(src_->resets, 1u);
+  EXPECT_TRUE(src_->waiter.has_value());  // empty again: waiting for the next wake-up
+}
+
+TEST_F(SessionTest, NdjsonWritesOneLinePerEventAndNothingElse) {
+  src_->push(0, "a", 5, R"({"x":1})");
+  src_->push(0, "a", 6, canary);
+  src_->push(1, "b", 7, R"({"y":2})");
+  start(framing::ndjson);
+  ASSERT_TRUE(run_until([&] { return count(body().data, "\n") == 2; })) << received_;
+  run_for(50ms);
+  EXPECT_EQ(body().data, R"({"meta":{"topic":"a","partition":0,"offset":5},"x":1})"
+                         "\n"
+                         R"({"meta":{"topic":"b","partition":0,"offset":7},"y":2})"
+                         "\n");
+}
+
+TEST_F(SessionTest, SkipsCanariesAndNonJsonAndTheKeepaliveCarriesTheirPosition) {
+  ctx_.cfg.server.heartbeat_interval = 100ms;
+  src_->push(0, "a", 5, canary, 42);      // a drops canaries
+  src_->push(0, "a", 6, "not json", 43);  // never sent
+  src_->push(1, "b", 7, canary, 44);      // b passes them
+  start();
+  ASSERT_TRUE(run_until([&] { return count(body().data, "event: message") == 1; })) << received_;
+  const std::string events_part =
+      std::string(":ok\n\nid: ") + start_id + "\n\n" +
+      "event: message\n"
+      R"(id: [{"topic":"a","partition":0,"offset":7,"timestamp":43},)"
+      R"({"topic":"b","partition":0,"offset":8,"timestamp":44}])"
+      "\n"
+      R"(data: {"meta":{"topic":"b","partition":0,"offset":7,"domain":"canary"},"n":1})"
+      "\n\n";
+  EXPECT_EQ(body().data, events_part);
+  EXPECT_EQ(ctx_.metrics.events_skipped("canary").Value(), 1);
+  EXPECT_EQ(ctx_.metrics.events_skipped("not_json").Value(), 1);
+
+  // Idle: the keepalive is a comment, since the last event carried the positions.
+  ASSERT_TRUE(run_until([&] { return body().data.size() > events_part.size(); })) << received_;
+  EXPECT_EQ(body().data, events_part + ":\n\n");
+
+  // A dropped canary moves a position without an event: the next keepalive is an id block.
+  src_->push(0, "a", 7, canary, 45);
+  ASSERT_TRUE(src_->fire());
+  ASSERT_TRUE(run_until([&] { return body().data.size() > events_part.size() + 3; })) << received_;
+  EXPECT_EQ(body().data, events_part + ":\n\n" +
+                             R"(id: [{"topic":"a","partition":0,"offset":8,"timestamp":45},)"
+                             R"({"topic":"b","partition":0,"offset":8,"timestamp":44}])"
+                             "\n\n");
+  // And after it, comments again.
+  const auto before = body().data.size();
+  ASSERT_TRUE(run_until([&] { return body().data.size() > before; })) << received_;
+  EXPECT_EQ(body().data.substr(before), ":\n\n");
+}
+
+TEST_F(SessionTest, AFatalErrorEndsAnSseStreamWithAnErrorEventAndTheFinalChunk) {
+  src_->push(0, "a", 5, R"({"x":1})", 1000);
+  src_->push_error("_TRANSPORT", false);  // retried by librdkafka: the stream goes on
+  src_->push(0, "a", 6, canary, 1001);
+  src_->push_error("_UNKNOWN_TOPIC", true);
+  start();
+  ASSERT_TRUE(run_until([&] { return eof_; })) << received_;
+  EXPECT_TRUE(body().valid);
+  EXPECT_TRUE(body().complete);
+  const std::string id_after = R"([{"topic":"a","partition":0,"offset":7,"timestamp":1001},)"
+                               R"({"topic":"b","partition":0,"offset":7}])";
+  EXPECT_TRUE(
+      body().data.ends_with("event: error\nid: " + id_after + "\ndata: " +
+                            problem_json(error_kind::kafka_unavailable,
+                                         "Kafka error: _UNKNOWN_TOPIC", "GET", "/v2/stream/s") +
+                            "\n\n"))
+      << body().data;
+  EXPECT_EQ(count(body().data, "event: message"), 1u);
+  EXPECT_EQ(ctx_.metrics.kafka_errors("_TRANSPORT").Value(), 1);
+  EXPECT_EQ(ctx_.metrics.kafka_errors("_UNKNOWN_TOPIC").Value(), 1);
+  EXPECT_EQ(ctx_.metrics.clients_disconnected("kafka_error").Value(), 1);
+}
+
+TEST_F(SessionTest, AFatalErrorJustEndsAnNdjsonStream) {
+  src_->push(0, "a", 5, R"({"x":1})");
+  src_->push_error("_UNKNOWN_TOPIC", true);
+  start(framing::ndjson);
+  ASSERT_TRUE(run_until([&] { return eof_; })) << received_;
+  EXPECT_TRUE(body().complete);
+  EXPECT_EQ(body().data, R"({"meta":{"topic":"a","partition":0,"offset":5},"x":1})"
+                         "\n");
+}
+
+TEST_F(SessionTest, AServerEndSendsTheMovedPositionsThenTheFinalChunk) {
+  src_->push(0, "a", 5, canary, 42);
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));
+  session_.lock()->end("server shutdown");
+  ASSERT_TRUE(run_until([&] { return eof_; })) << received_;
+  EXPECT_TRUE(body().complete);
+  EXPECT_EQ(body().data, std::string(":ok\n\nid: ") + start_id + "\n\n" +
+                             R"(id: [{"topic":"a","partition":0,"offset":6,"timestamp":42},)"
+                             R"({"topic":"b","partition":0,"offset":7}])"
+                             "\n\n");
+  EXPECT_EQ(ctx_.metrics.clients_disconnected("server_shutdown").Value(), 1);
+  EXPECT_EQ(ctx_.metrics.connected_clients("s").Value(), 0);
+}
+
+TEST_F(SessionTest, AServerEndWithoutMovedPositionsSendsOnlyTheFinalChunk) {
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));
+  session_.lock()->end("server shutdown");
+  ASSERT_TRUE(run_until([&] { return eof_; })) << received_;
+  EXPECT_TRUE(body().complete);
+  EXPECT_EQ(body().data, std::string(":ok\n\nid: ") + start_id + "\n\n");
+}
+
+TEST_F(SessionTest, MaxConnectionDurationEndsTheStream) {
+  ctx_.cfg.server.max_connection_duration = 100ms;
+  start();
+  ASSERT_TRUE(run_until([&] { return eof_; })) << received_;
+  EXPECT_TRUE(body().complete);
+  EXPECT_EQ(ctx_.metrics.clients_disconnected("max_connection_duration").Value(), 1);
+}
+
+TEST_F(SessionTest, ClosingRetiresTheSourceOnTheBlockingPool) {
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));
+  client_.shutdown(tcp::socket::shutdown_send);  // the client leaves
+  ASSERT_TRUE(run_until([&] { return src_->closed; }));
+  pool_.join();
+  EXPECT_TRUE(src_->destroyed);
+  EXPECT_NE(src_->destroyed_on, std::this_thread::get_id());  // never on the I/O thread
+  EXPECT_EQ(ctx_.metrics.clients_disconnected("client_closed").Value(), 1);
+  EXPECT_EQ(ctx_.metrics.connected_clients("s").Value(), 0);
+  run_for(20ms);
+  EXPECT_TRUE(session_.expired());
+}
+
+TEST_F(SessionTest, FetchKicksOfTheSourceReachTheMetric) {
+  src_->kicks_per_poll = 2;
+  src_->push(0, "a", 5, R"({"x":1})");
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));
+  EXPECT_GT(src_->kicks, 0u);
+  EXPECT_EQ(ctx_.metrics.fetch_restarts().Value(), static_cast<double>(src_->kicks));
+}
+
+TEST_F(SessionTest, BackpressurePausesDrainingWhileTheClientDoesNotReadAndResumesWhenItDoes) {
+  ctx_.cfg.server.max_buffered_bytes = 4096;
+  connect(/*small_buffers=*/true);
+  const std::string pad(1000, 'x');
+  constexpr std::size_t total = 5000;  // about 5 MB of events
+  for (std::size_t i = 0; i < total; ++i)
+    src_->push(0, "a", static_cast<std::int64_t>(5 + i), R"({"pad":")" + pad + "\"}");
+  start();
+  // The client reads nothing: the socket buffers fill, then the writer, then draining stops.
+  run_for(300ms, /*read=*/false);
+  const auto taken = src_->taken;
+  const auto polls = src_->polls;
+  EXPECT_GT(taken, 0u);
+  EXPECT_LT(taken, total / 4) << "kept encoding although nothing was written";
+  run_for(200ms, /*read=*/false);
+  EXPECT_EQ(src_->taken, taken);  // paused: no poll while the writer is full
+  EXPECT_EQ(src_->polls, polls);
+  EXPECT_FALSE(src_->waiter.has_value());  // not waiting for records either
+
+  // The client reads: draining resumes and every event arrives, once, in order.
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }, 20s)) << src_->taken;
+  ASSERT_TRUE(run_until([&] { return count(body().data, "event: message") == total; }, 20s));
+  EXPECT_EQ(src_->taken, total);
+  auto data = body().data;
+  EXPECT_NE(data.find(R"("offset":5},"pad")"), std::string::npos);
+  EXPECT_NE(data.find(R"("offset":)" + std::to_string(5 + total - 1) + R"(},"pad")"),
+            std::string::npos);
+  EXPECT_EQ(ctx_.metrics.events_sent("s").Value(), static_cast<double>(total));
+}
+
+TEST_F(SessionTest, AClientThatStopsReadingIsClosedAfterTheStallTimeout) {
+  ctx_.cfg.server.max_buffered_bytes = 4096;
+  ctx_.cfg.server.stall_timeout = 200ms;
+  connect(/*small_buffers=*/true);
+  const std::string pad(1000, 'x');
+  for (std::size_t i = 0; i < 2000; ++i)
+    src_->push(0, "a", static_cast<std::int64_t>(5 + i), R"({"pad":")" + pad + "\"}");
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->closed; }, 5s, /*read=*/false));
+  EXPECT_EQ(ctx_.metrics.clients_disconnected("stalled").Value(), 1);
+  EXPECT_LT(src_->taken, 2000u);
+}
+
+}  // namespace
+}  // namespace eventstreams::test

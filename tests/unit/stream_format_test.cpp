@@ -1,0 +1,190 @@
+// Tests of the stream body's framing, SSE and NDJSON (API.md §4, §5.1, §5.2): the bytes each
+// block adds, written out by hand here rather than with the encoder under test.
+#include "eventstreams/stream_format.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+namespace eventstreams {
+namespace {
+
+// Two partitions, as a connection to topics a and b would be assigned.
+position_vector two_positions() {
+  return position_vector({{"a", 0, 5, std::nullopt}, {"b", 0, 7, std::nullopt}});
+}
+
+constexpr const char* start_id = R"([{"topic":"a","partition":0,"offset":5},)"
+                                 R"({"topic":"b","partition":0,"offset":7}])";
+
+source_record rec(std::size_t index, std::string_view topic, std::int64_t offset,
+                  std::string_view value, std::int64_t timestamp = 1000) {
+  source_record r;
+  r.index = index;
+  r.topic = topic;
+  r.partition = 0;
+  r.offset = offset;
+  r.timestamp = timestamp;
+  r.value = value;
+  return r;
+}
+
+constexpr const char* canary = R"({"meta":{"domain":"canary"},"n":1})";
+
+TEST(StreamFormat, SsePreambleIsOkThenTheStartPositionsAsAnIdOnlyBlock) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  f.preamble(out);
+  EXPECT_EQ(out, std::string(":ok\n\nid: ") + start_id + "\n\n");
+  EXPECT_FALSE(f.id_moved());
+}
+
+TEST(StreamFormat, NdjsonPreambleIsEmpty) {
+  stream_format f(framing::ndjson, two_positions(), {false, false});
+  std::string out;
+  f.preamble(out);
+  EXPECT_EQ(out, "");
+}
+
+TEST(StreamFormat, SseEventCarriesTheNewIdAndTheSplicedRecord) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  EXPECT_EQ(f.record(rec(1, "b", 7, R"({"x":1})", 1700000000123), out), record_outcome::sent);
+  EXPECT_EQ(out,
+            "event: message\n"
+            R"(id: [{"topic":"a","partition":0,"offset":5},)"
+            R"({"topic":"b","partition":0,"offset":8,"timestamp":1700000000123}])"
+            "\n"
+            R"(data: {"meta":{"topic":"b","partition":0,"offset":7},"x":1})"
+            "\n\n");
+  EXPECT_FALSE(f.id_moved());
+  EXPECT_EQ(f.positions().at(1).next_offset, 8);
+}
+
+TEST(StreamFormat, NdjsonEventIsOneLineWithoutId) {
+  stream_format f(framing::ndjson, two_positions(), {false, false});
+  std::string out;
+  EXPECT_EQ(f.record(rec(0, "a", 5, R"({"x":1})"), out), record_outcome::sent);
+  EXPECT_EQ(out, R"({"meta":{"topic":"a","partition":0,"offset":5},"x":1})"
+                 "\n");
+}
+
+TEST(StreamFormat, CanariesAreDroppedUnlessTheirTopicPassesThemAndStillAdvance) {
+  stream_format f(framing::sse, two_positions(), {false, true});
+  std::string out;
+  EXPECT_EQ(f.record(rec(0, "a", 5, canary, 42), out), record_outcome::skipped_canary);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(f.positions().at(0).next_offset, 6);
+  EXPECT_EQ(f.positions().at(0).timestamp, 42);
+  EXPECT_TRUE(f.id_moved());
+
+  EXPECT_EQ(f.record(rec(1, "b", 7, canary), out), record_outcome::sent);
+  EXPECT_TRUE(out.starts_with("event: message\nid: ")) << out;
+  EXPECT_NE(out.find(R"("domain":"canary")"), std::string::npos) << out;
+  EXPECT_FALSE(f.id_moved());  // the event carried the dropped canary's position too
+  EXPECT_NE(out.find(R"({"topic":"a","partition":0,"offset":6,"timestamp":42})"), std::string::npos)
+      << out;
+}
+
+TEST(StreamFormat, RecordsThatAreNotJsonObjectsAreSkippedAndStillAdvance) {
+  for (auto f : {framing::sse, framing::ndjson}) {
+    stream_format format(f, two_positions(), {true, true});
+    std::string out;
+    for (const char* value : {"not json", "[1,2]", "", R"({"a":)"}) {
+      EXPECT_EQ(format.record(rec(0, "a", 5, value), out), record_outcome::skipped_not_json);
+    }
+    EXPECT_EQ(out, "");
+    EXPECT_EQ(format.positions().at(0).next_offset, 6);
+  }
+}
+
+TEST(StreamFormat, RecordOfAnUnassignedPartitionIsIgnored) {
+  stream_format f(framing::sse, two_positions(), {true, true});
+  std::string out;
+  EXPECT_EQ(f.record(rec(2, "c", 1, R"({"x":1})"), out), record_outcome::not_assigned);
+  EXPECT_EQ(f.record(rec(source_record::no_index, "c", 1, R"({"x":1})"), out),
+            record_outcome::not_assigned);
+  EXPECT_EQ(out, "");
+  EXPECT_FALSE(f.id_moved());
+  f.heartbeat(out);
+  EXPECT_EQ(out, ":\n\n");
+}
+
+TEST(StreamFormat, HeartbeatIsAnIdOnlyBlockOnlyWhenPositionsMovedWithoutAnEvent) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  f.heartbeat(out);
+  EXPECT_EQ(out, ":\n\n");  // nothing moved since the start block
+
+  out.clear();
+  ASSERT_EQ(f.record(rec(0, "a", 5, canary, 42), out), record_outcome::skipped_canary);
+  f.heartbeat(out);
+  EXPECT_EQ(out, R"(id: [{"topic":"a","partition":0,"offset":6,"timestamp":42},)"
+                 R"({"topic":"b","partition":0,"offset":7}])"
+                 "\n\n");
+
+  out.clear();
+  f.heartbeat(out);
+  EXPECT_EQ(out, ":\n\n");  // that block told the client
+
+  out.clear();
+  ASSERT_EQ(f.record(rec(1, "b", 7, R"({"x":1})"), out), record_outcome::sent);
+  out.clear();
+  f.heartbeat(out);
+  EXPECT_EQ(out, ":\n\n");  // the event carried the id
+}
+
+TEST(StreamFormat, BeforeEndSendsAnIdOnlyBlockOnlyWhenPositionsMoved) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  f.before_end(out);
+  EXPECT_EQ(out, "");
+  ASSERT_EQ(f.record(rec(1, "b", 7, "not json"), out), record_outcome::skipped_not_json);
+  f.before_end(out);
+  EXPECT_EQ(out, R"(id: [{"topic":"a","partition":0,"offset":5},)"
+                 R"({"topic":"b","partition":0,"offset":8,"timestamp":1000}])"
+                 "\n\n");
+  out.clear();
+  f.before_end(out);
+  EXPECT_EQ(out, "");
+}
+
+TEST(StreamFormat, SseErrorIsAnErrorEventWithTheCurrentId) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  ASSERT_EQ(f.record(rec(0, "a", 5, canary, 42), out), record_outcome::skipped_canary);
+  f.error(R"({"status":503})", out);
+  EXPECT_EQ(out,
+            "event: error\n"
+            R"(id: [{"topic":"a","partition":0,"offset":6,"timestamp":42},)"
+            R"({"topic":"b","partition":0,"offset":7}])"
+            "\n"
+            R"(data: {"status":503})"
+            "\n\n");
+  EXPECT_FALSE(f.id_moved());
+}
+
+TEST(StreamFormat, NdjsonHasNoErrorFrameNoKeepaliveAndNoEndBlock) {
+  stream_format f(framing::ndjson, two_positions(), {false, false});
+  std::string out;
+  ASSERT_EQ(f.record(rec(0, "a", 5, canary), out), record_outcome::skipped_canary);
+  f.error(R"({"status":503})", out);
+  f.heartbeat(out);
+  f.before_end(out);
+  EXPECT_EQ(out, "");
+}
+
+TEST(StreamFormat, CanaryPolicyIsLookedUpOncePerPosition) {
+  position_vector positions({{"b", 0, 0, std::nullopt},
+                             {"a", 0, 0, std::nullopt},
+                             {"a", 1, 0, std::nullopt},
+                             {"c", 0, 0, std::nullopt}});
+  EXPECT_EQ(stream_format::canary_policy({"a", "b", "c"}, {true, false, false}, positions),
+            (std::vector<bool>{false, true, true, false}));
+  EXPECT_EQ(stream_format::canary_policy({"a", "b", "c"}, {false, true, true}, positions),
+            (std::vector<bool>{true, false, false, true}));
+}
+
+}  // namespace
+}  // namespace eventstreams
