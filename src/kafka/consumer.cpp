@@ -127,10 +127,15 @@ struct consumer::impl {
     release_held();
     if (queue)
       rd_kafka_queue_io_event_enable(queue.get(), -1, nullptr, 0);
-    // librdkafka 2.0.2 leaks its topic objects (~5.6 KB) when a consumer is destroyed within
-    // milliseconds of assign(); serving the queue briefly first avoids it. This runs on the
-    // blocking pool, so the short wait costs no I/O thread.
+    // librdkafka 2.0.2 never frees the state of an assigned partition (the toppar and its
+    // queues, ~3 KB each) when the consumer is destroyed before its first metadata response:
+    // clients that leave right after the response header (churn) leaked ~6 KB per connection
+    // (heaptrack, bench/README.md). A young consumer therefore first waits for its metadata
+    // (rd_kafka_controllerid blocks until it is known; bounded for a cluster that went away),
+    // then serves its queue briefly, which settles the last partitions. This runs on the
+    // blocking pool, so the wait costs no I/O thread.
     if (queue && std::chrono::steady_clock::now() - created < std::chrono::seconds(2)) {
+      rd_kafka_controllerid(rk.get(), 1000);
       if (auto* m = rd_kafka_consume_queue(queue.get(), 10))
         rd_kafka_message_destroy(m);
     }
