@@ -118,6 +118,13 @@ void mock_cluster::push_request_errors(std::int16_t api_key,
   rd_kafka_mock_push_request_errors_array(impl_->cluster, api_key, list.size(), list.data());
 }
 
+void mock_cluster::set_rtt(std::chrono::milliseconds rtt) {
+  for (std::int32_t id = 1; id <= brokers_; ++id) {
+    if (auto err = rd_kafka_mock_broker_set_rtt(impl_->cluster, id, static_cast<int>(rtt.count())))
+      throw std::runtime_error(std::string("mock set_rtt: ") + rd_kafka_err2str(err));
+  }
+}
+
 void mock_cluster::clear_request_errors(std::int16_t api_key) {
   rd_kafka_mock_clear_request_errors(impl_->cluster, api_key);
 }

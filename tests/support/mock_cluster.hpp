@@ -4,6 +4,7 @@
 // bootstrap() (daemon_config::bootstrap_servers) instead of its embedded cluster.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -49,6 +50,9 @@ class mock_cluster {
   void broker_up(std::int32_t id);
   void all_brokers_down();
   void all_brokers_up();
+
+  // Every broker answers each request `rtt` later (0: at once), as over a slow network.
+  void set_rtt(std::chrono::milliseconds rtt);
 
   // The next requests of type `api_key` (e.g. RD_KAFKAP_Fetch = 1) to any broker fail, one
   // per error, in order. RD_KAFKA_RESP_ERR__TRANSPORT makes the broker drop the connection.
