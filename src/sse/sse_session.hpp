@@ -18,6 +18,7 @@
 #include "eventstreams/stream_format.hpp"
 #include "net/net.hpp"
 #include "sse/event_source.hpp"
+#include "sse/guarded.hpp"
 #include "sse/stream_request.hpp"
 #include "sse/stream_writer.hpp"
 
@@ -60,11 +61,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   // reason, never the process.
   template <class F>
   void guarded(const char* step, F&& f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      on_exception(step, e.what());
-    }
+    run_guarded(std::forward<F>(f), [&](const char* what) { on_exception(step, what); });
   }
   // A completion handler that calls `fn` on this session, guarded.
   template <class... Args>

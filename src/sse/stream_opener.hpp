@@ -18,6 +18,7 @@
 #include "net/net.hpp"
 #include "net/responses.hpp"
 #include "sse/event_source.hpp"
+#include "sse/guarded.hpp"
 #include "sse/stream_request.hpp"
 
 namespace eventstreams {
@@ -50,11 +51,7 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   // Runs `f`; an exception it throws is answered 500, never ends the process.
   template <class F>
   void guarded(const char* step, F&& f) {
-    try {
-      f();
-    } catch (const std::exception& e) {
-      on_exception(step, e.what());
-    }
+    run_guarded(std::forward<F>(f), [&](const char* what) { on_exception(step, what); });
   }
   void on_exception(const char* step, const char* what);
   void fail_before_start(error_kind kind, const std::string& detail);
