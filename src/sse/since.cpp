@@ -121,7 +121,9 @@ std::optional<std::int64_t> parse_iso(std::string_view s) {
   }
 
   if (pos >= s.size()) {
-    return ms;  // no zone: UTC (docs/api.md §4), never the server's local time
+    // No zone: UTC (docs/api.md §4), never the server's local time. Before the epoch is
+    // invalid, as with a zone.
+    return ms >= 0 ? std::optional(ms) : std::nullopt;
   }
   if (s[pos] == 'Z') {
     ++pos;

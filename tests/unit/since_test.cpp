@@ -136,7 +136,9 @@ TEST(Since, InvalidForms) {
       "2024-05-01T12:00:00+02:00Z",
       "2024-05-01T12:00:00+02:00:00",
       "1970-01-01T00:30:00+01:00",  // before the epoch once the offset is applied
-      "\xef\xbc\x91",               // a full-width digit one
+      "1969-12-31T23:59:59",        // before the epoch, no zone (UTC)
+      "1969-12-31 23:59:59.999",
+      "\xef\xbc\x91",  // a full-width digit one
   };
   for (const auto& r : rows) {
     SCOPED_TRACE(r);
