@@ -251,8 +251,17 @@ streams:
     const parsed = JSON.parse(id1);
     assert.deepEqual(parsed.map(e => e.topic), ['eqiad.mediawiki.recentchange', 'codfw.mediawiki.recentchange']);
     await page.waitForFunction(prev => document.querySelector('#last-id').textContent !== prev, id1, { timeout: 10000 });
-    assert.equal(await page.locator('#events > li').first().getAttribute('data-id'),
-      await page.locator('#last-id').textContent(), 'newest row first, its id is the Last-Event-ID');
+    // The Last-Event-ID shows on arrival, rows are drawn on the next animation frame: once a
+    // frame has drawn them, the newest row is first and its id is the Last-Event-ID. Events keep
+    // arriving, so both are read in one evaluation, at a frame where they were drawn (polled on
+    // animation frames; 10 s only ends a test that is failing).
+    await page.waitForFunction(() => {
+      const row = document.querySelector('#events > li');
+      return row !== null && row.dataset.id === document.querySelector('#last-id').textContent;
+    }, null, { timeout: 10000, polling: 'raf' }).catch(async () => {
+      assert.equal(await page.locator('#events > li').first().getAttribute('data-id'),
+        await page.locator('#last-id').textContent(), 'newest row first, its id is the Last-Event-ID');
+    });
 
     // Event text is escaped: markup in an event shows as text and creates no element.
     const evil = '<img src=x onerror="window.__pwned=1"><b>bold</b>';
