@@ -14,6 +14,8 @@ namespace eventstreams {
 
 enum class canary_policy { drop, pass };
 enum class resume_policy { offset, timestamp };
+// How a stream's connections are served (docs/api.md §11).
+enum class delivery_mode { per_connection, shared };
 
 struct stream_config {
   std::string name;
@@ -22,6 +24,9 @@ struct stream_config {
   std::vector<std::string> aliases;
   std::string schema_title;
   canary_policy canary_events = canary_policy::drop;
+  // The stream's delivery mode: its own `fanout` key, else `fanout.mode` (resolved by the
+  // loader, so the catalog never needs the global default).
+  delivery_mode fanout = delivery_mode::per_connection;
 };
 
 struct server_config {
@@ -75,6 +80,24 @@ struct kafka_config {
   bool is_embedded() const { return bootstrap_servers == "embedded"; }
 };
 
+// The shared delivery mode (docs/api.md §11).
+struct fanout_config {
+  delivery_mode mode = delivery_mode::per_connection;  // the default of every stream
+  // Recent records kept per partition, in memory.
+  std::size_t ring_max_bytes_per_partition = std::size_t{32} << 20;
+  std::chrono::milliseconds ring_max_age{300000};
+  std::size_t ring_max_bytes = std::size_t{512} << 20;  // whole process
+  std::int64_t ring_warm_records = 10000;
+  std::size_t catchup_readers_max = 64;
+  // Bytes of framed events a group of clients with equal positions keeps for its slowest
+  // member; a client further behind is ended after a complete event (reason "overrun").
+  std::size_t cohort_window = std::size_t{1} << 20;
+  // Hold a wake-up this long so that several events leave in one write (latency for CPU).
+  std::chrono::milliseconds flush_delay{0};
+  // librdkafka properties of the one shared consumer, over kafka.properties.
+  std::map<std::string, std::string> hub_properties;
+};
+
 struct logging_config {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json
@@ -84,6 +107,7 @@ struct config {
   server_config server;
   kafka_config kafka;
   logging_config logging;
+  fanout_config fanout;
   std::vector<stream_config> streams;  // in file order
 };
 

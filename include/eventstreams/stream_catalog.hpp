@@ -17,6 +17,9 @@ struct stream_selection {
   std::vector<std::string> topics;        // allowed topic set: union in request order, no dups
   std::vector<bool> pass_canary;          // parallel to topics: true if any selecting stream passes
   std::vector<std::string> unknown;       // names that matched nothing, request order, no dups
+  // Every selected stream is in the shared delivery mode (a request that mixes modes is served
+  // per connection, docs/api.md §11).
+  bool shared = false;
 };
 
 // Immutable after construction; safe to share between threads (held by shared_ptr<const>).
