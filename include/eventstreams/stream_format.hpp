@@ -21,6 +21,18 @@ enum class record_outcome {
   not_assigned,      // its partition is not one of the positions: ignored
 };
 
+// A record after its one `meta` splice (docs/api.md §5.2): what the step from a record to the
+// bytes of a stream needs. The shared mode splices each record once and steps many streams
+// with it; the per-connection mode splices and steps per connection. Both call the same step.
+struct spliced_record {
+  std::size_t index = source_record::no_index;  // in the stream's positions
+  std::int64_t offset = 0;
+  std::int64_t timestamp = -1;  // ms since epoch, -1 if none
+  bool json = false;            // one JSON object: `data` holds it spliced
+  bool canary = false;          // meta.domain == "canary"
+  std::string_view data;
+};
+
 // One client's stream: its positions, whether the last id it was sent lags behind them, and the
 // bytes of every block. Not thread-safe; owned by one session.
 class stream_format {
@@ -30,6 +42,8 @@ class stream_format {
 
   framing kind() const noexcept { return framing_; }
   const position_vector& positions() const noexcept { return positions_; }
+  // The positions rendered as an SSE id (the followed id after follow()).
+  std::string_view id();
   // Whether the positions moved since the last id written (SSE).
   bool id_moved() const noexcept { return id_moved_; }
 
@@ -41,6 +55,14 @@ class stream_format {
   // and the spliced record as data, or an NDJSON line. Records that are not a JSON object and
   // canaries of a topic that drops them append nothing, but still advance (docs/api.md §5.2).
   record_outcome record(const source_record& rec, std::string& out);
+  // The same step for a record spliced already (the shared mode splices once per record).
+  record_outcome record(const spliced_record& rec, std::string& out);
+
+  // Shared mode: the stream's events were written from bytes framed for many streams with
+  // equal positions; from here the id-only blocks, the error event and the pre-end block carry
+  // `id` (those positions, rendered), and `moved` says whether they moved past the last event
+  // written. Valid until the next call; records stepped here afterwards are not supported.
+  void follow(std::string_view id, bool moved);
 
   // A fatal error after the 200. SSE: `event: error` with the current id and `problem` (a
   // problem JSON object) as data. NDJSON: nothing, the response just ends (docs/api.md §4).
@@ -69,6 +91,8 @@ class stream_format {
   std::vector<bool> pass_canary_;  // per position
   bool id_moved_ = false;
   std::string scratch_;  // one spliced record
+  std::string followed_id_;
+  bool following_ = false;
 };
 
 }  // namespace eventstreams

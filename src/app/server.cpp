@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "context/server_context.hpp"
+#include "fanout/hub.hpp"
 #include "http/listener.hpp"
 #include "kafka/embedded_cluster.hpp"
 #include "kafka/kafka_client.hpp"
@@ -52,6 +53,7 @@ class server {
   std::unique_ptr<kafka::kafka_client> lookup_;
   std::optional<net::thread_pool> blocking_;
   std::optional<net::io_context> ioc_;
+  std::unique_ptr<fanout::hub> hub_;  // destroyed after the sessions (they are its shards' members)
   std::shared_ptr<listener> listener_;
   std::optional<net::signal_set> signals_;
   std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_;
@@ -107,6 +109,22 @@ int server::run() {
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {}:{}: {}", scfg.listen_host, scfg.listen_port, e.what());
     return 1;
+  }
+  // The shared mode's one consumer, for the topics of the streams it serves (docs/api.md §11).
+  std::vector<std::string> shared_topics;
+  for (const auto& s : catalog->streams()) {
+    if (s.fanout != delivery_mode::shared)
+      continue;
+    for (const auto& t : s.topics) {
+      if (std::find(shared_topics.begin(), shared_topics.end(), t) == shared_topics.end())
+        shared_topics.push_back(t);
+    }
+  }
+  if (!shared_topics.empty()) {
+    hub_ = std::make_unique<fanout::hub>(ctx_.cfg, ctx_.bootstrap, *lookup_, shared_topics, *ioc_,
+                                         threads, ctx_.metrics);
+    hub_->start();
+    ctx_.hub = hub_.get();
   }
   auto ep = listener_->local_endpoint();
   std::printf("listening on http://%s:%u\n", ep.address().to_string().c_str(), ep.port());
@@ -167,8 +185,13 @@ int server::run() {
   // step it was in and exits.
   // Destroys what is left of the sessions; consumers they post to the joined pool are
   // destroyed with the pool, here on the main thread.
+  if (hub_) {
+    phase("the shared consumer (rd_kafka_destroy)");
+    hub_->stop();
+  }
   phase("sessions still queued on the stopped I/O loop");
   ioc_.reset();
+  hub_.reset();
   phase("Kafka consumers of the last sessions (rd_kafka_destroy)");
   blocking_.reset();
   phase("the demo producer (flush, rd_kafka_destroy)");

@@ -9,6 +9,7 @@
 #include "context/session_registry.hpp"
 #include "eventstreams/config.hpp"
 #include "eventstreams/stream_catalog.hpp"
+#include "fanout/hub.hpp"
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
 #include "net/net.hpp"
@@ -21,6 +22,7 @@ struct server_context {
   std::atomic<std::shared_ptr<const stream_catalog>> catalog;  // swapped on reload
   kafka::kafka_client* kafka = nullptr;
   net::thread_pool* blocking = nullptr;  // librdkafka calls that may block
+  fanout::hub* hub = nullptr;            // the shared mode's consumer; null without shared streams
   session_registry registry;
   eventstreams::metrics metrics;
   std::atomic<bool> shutting_down{false};

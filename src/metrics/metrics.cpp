@@ -130,8 +130,31 @@ metrics::metrics()
                            .Name("eventstreams_internal_errors_total")
                            .Help("Unexpected exceptions caught on the I/O path, by where: "
                                  "request (answered 500), stream (stream closed), setup (stream "
-                                 "set-up, answered 500), loop (caught by the event loop)")
-                           .Register(*registry_)) {}
+                                 "set-up, answered 500), loop (caught by the event loop), hub "
+                                 "(the shared consumer)")
+                           .Register(*registry_)),
+      streams_opened_(BuildCounter()
+                          .Name("eventstreams_streams_opened_total")
+                          .Help("Streams that got their 200, by the delivery mode serving them: "
+                                "per_connection or shared")
+                          .Register(*registry_)),
+      fanout_cohorts_(BuildGauge()
+                          .Name("eventstreams_fanout_cohorts")
+                          .Help("Shared mode: groups of clients with equal positions, each "
+                                "sent one framed copy of every event")
+                          .Register(*registry_)
+                          .Add({})),
+      fanout_merges_(BuildCounter()
+                         .Name("eventstreams_fanout_cohort_merges_total")
+                         .Help("Shared mode: groups merged once their positions became equal")
+                         .Register(*registry_)
+                         .Add({})),
+      fanout_records_(BuildCounter()
+                          .Name("eventstreams_fanout_records_total")
+                          .Help("Shared mode: records read by the shared consumer (each spliced "
+                                "once)")
+                          .Register(*registry_)
+                          .Add({})) {}
 
 std::string metrics::render() const {
   std::ostringstream out;

@@ -46,6 +46,14 @@ class metrics {
   prometheus::Counter& internal_errors(const std::string& where) {
     return internal_errors_.Add({{"where", where}});
   }
+  // Streams that got their 200, by the delivery mode that served them (docs/api.md §11).
+  prometheus::Counter& streams_opened(const std::string& mode) {
+    return streams_opened_.Add({{"mode", mode}});
+  }
+  // Shared mode: groups of clients with equal positions, and their merges.
+  prometheus::Gauge& fanout_cohorts() { return fanout_cohorts_; }
+  prometheus::Counter& fanout_merges() { return fanout_merges_; }
+  prometheus::Counter& fanout_records() { return fanout_records_; }
 
   // The text exposition format, process metrics (fds, threads, RSS, CPU) included.
   std::string render() const;
@@ -64,6 +72,10 @@ class metrics {
   prometheus::Counter& fetch_restarts_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;
   prometheus::Family<prometheus::Counter>& internal_errors_;
+  prometheus::Family<prometheus::Counter>& streams_opened_;
+  prometheus::Gauge& fanout_cohorts_;
+  prometheus::Counter& fanout_merges_;
+  prometheus::Counter& fanout_records_;
 };
 
 }  // namespace eventstreams

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "eventstreams/cohort.hpp"
 #include "eventstreams/source_record.hpp"
 #include "net/net.hpp"
 
@@ -38,6 +39,18 @@ class event_source {
   // Non-blocking: up to out.size() records; errors met are appended to `errors`. Fewer records
   // than asked and no error means the source is empty: wait before polling again.
   virtual std::size_t poll(std::span<source_record> out, std::vector<source_error>& errors) = 0;
+
+  // A source whose events come framed already, shared by many streams (the shared mode): the
+  // session writes the chunks as they are, instead of records it frames itself.
+  virtual bool framed() const noexcept { return false; }
+  // Non-blocking, for a framed() source: up to out.size() chunks, in order; errors as poll().
+  // Fewer chunks than asked and no error: wait before polling again.
+  virtual std::size_t poll_framed(std::span<std::shared_ptr<const framed_chunk>> out,
+                                  std::vector<source_error>& errors) {
+    (void)out;
+    (void)errors;
+    return 0;
+  }
 
   // Runs `ready` on the attached executor once records or errors may be waiting after a poll
   // that found the source empty; a pending wait ends with operation_aborted when close() runs,

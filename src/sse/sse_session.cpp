@@ -17,7 +17,7 @@ constexpr std::size_t records_per_turn = 2048;
 std::string reason_label(const std::string& reason) {
   for (const char* label :
        {"client closed", "server shutdown", "max_connection_duration", "kafka error",
-        "write failed", "client error", "stalled", "internal error"}) {
+        "write failed", "client error", "stalled", "internal error", "overrun"}) {
     if (reason.starts_with(label)) {
       std::string out(label);
       std::replace(out.begin(), out.end(), ' ', '_');
@@ -25,6 +25,10 @@ std::string reason_label(const std::string& reason) {
     }
   }
   return "other";
+}
+
+const char* mode_name(delivery_mode m) {
+  return m == delivery_mode::shared ? "shared" : "per_connection";
 }
 
 }  // namespace
@@ -56,10 +60,10 @@ sse_session::~sse_session() {
 void sse_session::log_close(const stream_request& req, double seconds, const stream_totals& totals,
                             std::string_view reason) {
   spdlog::info(
-      "close client={} streams={} duration={:.3f}s events={} bytes={} skipped_canary={} "
-      "skipped_not_json={} reason=\"{}\"",
-      req.client, req.stream_list(), seconds, totals.events, totals.bytes, totals.skipped_canary,
-      totals.skipped_not_json, reason);
+      "close client={} streams={} mode={} duration={:.3f}s events={} bytes={} "
+      "skipped_canary={} skipped_not_json={} reason=\"{}\"",
+      req.client, req.stream_list(), mode_name(req.mode), seconds, totals.events, totals.bytes,
+      totals.skipped_canary, totals.skipped_not_json, reason);
 }
 
 void sse_session::start() {
@@ -70,6 +74,7 @@ void sse_session::do_start() {
   started_ = true;
   ctx_.metrics.http_requests("stream", 200).Increment();
   ctx_.metrics.client_connections(req_.stream_list()).Increment();
+  ctx_.metrics.streams_opened(mode_name(req_.mode)).Increment();
   for (const auto& s : req_.selection.stream_names)
     ctx_.metrics.connected_clients(s).Increment();
   // The start positions right away (docs/api.md §5.1).
@@ -113,6 +118,8 @@ void sse_session::drain() {
     flush();  // a stream paused by backpressure still writes its last bytes and the end
     return;
   }
+  if (source_->framed())
+    return drain_framed();
   std::size_t budget = records_per_turn;
   drain_now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
@@ -154,6 +161,78 @@ void sse_session::drain() {
   } else {
     net::post(writer_.get_executor(), guard("drain", &sse_session::drain));
   }
+}
+
+void sse_session::drain_framed() {
+  drain_now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+  std::size_t budget = records_per_turn;  // chunks per turn
+  bool empty = false;
+  bool moved = format_.id_moved();
+  std::shared_ptr<const framed_chunk> last;
+  std::string end;
+  while (budget > 0 && !writer_.full()) {
+    errors_.clear();
+    std::size_t n = source_->poll_framed(chunks_, errors_);
+    for (std::size_t i = 0; i < n; ++i) {
+      auto& c = chunks_[i];
+      account(*c);
+      moved = c->moved_after(moved);
+      writer_.push_framed(c->bytes, c);
+      last = std::move(c);
+    }
+    for (const auto& e : errors_) {
+      if (!e.end.empty())
+        end = e.end;
+    }
+    budget -= std::min(budget, std::max<std::size_t>(n, 1));
+    if (!end.empty())
+      break;
+    if (n < chunks_.size()) {
+      empty = true;
+      break;
+    }
+  }
+  // The per-client blocks (keepalive ids, the pre-end id) carry the positions after the last
+  // chunk written (docs/api.md §5.1).
+  if (last)
+    format_.follow(last->end_id, moved);
+  if (!end.empty())
+    return end_on_strand(end);
+  flush();
+  if (empty) {
+    do_wait_source();
+  } else if (writer_.full()) {
+    paused_ = true;
+  } else {
+    net::post(writer_.get_executor(), guard("drain", &sse_session::drain));
+  }
+}
+
+void sse_session::account(const framed_chunk& c) {
+  if (c.skipped_not_json) {
+    totals_.skipped_not_json += c.skipped_not_json;
+    ctx_.metrics.events_skipped("not_json").Increment(c.skipped_not_json);
+  }
+  if (c.skipped_canary) {
+    totals_.skipped_canary += c.skipped_canary;
+    ctx_.metrics.events_skipped("canary").Increment(c.skipped_canary);
+  }
+  if (!c.any_event)
+    return;
+  for (std::size_t i = 0; i < c.events.size() && i < sent_counter_.size(); ++i) {
+    if (c.events[i]) {
+      totals_.events += c.events[i];
+      sent_counter_[i]->Increment(c.events[i]);
+    }
+  }
+  if (c.newest_timestamp >= 0) {
+    ctx_.metrics.delivery_lag().Observe(
+        static_cast<double>(std::max<std::int64_t>(0, drain_now_ms_ - c.newest_timestamp)) /
+        1000.0);
+  }
+  last_send_ = std::chrono::steady_clock::now();
 }
 
 void sse_session::encode(const source_record& rec) {

@@ -49,6 +49,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
 
   // Queues the 200 and the preamble, then streams. On the stream's strand, once.
   void start();
+  net::any_io_executor executor() { return writer_.get_executor(); }
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
   void end(std::string reason) override;
 
@@ -76,6 +77,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void on_source_ready(beast::error_code ec);
   void drain();
   void encode(const source_record& rec);
+  // The shared mode: chunks framed for many streams, written as they are.
+  void drain_framed();
+  void account(const framed_chunk& chunk);
   void flush();
   void on_write(beast::error_code ec, std::size_t bytes);
   void do_read_client();
@@ -95,6 +99,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   net::steady_timer duration_timer_;  // server.max_connection_duration
   std::array<source_record, 64> records_;
   std::vector<source_error> errors_;
+  std::array<std::shared_ptr<const framed_chunk>, 16> chunks_;
 
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end

@@ -22,32 +22,53 @@ void stream_format::preamble(std::string& out) {
 }
 
 record_outcome stream_format::record(const source_record& rec, std::string& out) {
+  if (rec.index >= positions_.size())
+    return record_outcome::not_assigned;  // librdkafka delivers no such record
+  scratch_.clear();
+  spliced_record s{rec.index, rec.offset, rec.timestamp, false, false, {}};
+  s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &s.canary) ==
+           splice_result::ok;
+  s.data = scratch_;
+  return record(s, out);
+}
+
+// The one step of both delivery modes (docs/api.md §11: the same bytes for the same records).
+record_outcome stream_format::record(const spliced_record& rec, std::string& out) {
   const std::size_t i = rec.index;
   if (i >= positions_.size())
-    return record_outcome::not_assigned;  // librdkafka delivers no such record
+    return record_outcome::not_assigned;
   positions_.advance(i, rec.offset, rec.timestamp);
   id_moved_ = true;  // until an event carries the new id
-  scratch_.clear();
-  bool canary = false;
-  if (splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &canary) !=
-      splice_result::ok)
+  if (!rec.json)
     return record_outcome::skipped_not_json;
-  if (canary && !pass_canary_[i])
+  if (rec.canary && !pass_canary_[i])
     return record_outcome::skipped_canary;
   if (framing_ == framing::ndjson) {
-    append_ndjson_line(out, scratch_);
+    append_ndjson_line(out, rec.data);
   } else {
-    append_sse_event(out, positions_.id(), scratch_);
+    append_sse_event(out, positions_.id(), rec.data);
     id_moved_ = false;
   }
   return record_outcome::sent;
+}
+
+void stream_format::follow(std::string_view id, bool moved) {
+  following_ = true;
+  followed_id_.assign(id);
+  id_moved_ = moved;
+}
+
+std::string_view stream_format::id() {
+  if (following_)
+    return followed_id_;
+  return positions_.id();
 }
 
 void stream_format::error(std::string_view problem, std::string& out) {
   if (framing_ == framing::ndjson)
     return;  // NDJSON has no framing for an error: the response just ends
   out += "event: error\nid: ";
-  out += positions_.id();
+  out += id();
   out += "\ndata: ";
   out += problem;
   out += "\n\n";
@@ -72,7 +93,7 @@ void stream_format::before_end(std::string& out) {
 }
 
 void stream_format::id_block(std::string& out) {
-  append_sse_id_block(out, positions_.id());
+  append_sse_id_block(out, id());
   id_moved_ = false;
 }
 

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "eventstreams/start_resolver.hpp"
+#include "sse/hub_source.hpp"
 #include "sse/per_connection_source.hpp"
 #include "sse/sse_session.hpp"
 
@@ -115,6 +116,14 @@ void stream_opener::run() {
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
+  // Shared mode serves the live head today; a resume is served per connection (docs/api.md §11).
+  if (ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since &&
+      ctx_.hub->ready())
+    return join_hub();
+  open_per_connection();
+}
+
+void stream_opener::open_per_connection() {
   // Stream set-ups wait for the blocking pool: bound how many may queue, so a burst of
   // requests (or clients that give up) cannot pile up lookups and consumers.
   if (ctx_.starting.fetch_add(1) >= ctx_.cfg.server.max_starting_streams) {
@@ -167,6 +176,45 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
   }
 }
 
+void stream_opener::join_hub() {
+  fanout::join_request jr{req_.selection.topics, req_.selection.pass_canary, req_.body,
+                          req_.chunked};
+  ctx_.hub->join(std::move(jr), [self = shared_from_this()](auto joined) {
+    net::post(self->executor_, [self, joined = std::move(joined)]() mutable {
+      self->guarded("start", [&] { self->on_joined(std::move(joined)); });
+    });
+  });
+}
+
+void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
+  if (closed_)
+    return close("client closed while starting");
+  if (ending_)
+    return close(end_reason_);
+  if (!joined) {
+    // The hub cannot serve it (not reading yet, a topic added by a reload): per connection.
+    return open_per_connection();
+  }
+  // The session runs on its shard's strand, where the hub's wake-ups arrive: the socket moves
+  // there (its descriptor is re-wrapped; no operation is pending on it here).
+  auto& shard = ctx_.hub->next_shard();
+  beast::error_code ec;
+  auto protocol = stream_.socket().local_endpoint(ec).protocol();
+  tcp::socket moved(shard.executor());
+  if (!ec) {
+    auto fd = stream_.socket().release(ec);
+    if (!ec)
+      moved.assign(protocol, fd, ec);
+  }
+  if (ec)
+    return close("client error: " + ec.message());
+  shard_stream_.emplace(std::move(moved));
+  auto positions = joined->positions;
+  source_ = std::make_unique<hub_source>(shard, std::move(*joined), ctx_.cfg.fanout.cohort_window);
+  req_.mode = delivery_mode::shared;
+  start(std::move(positions));
+}
+
 void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
   source_ = std::move(r->source);
   ctx_.starting.fetch_sub(1);
@@ -203,7 +251,7 @@ void stream_opener::start(std::vector<partition_position> start_positions) {
   }
   auto pass_canary =
       stream_format::canary_policy(req_.selection.topics, req_.selection.pass_canary, positions);
-  if (auto refused = source_->attach(executor_))
+  if (auto refused = source_->attach(socket().get_executor()))
     return fail_before_start(error_kind::unavailable, *refused);
 
   std::string header = response_header(req_);
@@ -211,14 +259,15 @@ void stream_opener::start(std::vector<partition_position> start_positions) {
   // From here the socket belongs to the session, even if constructing it fails.
   handed_off_ = true;
   auto session = std::make_shared<sse_session>(
-      std::move(stream_),
+      std::move(socket()),
       opened_stream{std::move(req_), std::move(header), std::move(format), std::move(sent_counters),
                     std::move(source_)},
       ctx_);
   ctx_.registry.hand_over(this, session.get(), session);
   registered_ = false;
   session_ = session;
-  session->start();
+  // On the session's executor: the opener's strand, or the shard's in shared mode.
+  net::dispatch(session->executor(), [session] { session->start(); });
 }
 
 void stream_opener::on_exception(const char* step, const char* what) {
@@ -240,11 +289,11 @@ void stream_opener::fail_before_start(error_kind kind, const std::string& detail
                req_.client, req_.stream_list(), problem_for(kind).type, detail);
   closed_ = true;  // nothing streams from here on; the write below ends the connection
   ctx_.metrics.http_requests("stream", problem_for(kind).status).Increment();
-  http::async_write(stream_, *res,
+  http::async_write(socket(), *res,
                     [self = shared_from_this(), res](beast::error_code, std::size_t) {
                       beast::error_code ec;
-                      self->stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-                      self->stream_.close();
+                      self->socket().socket().shutdown(tcp::socket::shutdown_both, ec);
+                      self->socket().close();
                     });
 }
 
@@ -271,8 +320,8 @@ void stream_opener::end_on_strand(std::string reason) {
 void stream_opener::close(const std::string& reason) {
   closed_ = true;
   beast::error_code ec;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
-  stream_.close();
+  socket().socket().shutdown(tcp::socket::shutdown_both, ec);
+  socket().close();
   retire(std::move(source_), *ctx_.blocking);
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - req_.opened).count();

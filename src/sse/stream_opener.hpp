@@ -17,6 +17,7 @@
 #include "eventstreams/stream_catalog.hpp"
 #include "net/net.hpp"
 #include "net/responses.hpp"
+#include "fanout/hub.hpp"
 #include "sse/event_source.hpp"
 #include "sse/guarded.hpp"
 #include "sse/stream_request.hpp"
@@ -47,6 +48,11 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   struct resolved;
   void resolve(resolved& r, std::chrono::steady_clock::time_point deadline);
   void on_resolved(std::shared_ptr<resolved> r);
+  // Per connection: positions and a consumer from the blocking pool.
+  void open_per_connection();
+  // Shared mode: the hub's head and a cohort (docs/api.md §11).
+  void join_hub();
+  void on_joined(std::optional<fanout::join_result> joined);
   void start(std::vector<partition_position> positions);
   // Runs `f`; an exception it throws is answered 500, never ends the process.
   template <class F>
@@ -58,7 +64,11 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   void end_on_strand(std::string reason);
   void close(const std::string& reason);
 
+  // The stream's socket: stream_, or (shared mode) the same descriptor on its shard's strand.
+  beast::tcp_stream& socket() { return shard_stream_ ? *shard_stream_ : stream_; }
+
   beast::tcp_stream stream_;
+  std::optional<beast::tcp_stream> shard_stream_;
   net::any_io_executor executor_;  // the stream's strand, also after the hand-off
   server_context& ctx_;
   stream_request req_;

@@ -3,6 +3,8 @@
 
 #include <charconv>
 
+#include "eventstreams/cohort.hpp"
+
 namespace eventstreams {
 namespace {
 
@@ -19,7 +21,57 @@ stream_writer::stream_writer(beast::tcp_stream&& stream, bool chunked, std::size
       stall_timeout_(stall_timeout),
       stall_timer_(stream_.get_executor()) {}
 
+void stream_writer::seal_pending() {
+  if (pending_.empty())
+    return;
+  auto own = std::make_shared<std::string>();
+  if (chunked_)
+    append_http_chunk(*own, pending_);
+  else
+    own->swap(pending_);
+  pending_.clear();
+  queued_bytes_ += own->size();
+  net::const_buffer b = net::buffer(*own);
+  queue_.push_back({std::move(own), b});
+}
+
+void stream_writer::push_framed(std::string_view bytes, std::shared_ptr<const void> owner) {
+  if (bytes.empty())
+    return;
+  seal_pending();  // the blocks rendered before these bytes go out before them
+  queued_bytes_ += bytes.size();
+  queue_.push_back({std::move(owner), net::buffer(bytes.data(), bytes.size())});
+}
+
+// The shared-mode write: the header, the queued segments and the final chunk, gathered.
+stream_writer::flush_result stream_writer::prepare_gathered(bool final) {
+  seal_pending();
+  if (final && !final_queued_) {
+    final_queued_ = true;
+    if (chunked_) {
+      static const std::string last_chunk = "0\r\n\r\n";
+      queue_.push_back({nullptr, net::buffer(last_chunk)});
+    }
+  }
+  inflight_.clear();
+  inflight_.swap(header_);
+  buffers_.clear();
+  if (!inflight_.empty())
+    buffers_.push_back(net::buffer(inflight_));
+  for (const auto& seg : queue_)
+    buffers_.push_back(seg.bytes);
+  inflight_segments_ = std::move(queue_);
+  queue_.clear();
+  queued_bytes_ = 0;
+  if (buffers_.empty())
+    return final ? flush_result::ended : flush_result::idle;
+  return flush_result::started;
+}
+
 stream_writer::flush_result stream_writer::prepare(bool final) {
+  buffers_.clear();
+  if (!queue_.empty())
+    return prepare_gathered(final);
   bool send_final = final && !final_queued_;
   if (pending_.empty() && header_.empty() && !send_final)
     return flush_result::idle;
@@ -52,6 +104,7 @@ void stream_writer::written(std::size_t bytes) {
   stall_timer_.cancel();
   // Counted even when the write failed or was cut short by close().
   bytes_written_ += bytes;
+  inflight_segments_.clear();  // unpins the shared chunks
 }
 
 void stream_writer::trim() {

@@ -6,8 +6,11 @@
 #include <array>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
+#include <vector>
 
 #include "net/net.hpp"
 
@@ -25,8 +28,11 @@ class stream_writer {
 
   // Where the owner appends encoded bytes; they go out with the next write.
   std::string& pending() noexcept { return pending_; }
-  // Backpressure: the pending bytes reached max_buffered.
-  bool full() const noexcept { return pending_.size() >= max_buffered_; }
+  // Bytes framed for the wire already and shared with other streams (a shared-mode chunk), to go
+  // out after what pending() holds; `owner` is kept alive until they are written.
+  void push_framed(std::string_view bytes, std::shared_ptr<const void> owner);
+  // Backpressure: the bytes waiting for the socket reached max_buffered.
+  bool full() const noexcept { return pending_.size() + queued_bytes_ >= max_buffered_; }
   bool writing() const noexcept { return writing_; }
   // The final chunk is in flight: once it is written the response is complete.
   bool final_queued() const noexcept { return final_queued_; }
@@ -60,7 +66,10 @@ class stream_writer {
       if (!ec && writing_ && seq == write_seq_)
         stalled();
     });
-    net::async_write(stream_, net::buffer(inflight_), std::forward<Done>(done));
+    if (buffers_.empty())
+      net::async_write(stream_, net::buffer(inflight_), std::forward<Done>(done));
+    else
+      net::async_write(stream_, buffers_, std::forward<Done>(done));  // gathered: one writev
     return flush_result::started;
   }
 
@@ -80,6 +89,15 @@ class stream_writer {
 
  private:
   flush_result prepare(bool final);
+  flush_result prepare_gathered(bool final);
+  // Moves pending() into the queue as one framed segment.
+  void seal_pending();
+
+  // Bytes in order: own blocks (sealed from pending_) and shared chunks.
+  struct segment {
+    std::shared_ptr<const void> owner;
+    net::const_buffer bytes;
+  };
 
   beast::tcp_stream stream_;
   bool chunked_;
@@ -89,6 +107,10 @@ class stream_writer {
   std::string header_;             // the response header until the first write
   std::string pending_;            // encoded bytes not yet handed to the socket
   std::string inflight_;           // bytes being written
+  std::vector<segment> queue_;     // framed segments after pending_ was sealed (shared mode)
+  std::size_t queued_bytes_ = 0;
+  std::vector<segment> inflight_segments_;  // pinned while written
+  std::vector<net::const_buffer> buffers_;  // inflight_ then the segments, when gathered
   bool writing_ = false;
   bool final_queued_ = false;
   std::uint64_t write_seq_ = 0;  // writes started, for the stall timer

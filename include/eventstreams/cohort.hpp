@@ -1,0 +1,110 @@
+// Shared mode (docs/api.md §11): a cohort is the group of streams that read the same partitions
+// with the same framing and canary policy and whose positions are equal. It steps each record
+// once, through the same stream_format step as a per-connection stream, and publishes the bytes
+// of each batch as one immutable framed chunk that every member writes as it is. Sans-io: the
+// hub (one thread) steps and publishes; members on other threads follow the chunk chain.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "eventstreams/position_vector.hpp"
+#include "eventstreams/stream_format.hpp"
+
+namespace eventstreams {
+
+// One batch of a cohort's events, framed for the wire (HTTP chunk framing included when the
+// cohort is chunked), with what a member needs to account for it and to render its own blocks
+// after it. Immutable once published, except for the link to the next chunk, which the hub sets
+// once.
+struct framed_chunk {
+  std::uint64_t cohort = 0;  // the cohort whose members read this chunk
+  std::string bytes;         // what a member writes; empty for a jump or an empty start
+  std::uint64_t end_bytes = 0;  // the cohort's framed bytes up to and including this chunk
+  std::string end_id;           // the positions after this chunk, rendered as an SSE id
+  std::uint32_t records = 0;    // records stepped (sent, skipped or dropped)
+  bool any_event = false;       // at least one event in `bytes`
+  bool moved_after_event = false;  // records after the chunk's last event moved the positions
+  std::vector<std::uint32_t> events;  // per position index: events in `bytes`
+  std::uint32_t skipped_canary = 0;
+  std::uint32_t skipped_not_json = 0;
+  std::int64_t newest_timestamp = -1;  // of the newest event, ms (the delivery lag)
+
+  // Set when the cohort merged into another whose positions became equal: the member continues
+  // after `jump` (a chunk of that cohort, whose bytes it must not write).
+  std::shared_ptr<const framed_chunk> jump;
+  std::shared_ptr<const void> jump_keep;  // keeps that cohort alive until its members moved
+
+  // Whether the positions moved past the last event a member wrote, after this chunk.
+  bool moved_after(bool before) const noexcept {
+    return any_event ? moved_after_event : (before || records > 0);
+  }
+
+  // The chunk after this one, or null while there is none (acquire: its contents are visible).
+  const framed_chunk* next() const noexcept { return linked_.load(std::memory_order_acquire); }
+  std::shared_ptr<const framed_chunk> next_shared() const noexcept {
+    return next() ? next_ : nullptr;
+  }
+  // The hub links the next chunk, once (release: publishes it).
+  void link(std::shared_ptr<const framed_chunk> next) const;
+
+  ~framed_chunk();
+
+ private:
+  mutable std::shared_ptr<const framed_chunk> next_;
+  mutable std::atomic<const framed_chunk*> linked_{nullptr};
+};
+
+// A cohort: its positions (the state every member shares), the open batch and the chunk chain.
+// Used by the hub thread only; members read the chunks through shared pointers.
+class cohort {
+ public:
+  // `positions` are the members' start positions; `pass_canary` per position
+  // (stream_format::canary_policy). `chunked`: HTTP/1.1 chunk framing on every chunk.
+  cohort(std::uint64_t id, framing f, bool chunked, position_vector positions,
+         std::vector<bool> pass_canary);
+
+  std::uint64_t id() const noexcept { return id_; }
+  // The members' positions rendered as an id: equal ids, equal cohort state.
+  std::string_view id_state() { return format_.id(); }
+  // The chunk a member that joins now starts after (it has consumed nothing of the cohort).
+  const std::shared_ptr<const framed_chunk>& tail() const noexcept { return tail_; }
+  std::size_t size() const noexcept { return format_.positions().size(); }
+  const position_vector& positions() const noexcept { return format_.positions(); }
+
+  // Steps a record of position `rec.index` (the cohort's own index).
+  void step(const spliced_record& rec);
+  // Publishes the batch stepped since the last publish as one chunk linked after tail();
+  // returns it, or null when nothing was stepped.
+  std::shared_ptr<const framed_chunk> publish();
+  // Ends this cohort: its members continue in `into` after into.tail() (equal positions
+  // required). Returns the jump chunk, linked after tail(), which holds `keep`. Nothing may be
+  // stepped afterwards.
+  std::shared_ptr<const framed_chunk> merge_into(const cohort& into,
+                                                 std::shared_ptr<const void> keep);
+
+ private:
+  std::uint64_t id_;
+  bool chunked_;
+  stream_format format_;
+  std::shared_ptr<const framed_chunk> tail_;
+  std::uint64_t bytes_ = 0;
+  // The open batch.
+  std::string body_;
+  std::uint32_t records_ = 0;
+  bool any_event_ = false;
+  bool moved_after_event_ = false;
+  std::vector<std::uint32_t> events_;
+  std::uint32_t skipped_canary_ = 0;
+  std::uint32_t skipped_not_json_ = 0;
+  std::int64_t newest_timestamp_ = -1;
+};
+
+// Appends `body` to `out` as one HTTP/1.1 chunk ("<hex>\r\n<body>\r\n"); nothing when empty.
+void append_http_chunk(std::string& out, std::string_view body);
+
+}  // namespace eventstreams

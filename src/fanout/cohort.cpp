@@ -1,0 +1,119 @@
+// A cohort's step and its chunk chain (docs/api.md §11).
+#include "eventstreams/cohort.hpp"
+
+#include <charconv>
+#include <utility>
+
+namespace eventstreams {
+
+void append_http_chunk(std::string& out, std::string_view body) {
+  if (body.empty())
+    return;
+  char hex[20];
+  auto [end, _] = std::to_chars(hex, hex + sizeof hex, body.size(), 16);
+  out.append(hex, end);
+  out += "\r\n";
+  out += body;
+  out += "\r\n";
+}
+
+void framed_chunk::link(std::shared_ptr<const framed_chunk> next) const {
+  next_ = std::move(next);
+  linked_.store(next_.get(), std::memory_order_release);
+}
+
+framed_chunk::~framed_chunk() {
+  // A long chain of chunks nobody holds any more is released in a loop, not by recursion.
+  auto next = std::move(next_);
+  while (next && next.use_count() == 1) {
+    auto after = std::move(next->next_);
+    next = std::move(after);
+  }
+}
+
+cohort::cohort(std::uint64_t id, framing f, bool chunked, position_vector positions,
+               std::vector<bool> pass_canary)
+    : id_(id),
+      chunked_(chunked),
+      format_(f, std::move(positions), std::move(pass_canary)),
+      events_(format_.positions().size(), 0) {
+  auto start = std::make_shared<framed_chunk>();
+  start->cohort = id_;
+  if (f == framing::sse)
+    start->end_id.assign(format_.id());
+  start->events.assign(events_.size(), 0);
+  tail_ = std::move(start);
+}
+
+void cohort::step(const spliced_record& rec) {
+  switch (format_.record(rec, body_)) {
+    case record_outcome::not_assigned:
+      return;
+    case record_outcome::skipped_not_json:
+      ++skipped_not_json_;
+      moved_after_event_ = true;
+      break;
+    case record_outcome::skipped_canary:
+      ++skipped_canary_;
+      moved_after_event_ = true;
+      break;
+    case record_outcome::sent:
+      any_event_ = true;
+      moved_after_event_ = false;
+      ++events_[rec.index];
+      if (rec.timestamp > newest_timestamp_)
+        newest_timestamp_ = rec.timestamp;
+      break;
+  }
+  ++records_;
+}
+
+std::shared_ptr<const framed_chunk> cohort::publish() {
+  if (records_ == 0)
+    return nullptr;
+  auto c = std::make_shared<framed_chunk>();
+  c->cohort = id_;
+  if (chunked_) {
+    c->bytes.reserve(body_.size() + 16);
+    append_http_chunk(c->bytes, body_);
+  } else {
+    c->bytes = body_;
+  }
+  bytes_ += c->bytes.size();
+  c->end_bytes = bytes_;
+  if (format_.kind() == framing::sse)
+    c->end_id.assign(format_.id());
+  c->records = records_;
+  c->any_event = any_event_;
+  c->moved_after_event = moved_after_event_;
+  c->events = events_;
+  c->skipped_canary = skipped_canary_;
+  c->skipped_not_json = skipped_not_json_;
+  c->newest_timestamp = newest_timestamp_;
+  body_.clear();
+  records_ = 0;
+  any_event_ = false;
+  moved_after_event_ = false;
+  std::fill(events_.begin(), events_.end(), 0);
+  skipped_canary_ = skipped_not_json_ = 0;
+  newest_timestamp_ = -1;
+  tail_->link(c);
+  tail_ = c;
+  return c;
+}
+
+std::shared_ptr<const framed_chunk> cohort::merge_into(const cohort& into,
+                                                      std::shared_ptr<const void> keep) {
+  auto j = std::make_shared<framed_chunk>();
+  j->cohort = into.id();
+  j->end_bytes = into.tail()->end_bytes;
+  j->end_id = into.tail()->end_id;
+  j->events.assign(events_.size(), 0);
+  j->jump = into.tail();
+  j->jump_keep = std::move(keep);
+  tail_->link(j);
+  tail_ = j;
+  return j;
+}
+
+}  // namespace eventstreams

@@ -1,0 +1,419 @@
+// The hub thread: one consumer, one splice per record, cohorts stepped in record order, one post
+// per shard per batch (docs/api.md §11).
+#include "fanout/hub.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <array>
+
+#include "eventstreams/event_encoder.hpp"
+#include "eventstreams/start_resolver.hpp"
+#include "kafka/consumer.hpp"
+
+namespace eventstreams::fanout {
+namespace {
+
+// Records taken per drain before the batch is published (then the drain goes on).
+constexpr std::size_t batch_records = 512;
+// How long the hub waits before it asks Kafka again after a failed start.
+constexpr std::chrono::seconds retry_interval{1};
+
+}  // namespace
+
+// ---- shard -------------------------------------------------------------------------------
+
+hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay)
+    : strand_(net::make_strand(io)), flush_delay_(flush_delay), delay_timer_(strand_) {}
+
+void hub_shard::add(shard_member& m, std::uint64_t cohort) {
+  auto& list = members_[cohort];
+  m.cohort_ = cohort;
+  m.slot_ = list.size();
+  m.listed_ = true;
+  list.push_back(&m);
+  ++count_;
+}
+
+void hub_shard::remove(shard_member& m) {
+  if (!m.listed_)
+    return;
+  m.listed_ = false;
+  --count_;
+  auto it = members_.find(m.cohort_);
+  if (it == members_.end())
+    return;
+  auto& list = it->second;
+  if (waking_) {
+    // A wake walks this list by index: leave a hole, compacted once the walk is over.
+    list[m.slot_] = nullptr;
+    holes_.push_back(m.cohort_);
+    return;
+  }
+  list[m.slot_] = list.back();
+  list[m.slot_]->slot_ = m.slot_;
+  list.pop_back();
+  if (list.empty())
+    members_.erase(it);
+}
+
+void hub_shard::move(shard_member& m, std::uint64_t cohort) {
+  remove(m);
+  add(m, cohort);
+}
+
+void hub_shard::advanced(const std::vector<advance>& tails) {
+  if (flush_delay_.count() == 0)
+    return wake(tails);
+  // fanout.flush_delay: hold the wake so that the next batches leave in the same writes.
+  for (const auto& a : tails) {
+    auto it = std::find_if(delayed_.begin(), delayed_.end(),
+                           [&](const advance& d) { return d.cohort == a.cohort; });
+    if (it == delayed_.end())
+      delayed_.push_back(a);
+    else
+      it->tail = a.tail;
+  }
+  if (delay_armed_)
+    return;
+  delay_armed_ = true;
+  delay_timer_.expires_after(flush_delay_);
+  delay_timer_.async_wait([this](beast::error_code) {
+    delay_armed_ = false;
+    auto due = std::move(delayed_);
+    delayed_.clear();
+    wake(due);
+  });
+}
+
+void hub_shard::wake(const std::vector<advance>& tails) {
+  waking_ = true;
+  for (const auto& a : tails) {
+    auto it = members_.find(a.cohort);
+    if (it == members_.end())
+      continue;
+    // By index: a member woken here may leave, or join another cohort's list.
+    auto& list = it->second;
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      if (auto* m = list[i])
+        m->on_advance(*a.tail);
+    }
+  }
+  waking_ = false;
+  compact();
+}
+
+void hub_shard::compact() {
+  for (auto id : holes_) {
+    auto it = members_.find(id);
+    if (it == members_.end())
+      continue;
+    auto& list = it->second;
+    std::erase(list, nullptr);
+    for (std::size_t i = 0; i < list.size(); ++i)
+      list[i]->slot_ = i;
+    if (list.empty())
+      members_.erase(it);
+  }
+  holes_.clear();
+}
+
+// ---- hub ---------------------------------------------------------------------------------
+
+struct hub::reader {
+  kafka::consumer consumer;
+  net::posix::stream_descriptor wake;
+  reader(const kafka_config& cfg, const std::string& bootstrap,
+         const std::vector<partition_position>& positions, net::io_context& io)
+      : consumer(cfg, bootstrap, positions), wake(io) {
+    int fd = consumer.dup_wake_fd();
+    if (fd < 0)
+      throw std::runtime_error("no descriptor left for the hub's wake-up");
+    wake.assign(fd);
+  }
+};
+
+struct hub::entry {
+  std::unique_ptr<cohort> c;
+  std::weak_ptr<const cohort_token> token;
+  std::string set;                  // the set key
+  std::vector<std::size_t> parts;  // per cohort position: the hub's partition index
+  bool touched = false;
+};
+
+hub::hub(const config& cfg, const std::string& bootstrap, kafka::kafka_client& lookup,
+         std::vector<std::string> topics, net::io_context& io, unsigned shards,
+         eventstreams::metrics& metrics)
+    : cfg_(cfg),
+      bootstrap_(bootstrap),
+      lookup_(lookup),
+      topics_(std::move(topics)),
+      metrics_(metrics) {
+  for (unsigned i = 0; i < std::max(1u, shards); ++i)
+    shards_.push_back(std::make_unique<hub_shard>(io, cfg.fanout.flush_delay));
+}
+
+hub::~hub() { stop(); }
+
+void hub::start() {
+  retry_.emplace(io_);
+  net::post(io_, [this] { open(); });
+  thread_ = std::thread([this] { run(); });
+}
+
+void hub::stop() {
+  if (!thread_.joinable())
+    return;
+  net::post(io_, [this] {
+    ready_ = false;
+    if (retry_)
+      retry_->cancel();
+    if (reader_)
+      reader_->wake.cancel();
+    io_.stop();
+  });
+  thread_.join();
+  // The consumer joins librdkafka's threads: here, on the stopping thread.
+  reader_.reset();
+  cohorts_.clear();
+  readers_.clear();
+}
+
+hub_shard& hub::next_shard() {
+  return *shards_[next_shard_.fetch_add(1) % shards_.size()];
+}
+
+void hub::run() {
+  for (;;) {
+    try {
+      io_.run();
+      return;
+    } catch (const std::exception& e) {
+      metrics_.internal_errors("hub").Increment();
+      spdlog::error("unexpected error in the shared consumer: {}", e.what());
+    }
+  }
+}
+
+// The partitions of the shared streams at their ends, then the consumer; retried while Kafka
+// is unreachable (joins meanwhile are served per connection).
+void hub::open() {
+  std::vector<partition_position> positions;
+  auto err = resolve_start_positions(lookup_, topics_, {}, std::nullopt, cfg_.kafka.resume_by,
+                                     cfg_.server.kafka_timeout, positions);
+  if (!err) {
+    try {
+      kafka_config kc = cfg_.kafka;
+      kc.properties["auto.offset.reset"] = "error";
+      for (const auto& [k, v] : cfg_.fanout.hub_properties)
+        kc.properties[k] = v;
+      reader_ = std::make_unique<reader>(kc, bootstrap_, positions, io_);
+    } catch (const std::exception& e) {
+      err = {lookup_error_kind::unreachable, e.what()};
+    }
+  }
+  if (err) {
+    if (err.detail != last_error_)
+      spdlog::warn("shared consumer: cannot start yet ({}); retrying", err.detail);
+    last_error_ = err.detail;
+    retry_->expires_after(retry_interval);
+    retry_->async_wait([this](beast::error_code ec) {
+      if (!ec)
+        open();
+    });
+    return;
+  }
+  heads_ = std::move(positions);
+  readers_.assign(heads_.size(), {});
+  for (std::size_t i = 0; i < heads_.size(); ++i) {
+    auto [it, fresh] = topic_index_.try_emplace(heads_[i].topic, i, 0);
+    ++it->second.second;
+  }
+  spdlog::info("shared consumer reading {} partitions of {} topics", heads_.size(),
+               topics_.size());
+  ready_ = true;
+  wait_records();
+}
+
+void hub::wait_records() {
+  reader_->wake.async_wait(net::posix::stream_descriptor::wait_read, [this](beast::error_code ec) {
+    if (ec)
+      return;
+    reader_->consumer.reset_wake();
+    drain();
+  });
+}
+
+void hub::drain() {
+  std::array<source_record, batch_records> records;
+  std::vector<source_error> errors;
+  std::size_t n = reader_->consumer.poll(records, errors);
+  std::string spliced;
+  if (n)
+    metrics_.fanout_records().Increment(static_cast<double>(n));
+  for (std::size_t r = 0; r < n; ++r) {
+    const auto& rec = records[r];
+    if (rec.index >= heads_.size())
+      continue;
+    auto& head = heads_[rec.index];
+    head.next_offset = rec.offset + 1;
+    if (rec.timestamp >= 0)
+      head.timestamp = rec.timestamp;
+    // Once per record, whatever the number of streams and clients reading it.
+    spliced.clear();
+    spliced_record s;
+    s.offset = rec.offset;
+    s.timestamp = rec.timestamp;
+    s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, spliced, &s.canary) ==
+             splice_result::ok;
+    s.data = spliced;
+    for (auto& [e, index] : readers_[rec.index]) {
+      s.index = index;
+      e->c->step(s);
+      if (!e->touched) {
+        e->touched = true;
+        touched_.push_back(e);
+      }
+    }
+  }
+  for (const auto& e : errors) {
+    metrics_.kafka_errors(e.kind).Increment();
+    spdlog::log(e.fatal ? spdlog::level::err : spdlog::level::debug, "shared consumer: {}: {}",
+                e.kind, e.detail);
+  }
+  after_batch();
+  if (n == records.size())
+    net::post(io_, [this] { drain(); });  // more may wait; the fd fires only when it empties
+  else
+    wait_records();
+}
+
+// Publishes the batch of every cohort it touched, merges cohorts whose positions became equal,
+// drops those nobody holds, and tells every shard with one post.
+void hub::after_batch() {
+  std::vector<advance> tails;
+  for (auto* e : touched_) {
+    e->touched = false;
+    if (auto chunk = e->c->publish())
+      tails.push_back({e->c->id(), std::move(chunk)});
+  }
+  touched_.clear();
+
+  // Drop cohorts nobody holds; merge equal ones into the oldest (docs/api.md §11: members of
+  // both get the same bytes from here on, so one copy serves them all).
+  std::vector<std::uint64_t> gone;
+  for (auto& [set, ids] : sets_) {
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto& e = *cohorts_.at(ids[i]);
+      if (e.token.expired()) {
+        gone.push_back(ids[i]);
+        continue;
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        auto& older = *cohorts_.at(ids[j]);
+        auto keep = older.token.lock();
+        if (!keep || std::find(gone.begin(), gone.end(), ids[j]) != gone.end())
+          continue;
+        if (older.c->id_state() == e.c->id_state()) {
+          tails.push_back({e.c->id(), e.c->merge_into(*older.c, std::move(keep))});
+          gone.push_back(ids[i]);
+          metrics_.fanout_merges().Increment();
+          break;
+        }
+      }
+    }
+  }
+  for (auto id : gone) {
+    auto it = cohorts_.find(id);
+    auto* e = it->second.get();
+    for (auto part : e->parts)
+      std::erase_if(readers_[part], [&](const auto& r) { return r.first == e; });
+    auto& ids = sets_[e->set];
+    std::erase(ids, id);
+    if (ids.empty())
+      sets_.erase(e->set);
+    cohorts_.erase(it);
+  }
+  cohort_count_ = cohorts_.size();
+  metrics_.fanout_cohorts().Set(static_cast<double>(cohorts_.size()));
+  if (tails.empty())
+    return;
+  auto shared = std::make_shared<const std::vector<advance>>(std::move(tails));
+  for (auto& shard : shards_)
+    net::post(shard->executor(), [s = shard.get(), shared] { s->advanced(*shared); });
+}
+
+void hub::join(join_request req, std::function<void(std::optional<join_result>)> done) {
+  net::post(io_, [this, req = std::move(req), done = std::move(done)] {
+    std::optional<join_result> r;
+    try {
+      r = do_join(req);
+    } catch (const std::exception& e) {
+      metrics_.internal_errors("hub").Increment();
+      spdlog::error("shared consumer: join failed: {}", e.what());
+    }
+    done(std::move(r));
+  });
+}
+
+std::optional<join_result> hub::do_join(const join_request& req) {
+  if (!ready_)
+    return std::nullopt;
+  // The positions in assignment order (docs/api.md §5.2): topics in request order, partitions
+  // ascending; each at the hub's head, which the hub reads on from.
+  std::vector<partition_position> positions;
+  std::vector<std::size_t> parts;
+  for (const auto& t : req.topics) {
+    auto it = topic_index_.find(t);
+    if (it == topic_index_.end())
+      return std::nullopt;  // not a topic the hub reads (a stream added by a reload)
+    auto [first, count] = it->second;
+    for (int p = 0; p < count; ++p) {
+      const auto& h = heads_[first + static_cast<std::size_t>(p)];
+      positions.push_back({h.topic, h.partition, h.next_offset, std::nullopt});
+      parts.push_back(first + static_cast<std::size_t>(p));
+    }
+  }
+  position_vector pv(positions);
+  auto pass = stream_format::canary_policy(req.topics, req.topic_passes, pv);
+  std::string set;
+  set += req.body == framing::ndjson ? 'n' : 's';
+  set += req.chunked ? 'c' : 'e';
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    set += pass[i] ? '+' : '-';
+    set += std::to_string(parts[i]);
+  }
+  const std::string& state = pv.id();
+
+  join_result r;
+  r.positions = positions;
+  r.pass_canary = pass;
+  if (auto it = sets_.find(set); it != sets_.end()) {
+    for (auto id : it->second) {
+      auto& e = *cohorts_.at(id);
+      auto token = e.token.lock();
+      if (token && e.c->id_state() == state) {
+        r.token = std::move(token);
+        r.after = e.c->tail();
+        return r;
+      }
+    }
+  }
+  auto e = std::make_unique<entry>();
+  auto id = next_id_++;
+  e->c = std::make_unique<cohort>(id, req.body, req.chunked, std::move(pv), pass);
+  e->set = set;
+  e->parts = parts;
+  auto token = std::make_shared<cohort_token>(cohort_token{id});
+  e->token = token;
+  for (std::size_t i = 0; i < parts.size(); ++i)
+    readers_[parts[i]].push_back({e.get(), i});
+  r.token = std::move(token);
+  r.after = e->c->tail();
+  sets_[set].push_back(id);
+  cohorts_.emplace(id, std::move(e));
+  cohort_count_ = cohorts_.size();
+  return r;
+}
+
+}  // namespace eventstreams::fanout

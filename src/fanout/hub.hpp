@@ -1,0 +1,166 @@
+// The shared delivery mode (docs/api.md §11): one Kafka consumer per process (the hub) reads
+// every partition of the shared streams on its own thread, splices each record once and steps
+// the cohorts that read its partition; each batch reaches every I/O shard with one post, and
+// the shard wakes the members that wait. Below sse/ (which adapts it to an event source).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "eventstreams/cohort.hpp"
+#include "eventstreams/config.hpp"
+#include "kafka/kafka_client.hpp"
+#include "metrics/metrics.hpp"
+#include "net/net.hpp"
+
+namespace eventstreams::fanout {
+
+// Keeps a cohort alive: every member holds its cohort's token; the hub holds a weak reference
+// and drops a cohort nobody holds.
+struct cohort_token {
+  std::uint64_t id = 0;
+};
+
+// What the hub hands a shard per batch: the new tail of each cohort whose chain grew.
+struct advance {
+  std::uint64_t cohort = 0;
+  std::shared_ptr<const framed_chunk> tail;
+};
+
+// A stream served by the hub, as its shard sees it. Called on the shard's strand.
+class shard_member {
+ public:
+  // The chain of the member's cohort grew up to `tail`.
+  virtual void on_advance(const framed_chunk& tail) = 0;
+
+ protected:
+  virtual ~shard_member() = default;
+
+ private:
+  friend class hub_shard;
+  std::uint64_t cohort_ = 0;
+  std::size_t slot_ = 0;
+  bool listed_ = false;
+};
+
+// The members of one I/O shard, by cohort. Every call on its strand.
+class hub_shard {
+ public:
+  using executor_type = net::strand<net::io_context::executor_type>;
+  hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay);
+
+  const executor_type& executor() const noexcept { return strand_; }
+
+  void add(shard_member& m, std::uint64_t cohort);
+  void remove(shard_member& m);
+  // The member continues in another cohort (after a merge).
+  void move(shard_member& m, std::uint64_t cohort);
+  // From the hub, once per batch.
+  void advanced(const std::vector<advance>& tails);
+  std::size_t members() const noexcept { return count_; }
+
+ private:
+  void wake(const std::vector<advance>& tails);
+  void compact();
+
+  executor_type strand_;
+  std::chrono::milliseconds flush_delay_;
+  net::steady_timer delay_timer_;
+  bool delay_armed_ = false;
+  std::vector<advance> delayed_;
+  std::unordered_map<std::uint64_t, std::vector<shard_member*>> members_;
+  std::vector<std::uint64_t> holes_;  // cohorts with removed slots, compacted after a wake
+  bool waking_ = false;
+  std::size_t count_ = 0;
+};
+
+struct join_request {
+  std::vector<std::string> topics;  // the request's topics, request order
+  std::vector<bool> topic_passes;   // parallel: canaries pass
+  framing body = framing::sse;
+  bool chunked = true;
+};
+
+struct join_result {
+  std::shared_ptr<const cohort_token> token;
+  std::shared_ptr<const framed_chunk> after;  // the member reads the chunks after this one
+  std::vector<partition_position> positions;  // its start positions: the hub's head
+  std::vector<bool> pass_canary;              // per position
+};
+
+class hub {
+ public:
+  // `topics`: every topic of the shared streams. `io`: the I/O threads' context, one shard per
+  // thread.
+  hub(const config& cfg, const std::string& bootstrap, kafka::kafka_client& lookup,
+      std::vector<std::string> topics, net::io_context& io, unsigned shards,
+      eventstreams::metrics& metrics);
+  ~hub();
+  hub(const hub&) = delete;
+  hub& operator=(const hub&) = delete;
+
+  // Starts the hub thread: it looks up the partitions and their ends (retrying while Kafka is
+  // unreachable), assigns them and reads.
+  void start();
+  // Stops reading and joins the thread (blocks: not on an I/O thread).
+  void stop();
+  // Reading: joins are served.
+  bool ready() const noexcept { return ready_.load(); }
+  const std::vector<std::string>& topics() const noexcept { return topics_; }
+
+  // The shard a new member goes to (round robin).
+  hub_shard& next_shard();
+
+  // On the hub thread: the cohort of a stream of `req` that starts at the hub's head, joined
+  // or created. `done` runs on the hub thread, with nothing when the hub cannot serve it (not
+  // ready, a topic it does not read).
+  void join(join_request req, std::function<void(std::optional<join_result>)> done);
+
+  std::size_t cohorts() const noexcept { return cohort_count_.load(); }
+
+ private:
+  struct entry;
+  void run();
+  void open();
+  void wait_records();
+  void drain();
+  void after_batch();
+  std::optional<join_result> do_join(const join_request& req);
+
+  const config& cfg_;
+  std::string bootstrap_;
+  kafka::kafka_client& lookup_;
+  std::vector<std::string> topics_;
+  eventstreams::metrics& metrics_;
+  std::vector<std::unique_ptr<hub_shard>> shards_;
+  std::atomic<std::size_t> next_shard_{0};
+
+  // The hub thread's state.
+  net::io_context io_;
+  std::thread thread_;
+  std::optional<net::steady_timer> retry_;
+  struct reader;
+  std::unique_ptr<reader> reader_;
+  std::vector<partition_position> heads_;  // every partition, in topics_ order
+  std::unordered_map<std::string, std::pair<std::size_t, int>> topic_index_;  // first, count
+  std::unordered_map<std::uint64_t, std::unique_ptr<entry>> cohorts_;
+  std::unordered_map<std::string, std::vector<std::uint64_t>> sets_;  // set key -> cohorts
+  // Per partition: the cohorts that read it, with the partition's index in each.
+  std::vector<std::vector<std::pair<entry*, std::size_t>>> readers_;
+  std::vector<entry*> touched_;
+  std::uint64_t next_id_ = 1;
+  std::string last_error_;
+  std::atomic<bool> ready_{false};
+  std::atomic<std::size_t> cohort_count_{0};
+};
+
+}  // namespace eventstreams::fanout

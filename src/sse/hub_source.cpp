@@ -1,0 +1,102 @@
+// A cohort member as an event source (docs/api.md §11).
+#include "sse/hub_source.hpp"
+
+namespace eventstreams {
+
+hub_source::hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window)
+    : shard_(shard),
+      token_(std::move(joined.token)),
+      cursor_(std::move(joined.after)),
+      window_(window) {}
+
+// Destroyed on the blocking pool after close() ran on the strand (retire()).
+hub_source::~hub_source() = default;
+
+// The opener attaches on its own strand; the session then runs on the shard's strand, where the
+// member joins the shard's list on its first poll.
+std::optional<std::string> hub_source::attach(const net::any_io_executor& ex) {
+  executor_ = ex;
+  return std::nullopt;
+}
+
+void hub_source::list() {
+  if (listed_ || closed_)
+    return;
+  listed_ = true;
+  shard_.add(*this, token_->id);
+}
+
+std::size_t hub_source::poll(std::span<source_record>, std::vector<source_error>&) { return 0; }
+
+std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk>> out,
+                                    std::vector<source_error>& errors) {
+  if (closed_)
+    return 0;
+  list();
+  if (overrun_) {
+    // Ended after the complete events already written; the client resumes with its id.
+    errors.push_back({false, "overrun", "the client fell behind its group's window", "overrun"});
+    return 0;
+  }
+  std::size_t n = 0;
+  while (n < out.size()) {
+    auto next = cursor_->next_shared();
+    if (!next)
+      break;
+    if (next->jump) {
+      // The cohort merged into one with equal positions: continue there, writing nothing.
+      token_ = std::static_pointer_cast<const fanout::cohort_token>(next->jump_keep);
+      cursor_ = next->jump;
+      shard_.move(*this, token_->id);
+      continue;
+    }
+    cursor_ = next;
+    out[n++] = std::move(next);
+  }
+  return n;
+}
+
+void hub_source::async_wait(wait_handler ready) {
+  if (closed_)
+    return;
+  list();
+  waiting_ = std::move(ready);
+  // A chunk linked after the poll that found none is announced by a wake posted after the link,
+  // which runs on this strand after this call: nothing is missed.
+  if (overrun_ || cursor_->next()) {
+    net::post(executor_, [h = std::move(waiting_)] { h({}); });
+    waiting_ = nullptr;
+  }
+}
+
+void hub_source::on_advance(const framed_chunk& tail) {
+  if (waiting_) {
+    auto h = std::move(waiting_);
+    waiting_ = nullptr;
+    h({});  // on the shard's strand, which is the session's: no post per member
+    return;
+  }
+  // Writing (or paused by a full socket): a member more than the window behind its cohort is
+  // ended at the next event boundary; until then it pins nothing of the cohort.
+  if (!overrun_ && cursor_ && !tail.jump && tail.cohort == token_->id &&
+      tail.end_bytes > cursor_->end_bytes + window_) {
+    overrun_ = true;
+    cursor_.reset();
+  }
+}
+
+void hub_source::close() {
+  if (closed_)
+    return;
+  closed_ = true;
+  if (listed_)
+    shard_.remove(*this);
+  if (waiting_) {
+    net::post(executor_, [h = std::move(waiting_)] { h(net::error::operation_aborted); });
+    waiting_ = nullptr;
+  }
+  cursor_.reset();
+  token_.reset();
+}
+
+}  // namespace eventstreams

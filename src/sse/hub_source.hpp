@@ -1,0 +1,49 @@
+// The event source of the shared mode: a member of a cohort of the hub (docs/api.md §11). It
+// hands the session the cohort's framed chunks, which the session writes as they are; it
+// follows a merge into another cohort, and it says "overrun" when the member fell more than
+// fanout.cohort_window behind its cohort.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "fanout/hub.hpp"
+#include "sse/event_source.hpp"
+
+namespace eventstreams {
+
+class hub_source final : public event_source, public fanout::shard_member {
+ public:
+  // `joined`: the hub's answer; `shard`: where the session runs (its executor is the shard's).
+  hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window);
+  ~hub_source() override;
+
+  std::optional<std::string> attach(const net::any_io_executor& ex) override;
+  std::size_t poll(std::span<source_record> out, std::vector<source_error>& errors) override;
+  bool framed() const noexcept override { return true; }
+  std::size_t poll_framed(std::span<std::shared_ptr<const framed_chunk>> out,
+                          std::vector<source_error>& errors) override;
+  void async_wait(wait_handler ready) override;
+  void reset_wake() override {}
+  source_stats stats() const override { return {}; }
+  void close() override;
+
+  void on_advance(const framed_chunk& tail) override;
+
+ private:
+  void list();
+
+  fanout::hub_shard& shard_;
+  std::shared_ptr<const fanout::cohort_token> token_;
+  std::shared_ptr<const framed_chunk> cursor_;  // the last chunk handed out
+  std::size_t window_;
+  net::any_io_executor executor_;
+  wait_handler waiting_;
+  bool listed_ = false;  // in the shard's member list (on the strand, from the first poll)
+  bool closed_ = false;
+  bool overrun_ = false;
+};
+
+}  // namespace eventstreams
