@@ -12,6 +12,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -40,9 +41,14 @@ class document_counter final : public YAML::EventHandler {
   void OnMapEnd() override {}
 };
 
+using config_detail::child_key;
+using config_detail::format_byte_size;
 using config_detail::is_name;
 using config_detail::no_limit;
+using config_detail::read_delivery_mode;
 using config_detail::read_streams;
+using config_detail::resolve_streams;
+using config_detail::stream_entry;
 using config_detail::yaml_reader;
 
 std::string format_message(const std::string& file, const std::string& key,
@@ -255,6 +261,76 @@ void read_logging(const yaml_reader& r, const YAML::Node& node, logging_config& 
       });
 }
 
+// The smallest fanout.cohort_window: a group must be able to hold a few large events for its
+// slowest member, or ordinary jitter would end clients with "overrun".
+constexpr std::uint64_t min_cohort_window = std::uint64_t{64} << 10;
+
+// The `fanout` section: the shared delivery mode (docs/api.md, "Delivery modes").
+void read_fanout(const yaml_reader& r, const YAML::Node& node, const std::string& key,
+                 fanout_config& f) {
+  // Which ring bound the file set, to name it when the two contradict each other.
+  bool per_partition_set = false;
+  const auto read_ring = [&](const YAML::Node& ring, const std::string& ring_key) {
+    r.for_each_entry(
+        ring, ring_key,
+        [&](const std::string& name, const YAML::Node& v, const std::string& setting_key) {
+          if (name == "max_bytes_per_partition") {
+            f.ring_max_bytes_per_partition = r.byte_size(v, setting_key, 1, no_limit);
+            per_partition_set = true;
+          } else if (name == "max_age") {
+            f.ring_max_age = r.duration(v, setting_key, false);
+          } else if (name == "max_bytes") {
+            f.ring_max_bytes = r.byte_size(v, setting_key, 1, no_limit);
+          } else if (name == "warm_records") {
+            f.ring_warm_records = static_cast<std::int64_t>(
+                r.integer(v, setting_key, 0, std::numeric_limits<std::int64_t>::max()));
+          } else {
+            return false;
+          }
+          return true;
+        });
+  };
+  const auto read_catchup = [&](const YAML::Node& catchup, const std::string& catchup_key) {
+    r.for_each_entry(
+        catchup, catchup_key,
+        [&](const std::string& name, const YAML::Node& v, const std::string& setting_key) {
+          if (name == "readers_max") {
+            f.catchup_readers_max = r.integer(v, setting_key, 1, no_limit);
+          } else {
+            return false;
+          }
+          return true;
+        });
+  };
+  r.for_each_entry(
+      node, key, [&](const std::string& name, const YAML::Node& v, const std::string& setting_key) {
+        if (name == "mode") {
+          f.mode = read_delivery_mode(r, v, setting_key);
+        } else if (name == "ring") {
+          read_ring(v, setting_key);
+        } else if (name == "catchup") {
+          read_catchup(v, setting_key);
+        } else if (name == "cohort_window") {
+          f.cohort_window = r.byte_size(v, setting_key, min_cohort_window, no_limit);
+        } else if (name == "flush_delay") {
+          f.flush_delay = r.duration(v, setting_key, true);
+        } else if (name == "hub_properties") {
+          read_properties(r, v, setting_key, f.hub_properties);
+        } else {
+          return false;
+        }
+        return true;
+      });
+  if (f.ring_max_bytes_per_partition > f.ring_max_bytes) {
+    // Name the key the file set: a lowered max_bytes can contradict the per-partition default.
+    const std::string ring_key = child_key(key, "ring");
+    r.fail(child_key(ring_key, per_partition_set ? "max_bytes_per_partition" : "max_bytes"),
+           "max_bytes_per_partition (" + format_byte_size(f.ring_max_bytes_per_partition) +
+               (per_partition_set ? "" : ", its default") + ") must not exceed max_bytes (" +
+               format_byte_size(f.ring_max_bytes) + ")");
+  }
+}
+
 // Closes the config file however parsing ends.
 struct file_closer {
   void operator()(std::FILE* f) const { std::fclose(f); }
@@ -292,6 +368,7 @@ config parse_config(std::string_view yaml_text, const std::string& file_name) {
   if (documents.empty()) {
     return result;  // an empty file: every default, no streams
   }
+  std::vector<stream_entry> streams;
   r.for_each_entry(documents.front(), "",
                    [&](const std::string& section, const YAML::Node& v, const std::string& key) {
                      if (section == "server") {
@@ -300,13 +377,18 @@ config parse_config(std::string_view yaml_text, const std::string& file_name) {
                        read_kafka(r, v, result.kafka);
                      } else if (section == "logging") {
                        read_logging(r, v, result.logging);
+                     } else if (section == "fanout") {
+                       read_fanout(r, v, key, result.fanout);
                      } else if (section == "streams") {
-                       result.streams = read_streams(r, v, key);
+                       streams = read_streams(r, v, key);
                      } else {
                        return false;
                      }
                      return true;
                    });
+  // After every section: `fanout.mode`, the default of each stream, may follow `streams`.
+  // A SIGHUP reload parses the whole file again, so it resolves the same way.
+  result.streams = resolve_streams(std::move(streams), result.fanout.mode);
   return result;
 }
 

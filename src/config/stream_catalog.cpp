@@ -1,4 +1,5 @@
-// Stream name/alias lookup and the per-request topic selection (API.md §4).
+// Stream name/alias lookup and the per-request topic selection (API.md §4) with its delivery
+// mode (docs/api.md, "Delivery modes").
 #include "eventstreams/stream_catalog.hpp"
 
 #include <algorithm>
@@ -48,6 +49,7 @@ std::vector<std::string> stream_catalog::all_topics() const {
 
 stream_selection stream_catalog::select(std::string_view list) const {
   stream_selection selection;
+  bool all_shared = true;
   std::size_t start = 0;
   while (true) {
     const std::size_t comma = list.find(',', start);
@@ -60,6 +62,7 @@ stream_selection stream_catalog::select(std::string_view list) const {
       }
     } else if (index_of(selection.stream_names, stream->name) == selection.stream_names.size()) {
       selection.stream_names.push_back(stream->name);
+      all_shared = all_shared && stream->fanout == delivery_mode::shared;
       const bool pass = stream->canary_events == canary_policy::pass;
       for (const auto& topic : stream->topics) {
         const std::size_t at = index_of(selection.topics, topic);
@@ -77,6 +80,9 @@ stream_selection stream_catalog::select(std::string_view list) const {
     }
     start = comma + 1;
   }
+  // A request that mixes delivery modes is served per connection (docs/api.md,
+  // "Delivery modes").
+  selection.shared = !selection.stream_names.empty() && all_shared;
   return selection;
 }
 

@@ -1,4 +1,5 @@
-// The `streams` section: stream names, aliases, topics and canary policy (API.md §2).
+// The `streams` section: stream names, aliases, topics, canary policy and delivery mode
+// (API.md §2, docs/api.md "Delivery modes").
 #include "streams_section.hpp"
 
 #include <algorithm>
@@ -53,15 +54,16 @@ std::vector<std::string> read_aliases(const yaml_reader& r, const YAML::Node& no
   return aliases;
 }
 
-stream_config read_stream(const yaml_reader& r, const std::string& name, const YAML::Node& node,
-                          const std::string& stream_key, std::set<std::string>& names) {
+stream_entry read_stream(const yaml_reader& r, const std::string& name, const YAML::Node& node,
+                         const std::string& stream_key, std::set<std::string>& names) {
   if (!is_name(name)) {
     r.fail(stream_key, "invalid stream name: use only letters, digits, '.', '_' and '-'");
   }
   if (!names.insert(name).second) {
     r.fail(stream_key, "name \"" + name + "\" is already used as a stream name or alias");
   }
-  stream_config stream;
+  stream_entry entry;
+  stream_config& stream = entry.stream;
   stream.name = name;
   bool has_topics = false;
   r.for_each_entry(node, stream_key,
@@ -78,6 +80,8 @@ stream_config read_stream(const yaml_reader& r, const std::string& name, const Y
                        stream.canary_events = pass ? canary_policy::pass : canary_policy::drop;
                      } else if (field == "aliases") {
                        stream.aliases = read_aliases(r, v, key, names);
+                     } else if (field == "fanout") {
+                       entry.fanout = read_delivery_mode(r, v, key);
                      } else {
                        return false;
                      }
@@ -86,7 +90,7 @@ stream_config read_stream(const yaml_reader& r, const std::string& name, const Y
   if (!has_topics) {
     r.fail(child_key(stream_key, "topics"), "missing required key");
   }
-  return stream;
+  return entry;
 }
 
 }  // namespace
@@ -105,15 +109,33 @@ bool is_name(std::string_view s) {
   return true;
 }
 
-std::vector<stream_config> read_streams(const yaml_reader& r, const YAML::Node& node,
-                                        const std::string& key) {
-  std::vector<stream_config> streams;
+delivery_mode read_delivery_mode(const yaml_reader& r, const YAML::Node& node,
+                                 const std::string& key) {
+  return r.one_of(node, key, {"per_connection", "shared"}) == "shared"
+             ? delivery_mode::shared
+             : delivery_mode::per_connection;
+}
+
+std::vector<stream_entry> read_streams(const yaml_reader& r, const YAML::Node& node,
+                                       const std::string& key) {
+  std::vector<stream_entry> streams;
   std::set<std::string> names;
   r.for_each_entry(
       node, key, [&](const std::string& name, const YAML::Node& v, const std::string& stream_key) {
         streams.push_back(read_stream(r, name, v, stream_key, names));
         return true;
       });
+  return streams;
+}
+
+std::vector<stream_config> resolve_streams(std::vector<stream_entry> entries,
+                                           delivery_mode default_mode) {
+  std::vector<stream_config> streams;
+  streams.reserve(entries.size());
+  for (auto& entry : entries) {
+    entry.stream.fanout = entry.fanout.value_or(default_mode);
+    streams.push_back(std::move(entry.stream));
+  }
   return streams;
 }
 

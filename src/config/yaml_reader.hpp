@@ -17,6 +17,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "eventstreams/config.hpp"
 #include "eventstreams/utf8.hpp"
@@ -75,6 +76,64 @@ inline duration_result parse_duration_detailed(std::string_view text) {
     return {std::nullopt, "is out of range"};
   }
   return {milliseconds{count * factor}, {}};
+}
+
+struct byte_size_result {
+  std::optional<std::uint64_t> value;
+  std::string reason;  // why `value` is empty
+};
+
+// A number of bytes: "1048576", or a whole number with a binary unit, "64KiB", "32MiB", "1GiB"
+// (powers of 1024). Decimal units (KB, MB) and fractions are refused rather than guessed.
+inline byte_size_result parse_byte_size_detailed(std::string_view text) {
+  if (!text.empty() && text.front() == '-') {
+    return {std::nullopt, "must not be negative"};
+  }
+  std::size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') {
+    ++digits;
+  }
+  if (digits == 0) {
+    return {std::nullopt,
+            "expected a number of bytes, optionally with KiB, MiB or GiB (e.g. 32MiB)"};
+  }
+  const std::string_view unit = text.substr(digits);
+  std::uint64_t factor = 0;
+  if (unit.empty()) {
+    factor = 1;
+  } else if (unit == "KiB") {
+    factor = std::uint64_t{1} << 10;
+  } else if (unit == "MiB") {
+    factor = std::uint64_t{1} << 20;
+  } else if (unit == "GiB") {
+    factor = std::uint64_t{1} << 30;
+  } else if (unit.front() == '.') {
+    return {std::nullopt, "must be a whole number (e.g. 1536KiB, not 1.5MiB)"};
+  } else {
+    return {std::nullopt, "unknown unit \"" + std::string(unit) + "\"; use KiB, MiB or GiB"};
+  }
+  std::uint64_t count = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, count);
+  if (ec != std::errc{} || end != text.data() + digits ||
+      count > std::numeric_limits<std::uint64_t>::max() / factor) {
+    return {std::nullopt, "is out of range"};
+  }
+  return {count * factor, {}};
+}
+
+// A byte count as the configuration file writes it: "64KiB" when it is a whole number of a
+// binary unit, else the bytes.
+inline std::string format_byte_size(std::uint64_t bytes) {
+  static constexpr std::pair<std::uint64_t, const char*> units[] = {
+      {std::uint64_t{1} << 30, "GiB"},
+      {std::uint64_t{1} << 20, "MiB"},
+      {std::uint64_t{1} << 10, "KiB"}};
+  for (const auto& [factor, unit] : units) {
+    if (bytes != 0 && bytes % factor == 0) {
+      return std::to_string(bytes / factor) + unit;
+    }
+  }
+  return std::to_string(bytes);
 }
 
 inline std::string child_key(const std::string& parent, std::string_view key) {
@@ -218,6 +277,23 @@ class yaml_reader {
     }
     if (parsed.value->count() > max_duration_ms) {
       fail(key, "must be at most 168h (got " + text + ")");
+    }
+    return *parsed.value;
+  }
+
+  // A byte size (parse_byte_size_detailed) between `min` and `max` bytes.
+  std::uint64_t byte_size(const YAML::Node& node, const std::string& key, std::uint64_t min,
+                          std::uint64_t max) const {
+    const std::string text = scalar(node, key);
+    const byte_size_result parsed = parse_byte_size_detailed(text);
+    if (!parsed.value) {
+      fail(key, "invalid size \"" + text + "\": " + parsed.reason);
+    }
+    if (*parsed.value < min) {
+      fail(key, "must be at least " + format_byte_size(min) + " (got " + text + ")");
+    }
+    if (*parsed.value > max) {
+      fail(key, "must be at most " + format_byte_size(max) + " (got " + text + ")");
     }
     return *parsed.value;
   }

@@ -5,6 +5,8 @@
 
 #include <fstream>
 #include <iterator>
+#include <limits>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -48,6 +50,15 @@ void expect_default_settings(const config& c) {
   EXPECT_EQ(c.kafka.embedded.demo_rate, d.kafka.embedded.demo_rate);
   EXPECT_EQ(c.logging.level, d.logging.level);
   EXPECT_EQ(c.logging.format, d.logging.format);
+  EXPECT_EQ(c.fanout.mode, d.fanout.mode);
+  EXPECT_EQ(c.fanout.ring_max_bytes_per_partition, d.fanout.ring_max_bytes_per_partition);
+  EXPECT_EQ(c.fanout.ring_max_age, d.fanout.ring_max_age);
+  EXPECT_EQ(c.fanout.ring_max_bytes, d.fanout.ring_max_bytes);
+  EXPECT_EQ(c.fanout.ring_warm_records, d.fanout.ring_warm_records);
+  EXPECT_EQ(c.fanout.catchup_readers_max, d.fanout.catchup_readers_max);
+  EXPECT_EQ(c.fanout.cohort_window, d.fanout.cohort_window);
+  EXPECT_EQ(c.fanout.flush_delay, d.fanout.flush_delay);
+  EXPECT_EQ(c.fanout.hub_properties, d.fanout.hub_properties);
 }
 
 TEST(ConfigParse, EmptyDocumentsGiveDefaultsAndNoStreams) {
@@ -66,6 +77,17 @@ TEST(ConfigParse, DocumentedDefaultValues) {
   EXPECT_EQ(d.server.heartbeat_interval, milliseconds(15000));
   EXPECT_EQ(d.kafka.bootstrap_servers, "localhost:9092");
   EXPECT_FALSE(d.kafka.is_embedded());
+  // The fanout defaults as docs/api.md and config/eventstreams.yaml state them.
+  EXPECT_EQ(d.fanout.mode, delivery_mode::per_connection);
+  EXPECT_EQ(d.fanout.ring_max_bytes_per_partition, 32u << 20);
+  EXPECT_EQ(d.fanout.ring_max_age, milliseconds(300000));
+  EXPECT_EQ(d.fanout.ring_max_bytes, 512u << 20);
+  EXPECT_EQ(d.fanout.ring_warm_records, 10000);
+  EXPECT_EQ(d.fanout.catchup_readers_max, 64u);
+  EXPECT_EQ(d.fanout.cohort_window, 1u << 20);
+  EXPECT_EQ(d.fanout.flush_delay, milliseconds(0));
+  EXPECT_TRUE(d.fanout.hub_properties.empty());
+  EXPECT_EQ(stream_config{}.fanout, delivery_mode::per_connection);
 }
 
 TEST(ConfigFiles, ReferenceConfigHoldsEveryDefault) {
@@ -80,11 +102,13 @@ TEST(ConfigFiles, ReferenceConfigHoldsEveryDefault) {
   EXPECT_EQ(s.description, "Edits and log actions on all wikis");
   EXPECT_EQ(s.schema_title, "mediawiki/recentchange");
   EXPECT_EQ(s.canary_events, canary_policy::drop);
+  EXPECT_EQ(s.fanout, delivery_mode::per_connection);
 }
 
 TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
   // The operator's reference must not fall behind the loader: every accepted key appears,
-  // uncommented, at its nesting depth.
+  // uncommented, at its nesting depth. The one exception is a stream's `fanout`: its default
+  // is fanout.mode, which no value states, so the reference shows it commented out.
   std::ifstream in(source_dir + "/config/eventstreams.yaml");
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* line : {"\nserver:\n",
@@ -120,12 +144,25 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
                            "\nlogging:\n",
                            "\n  level: ",
                            "\n  format: ",
+                           "\nfanout:\n",
+                           "\n  mode: ",
+                           "\n  ring:\n",
+                           "\n    max_bytes_per_partition: ",
+                           "\n    max_age: ",
+                           "\n    max_bytes: ",
+                           "\n    warm_records: ",
+                           "\n  catchup:\n",
+                           "\n    readers_max: ",
+                           "\n  cohort_window: ",
+                           "\n  flush_delay: ",
+                           "\n  hub_properties: ",
                            "\nstreams:\n",
                            "\n    topics:",
                            "\n    description: ",
                            "\n    aliases: ",
                            "\n    schema_title: ",
-                           "\n    canary_events: "}) {
+                           "\n    canary_events: ",
+                           "\n    # fanout: "}) {
     EXPECT_NE(text.find(line), std::string::npos) << "missing:" << line;
   }
 }
@@ -195,17 +232,183 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   EXPECT_EQ(c.kafka.embedded.demo_rate, 0.5);
   EXPECT_EQ(c.logging.level, "debug");
   EXPECT_EQ(c.logging.format, "json");
+  EXPECT_EQ(c.fanout.mode, delivery_mode::shared);
+  EXPECT_EQ(c.fanout.ring_max_bytes_per_partition, 8u << 20);
+  EXPECT_EQ(c.fanout.ring_max_age, milliseconds(90000));
+  EXPECT_EQ(c.fanout.ring_max_bytes, std::size_t{2} << 30);
+  EXPECT_EQ(c.fanout.ring_warm_records, 0);
+  EXPECT_EQ(c.fanout.catchup_readers_max, 1u);
+  EXPECT_EQ(c.fanout.cohort_window, 64u << 10);
+  EXPECT_EQ(c.fanout.flush_delay, milliseconds(5));
+  const std::map<std::string, std::string> hub_properties{{"fetch.wait.max.ms", "10"},
+                                                          {"client.rack", "codfw"}};
+  EXPECT_EQ(c.fanout.hub_properties, hub_properties);
   ASSERT_EQ(c.streams.size(), 3u);  // file order
   EXPECT_EQ(c.streams[0].name, "recentchange");
   EXPECT_EQ(c.streams[0].aliases, (std::vector<std::string>{"rc", "recent_changes"}));
   EXPECT_EQ(c.streams[0].description, "Edits");
   EXPECT_EQ(c.streams[0].canary_events, canary_policy::pass);
+  EXPECT_EQ(c.streams[0].fanout, delivery_mode::per_connection);  // its own key
   EXPECT_EQ(c.streams[1].name, "mediawiki.page_change.v1");
   EXPECT_EQ(c.streams[1].topics, std::vector<std::string>{"eqiad.mediawiki.page_change.v1"});
   EXPECT_EQ(c.streams[1].description, "");
+  EXPECT_EQ(c.streams[1].fanout, delivery_mode::shared);  // fanout.mode, set after streams
   EXPECT_EQ(c.streams[2].name, "test");
   EXPECT_TRUE(c.streams[2].aliases.empty());
   EXPECT_EQ(c.streams[2].canary_events, canary_policy::drop);
+  EXPECT_EQ(c.streams[2].fanout, delivery_mode::shared);  // its own key, equal to the default
+}
+
+// Delivery modes (docs/api.md, "Delivery modes") ---------------------------------------------
+
+std::vector<delivery_mode> stream_modes(const config& c) {
+  std::vector<delivery_mode> modes;
+  for (const auto& s : c.streams) {
+    modes.push_back(s.fanout);
+  }
+  return modes;
+}
+
+TEST(ConfigFanout, EachStreamTakesItsOwnKeyElseFanoutMode) {
+  using enum delivery_mode;
+  const std::string streams =
+      "streams:\n"
+      "  a: {topics: [t1]}\n"
+      "  b: {topics: [t2], fanout: shared}\n"
+      "  c: {topics: [t3], fanout: per_connection}\n";
+  struct row {
+    std::string name, yaml;
+    std::vector<delivery_mode> modes;  // a, b, c
+  };
+  for (const auto& [name, yaml, modes] : std::vector<row>{
+           {"no fanout section", streams, {per_connection, shared, per_connection}},
+           {"empty fanout section",
+            "fanout:\n" + streams,
+            {per_connection, shared, per_connection}},
+           {"per_connection before streams",
+            "fanout: {mode: per_connection}\n" + streams,
+            {per_connection, shared, per_connection}},
+           {"per_connection after streams",
+            streams + "fanout: {mode: per_connection}\n",
+            {per_connection, shared, per_connection}},
+           {"shared before streams",
+            "fanout: {mode: shared}\n" + streams,
+            {shared, shared, per_connection}},
+           {"shared after streams",
+            streams + "fanout: {mode: shared}\n",
+            {shared, shared, per_connection}},
+           {"shared between other sections",
+            "server: {}\nfanout: {mode: shared}\nlogging: {}\n" + streams + "kafka: {}\n",
+            {shared, shared, per_connection}},
+       }) {
+    SCOPED_TRACE(name);
+    EXPECT_EQ(stream_modes(parse_config(yaml, "f.yaml")), modes);
+  }
+}
+
+TEST(ConfigFanout, ModeAloneChangesNothingElse) {
+  const config c = parse_config("fanout: {mode: shared}\n", "f.yaml");
+  EXPECT_EQ(c.fanout.mode, delivery_mode::shared);
+  const fanout_config d;
+  EXPECT_EQ(c.fanout.ring_max_bytes_per_partition, d.ring_max_bytes_per_partition);
+  EXPECT_EQ(c.fanout.ring_max_bytes, d.ring_max_bytes);
+  EXPECT_EQ(c.fanout.cohort_window, d.cohort_window);
+  EXPECT_TRUE(c.streams.empty());
+}
+
+TEST(ConfigFanout, ByteSizeForms) {
+  struct row {
+    const char* text;
+    std::uint64_t bytes;
+  };
+  for (const auto& [text, bytes] :
+       {row{"1", 1}, row{"65536", 65536}, row{"\"4096\"", 4096}, row{"1KiB", 1024},
+        row{"64KiB", 64 << 10}, row{"0010KiB", 10 << 10}, row{"32MiB", std::uint64_t{32} << 20},
+        row{"512MiB", std::uint64_t{512} << 20}, row{"1GiB", std::uint64_t{1} << 30},
+        row{"16384GiB", std::uint64_t{16384} << 30}}) {
+    SCOPED_TRACE(text);
+    const config c = parse_config(
+        std::string("fanout: {ring: {max_bytes_per_partition: ") + text + ", max_bytes: 16384GiB}}",
+        "f.yaml");
+    EXPECT_EQ(c.fanout.ring_max_bytes_per_partition, bytes);
+  }
+}
+
+TEST(ConfigFanout, LimitsAreInclusive) {
+  const config c = parse_config(
+      "fanout:\n"
+      "  ring: {max_bytes_per_partition: 1MiB, max_bytes: 1048576, max_age: 1ms, warm_records: 0}\n"
+      "  catchup: {readers_max: 1}\n"
+      "  cohort_window: 65536\n"
+      "  flush_delay: 0\n",
+      "f.yaml");
+  EXPECT_EQ(c.fanout.ring_max_bytes_per_partition, c.fanout.ring_max_bytes);
+  EXPECT_EQ(c.fanout.ring_max_age, milliseconds(1));
+  EXPECT_EQ(c.fanout.ring_warm_records, 0);
+  EXPECT_EQ(c.fanout.catchup_readers_max, 1u);
+  EXPECT_EQ(c.fanout.cohort_window, 64u << 10);
+  EXPECT_EQ(c.fanout.flush_delay, milliseconds(0));
+  // The largest warm_records an int64 holds.
+  EXPECT_EQ(parse_config("fanout: {ring: {warm_records: 9223372036854775807}}", "f.yaml")
+                .fanout.ring_warm_records,
+            std::numeric_limits<std::int64_t>::max());
+}
+
+TEST(ConfigFanout, RingBoundsThatContradictNameTheKeyTheFileSet) {
+  struct row {
+    std::string yaml, key;
+  };
+  for (const auto& [yaml, key] : std::vector<row>{
+           // Only max_bytes set, below the 32MiB per-partition default.
+           {"fanout: {ring: {max_bytes: 16MiB}}", "fanout.ring.max_bytes"},
+           {"fanout: {ring: {max_bytes_per_partition: 1GiB}}",
+            "fanout.ring.max_bytes_per_partition"},
+           {"fanout: {ring: {max_bytes_per_partition: 2MiB, max_bytes: 1MiB}}",
+            "fanout.ring.max_bytes_per_partition"},
+           {"fanout: {ring: {max_bytes: 1MiB, max_bytes_per_partition: 1048577}}",
+            "fanout.ring.max_bytes_per_partition"},
+       }) {
+    SCOPED_TRACE(yaml);
+    try {
+      parse_config(yaml, "bad.yaml");
+      ADD_FAILURE() << "accepted";
+    } catch (const config_error& e) {
+      EXPECT_EQ(e.key(), key) << e.what();
+      EXPECT_NE(e.reason().find("must not exceed max_bytes"), std::string::npos) << e.what();
+    }
+  }
+}
+
+TEST(ConfigFanout, SizeErrorsSayWhy) {
+  struct row {
+    std::string yaml, key, reason;
+  };
+  for (const auto& [yaml, key, reason] : std::vector<row>{
+           {"fanout: {cohort_window: 32KiB}", "fanout.cohort_window",
+            "must be at least 64KiB (got 32KiB)"},
+           {"fanout: {cohort_window: 1MB}", "fanout.cohort_window",
+            "invalid size \"1MB\": unknown unit \"MB\"; use KiB, MiB or GiB"},
+           {"fanout: {ring: {max_bytes: 1.5GiB}}", "fanout.ring.max_bytes",
+            "invalid size \"1.5GiB\": must be a whole number (e.g. 1536KiB, not 1.5MiB)"},
+           {"fanout: {ring: {max_bytes: -1}}", "fanout.ring.max_bytes",
+            "invalid size \"-1\": must not be negative"},
+           {"fanout: {ring: {max_bytes: 0}}", "fanout.ring.max_bytes",
+            "must be at least 1 (got 0)"},
+           {"fanout: {ring: {max_bytes: 17179869184GiB}}", "fanout.ring.max_bytes",
+            "invalid size \"17179869184GiB\": is out of range"},
+           {"fanout: {ring: {max_bytes: MiB}}", "fanout.ring.max_bytes",
+            "invalid size \"MiB\": expected a number of bytes, optionally with KiB, MiB or GiB "
+            "(e.g. 32MiB)"},
+       }) {
+    SCOPED_TRACE(yaml);
+    try {
+      parse_config(yaml, "bad.yaml");
+      ADD_FAILURE() << "accepted";
+    } catch (const config_error& e) {
+      EXPECT_EQ(e.key(), key) << e.what();
+      EXPECT_EQ(e.reason(), reason);
+    }
+  }
 }
 
 TEST(ConfigParse, TextThatIsNotUtf8IsRefusedWithItsKey) {

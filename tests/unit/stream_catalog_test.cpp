@@ -149,6 +149,40 @@ TEST(StreamCatalog, FirstStreamKeepsAClaimedName) {
   EXPECT_EQ(catalog.find("a")->topics, strings{"t1"});
 }
 
+stream_config with_mode(stream_config s, delivery_mode mode) {
+  s.fanout = mode;
+  return s;
+}
+
+// A request is served in the shared mode only when every stream it selects is shared
+// (docs/api.md, "Delivery modes").
+TEST(StreamCatalog, SelectIsSharedIffEverySelectedStreamIsShared) {
+  const stream_catalog catalog({
+      with_mode(make_stream("s1", {"t1"}, {"s1-alias"}), delivery_mode::shared),
+      with_mode(make_stream("s2", {"t2", "t1"}), delivery_mode::shared),
+      with_mode(make_stream("p1", {"t3"}), delivery_mode::per_connection),
+      make_stream("p2", {"t1"}),  // the struct default: per_connection
+  });
+  struct row {
+    const char* list;
+    bool shared;
+  };
+  for (const auto& [list, shared] : {
+           row{"s1", true}, row{"s1-alias", true}, row{"s1,s2", true}, row{"s2,s1-alias,s1", true},
+           row{"p1", false}, row{"p2", false}, row{"p1,p2", false},
+           row{"s1,p1", false},                                          // mixed: per connection
+           row{"p2,s2", false}, row{"s1,s2,p2", false}, row{"", false},  // nothing selected
+           row{"nope", false},                                           // nothing selected
+           row{"s1,nope", true},   // the unknown name makes it a 400 before the mode matters
+           row{"nope,p1", false},  // likewise
+       }) {
+    SCOPED_TRACE(list);
+    EXPECT_EQ(catalog.select(list).shared, shared);
+  }
+  EXPECT_FALSE(stream_catalog({}).select("s1").shared);
+  EXPECT_FALSE(make_catalog().select("recentchange,page-create").shared);
+}
+
 TEST(StreamCatalog, BuiltFromTheDemoConfig) {
   const stream_catalog catalog(
       load_config_file(std::string(EVENTSTREAMS_SOURCE_DIR) + "/config/demo.yaml").streams);
@@ -157,6 +191,22 @@ TEST(StreamCatalog, BuiltFromTheDemoConfig) {
   EXPECT_EQ(s.topics, (strings{"eqiad.mediawiki.recentchange", "codfw.mediawiki.recentchange",
                                "eqiad.mediawiki.page-create", "codfw.mediawiki.page-create"}));
   EXPECT_EQ(s.pass_canary, std::vector<bool>(4, false));
+  EXPECT_FALSE(s.shared);  // the demo streams keep the default mode
+}
+
+TEST(StreamCatalog, SharedFollowsTheLoadersResolution) {
+  // fanout.mode after streams is the default of the streams without their own key.
+  const stream_catalog catalog(parse_config("streams:\n"
+                                            "  a: {topics: [t1]}\n"
+                                            "  b: {topics: [t2], fanout: per_connection}\n"
+                                            "  c: {topics: [t3], fanout: shared}\n"
+                                            "fanout: {mode: shared}\n",
+                                            "f.yaml")
+                                   .streams);
+  EXPECT_TRUE(catalog.select("a").shared);
+  EXPECT_TRUE(catalog.select("a,c").shared);
+  EXPECT_FALSE(catalog.select("b").shared);
+  EXPECT_FALSE(catalog.select("a,b").shared);
 }
 
 }  // namespace
