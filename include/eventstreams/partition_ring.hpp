@@ -126,6 +126,12 @@ class partition_ring {
   // frontier() == base. `chunk_bytes` (1 B .. 1 GiB, else std::invalid_argument) is the
   // size at which a chunk is closed and the next record starts a new one.
   explicit partition_ring(std::int64_t base, std::size_t chunk_bytes = default_chunk_bytes);
+  // Not copyable: a copy would share the chunk being filled with the original.
+  partition_ring(const partition_ring&) = delete;
+  partition_ring& operator=(const partition_ring&) = delete;
+  partition_ring(partition_ring&&) = default;
+  partition_ring& operator=(partition_ring&&) = default;
+  ~partition_ring() = default;
 
   // Appends a record with prev = head(), so R1 holds by construction. Returns false and stores
   // nothing when `offset` < frontier() (a duplicate, a reordering, or a record inside a range
