@@ -32,7 +32,11 @@ struct framed_chunk {
   std::vector<std::uint32_t> events;  // per position index: events in `bytes`
   std::uint32_t skipped_canary = 0;
   std::uint32_t skipped_not_json = 0;
-  std::int64_t newest_timestamp = -1;  // of the newest event, ms (the delivery lag)
+  std::vector<std::int64_t> event_timestamps;  // of each event with one, ms (delivery lag)
+  // Not empty: the cohort ended here on a Kafka error of this kind (no chunk follows); its
+  // members end with an error event, as a per-connection stream would (docs/api.md §5.5).
+  std::string error;
+  std::string error_detail;
 
   // Set when the cohort merged into another whose positions became equal: the member continues
   // after `jump` (a chunk of that cohort, whose bytes it must not write).
@@ -81,6 +85,8 @@ class cohort {
   // Publishes the batch stepped since the last publish as one chunk linked after tail();
   // returns it, or null when nothing was stepped.
   std::shared_ptr<const framed_chunk> publish();
+  // Ends this cohort on a Kafka error: returns the error chunk, linked after tail().
+  std::shared_ptr<const framed_chunk> fail(std::string kind, std::string detail);
   // Ends this cohort: its members continue in `into` after into.tail() (equal positions
   // required). Returns the jump chunk, linked after tail(), which holds `keep`. Nothing may be
   // stepped afterwards.
@@ -101,7 +107,7 @@ class cohort {
   std::vector<std::uint32_t> events_;
   std::uint32_t skipped_canary_ = 0;
   std::uint32_t skipped_not_json_ = 0;
-  std::int64_t newest_timestamp_ = -1;
+  std::vector<std::int64_t> event_timestamps_;
 };
 
 // Appends `body` to `out` as one HTTP/1.1 chunk ("<hex>\r\n<body>\r\n"); nothing when empty.

@@ -29,6 +29,7 @@ struct source_error {
   bool fatal = false;  // the stream ends with an error (docs/api.md §5.5)
   std::string kind;    // short name, e.g. "_TRANSPORT", for metrics and logs
   std::string detail;  // for logs only
+  std::string topic;   // the topic it concerns, "" when none
   // Not empty: the stream ends after the events already written, with no error event, and
   // this is the close reason (a shared-mode client that fell behind: "overrun").
   std::string end;

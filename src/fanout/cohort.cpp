@@ -46,6 +46,11 @@ cohort::cohort(std::uint64_t id, framing f, bool chunked, position_vector positi
 }
 
 void cohort::step(const spliced_record& rec) {
+  // A member that started ahead of the hub (the end it looked up) skips what the hub reads up
+  // to there: F's guard, which per-connection consumers never need (they start there).
+  if (rec.index >= format_.positions().size() ||
+      rec.offset < format_.positions().at(rec.index).next_offset)
+    return;
   switch (format_.record(rec, body_)) {
     case record_outcome::not_assigned:
       return;
@@ -61,8 +66,8 @@ void cohort::step(const spliced_record& rec) {
       any_event_ = true;
       moved_after_event_ = false;
       ++events_[rec.index];
-      if (rec.timestamp > newest_timestamp_)
-        newest_timestamp_ = rec.timestamp;
+      if (rec.timestamp >= 0)
+        event_timestamps_.push_back(rec.timestamp);
       break;
   }
   ++records_;
@@ -89,17 +94,30 @@ std::shared_ptr<const framed_chunk> cohort::publish() {
   c->events = events_;
   c->skipped_canary = skipped_canary_;
   c->skipped_not_json = skipped_not_json_;
-  c->newest_timestamp = newest_timestamp_;
+  c->event_timestamps = std::move(event_timestamps_);
   body_.clear();
   records_ = 0;
   any_event_ = false;
   moved_after_event_ = false;
   std::fill(events_.begin(), events_.end(), 0);
   skipped_canary_ = skipped_not_json_ = 0;
-  newest_timestamp_ = -1;
+  event_timestamps_.clear();
   tail_->link(c);
   tail_ = c;
   return c;
+}
+
+std::shared_ptr<const framed_chunk> cohort::fail(std::string kind, std::string detail) {
+  auto e = std::make_shared<framed_chunk>();
+  e->cohort = id_;
+  e->end_bytes = bytes_;
+  e->end_id = tail_->end_id;
+  e->events.assign(events_.size(), 0);
+  e->error = std::move(kind);
+  e->error_detail = std::move(detail);
+  tail_->link(e);
+  tail_ = e;
+  return e;
 }
 
 std::shared_ptr<const framed_chunk> cohort::merge_into(const cohort& into,

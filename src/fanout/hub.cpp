@@ -139,6 +139,7 @@ struct hub::entry {
   std::string set;                  // the set key
   std::vector<std::size_t> parts;  // per cohort position: the hub's partition index
   bool touched = false;
+  bool failed = false;  // ended on a Kafka error: dropped after this batch
 };
 
 hub::hub(const config& cfg, const std::string& bootstrap, kafka::kafka_client& lookup,
@@ -280,6 +281,8 @@ void hub::drain() {
     metrics_.kafka_errors(e.kind).Increment();
     spdlog::log(e.fatal ? spdlog::level::err : spdlog::level::debug, "shared consumer: {}: {}",
                 e.kind, e.detail);
+    if (e.fatal)
+      fail_readers(e);
   }
   after_batch();
   if (n == records.size())
@@ -288,10 +291,34 @@ void hub::drain() {
     wait_records();
 }
 
+// An error that ends a per-connection stream ends the cohorts reading its topic (all of them
+// when it names none): their members get the error event (docs/api.md §5.5); new requests
+// start new cohorts.
+void hub::fail_readers(const source_error& error) {
+  for (auto& [id, e] : cohorts_) {
+    if (e->failed)
+      continue;
+    bool reads = error.topic.empty();
+    for (std::size_t i = 0; !reads && i < e->c->size(); ++i)
+      reads = e->c->positions().at(i).topic == error.topic;
+    if (!reads)
+      continue;
+    if (e->touched) {
+      e->touched = false;
+      std::erase(touched_, e.get());
+      if (auto chunk = e->c->publish())
+        failed_tails_.push_back({id, std::move(chunk)});
+    }
+    failed_tails_.push_back({id, e->c->fail(error.kind, error.detail)});
+    e->failed = true;
+  }
+}
+
 // Publishes the batch of every cohort it touched, merges cohorts whose positions became equal,
 // drops those nobody holds, and tells every shard with one post.
 void hub::after_batch() {
-  std::vector<advance> tails;
+  std::vector<advance> tails = std::move(failed_tails_);
+  failed_tails_.clear();
   for (auto* e : touched_) {
     e->touched = false;
     if (auto chunk = e->c->publish())
@@ -305,14 +332,14 @@ void hub::after_batch() {
   for (auto& [set, ids] : sets_) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
       auto& e = *cohorts_.at(ids[i]);
-      if (e.token.expired()) {
+      if (e.token.expired() || e.failed) {
         gone.push_back(ids[i]);
         continue;
       }
       for (std::size_t j = 0; j < i; ++j) {
         auto& older = *cohorts_.at(ids[j]);
         auto keep = older.token.lock();
-        if (!keep || std::find(gone.begin(), gone.end(), ids[j]) != gone.end())
+        if (!keep || older.failed || std::find(gone.begin(), gone.end(), ids[j]) != gone.end())
           continue;
         if (older.c->id_state() == e.c->id_state()) {
           tails.push_back({e.c->id(), e.c->merge_into(*older.c, std::move(keep))});
@@ -360,7 +387,7 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   if (!ready_)
     return std::nullopt;
   // The positions in assignment order (docs/api.md §5.2): topics in request order, partitions
-  // ascending; each at the hub's head, which the hub reads on from.
+  // ascending, as the lookup returned them.
   std::vector<partition_position> positions;
   std::vector<std::size_t> parts;
   for (const auto& t : req.topics) {
@@ -370,10 +397,17 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     auto [first, count] = it->second;
     for (int p = 0; p < count; ++p) {
       const auto& h = heads_[first + static_cast<std::size_t>(p)];
-      positions.push_back({h.topic, h.partition, h.next_offset, std::nullopt});
+      std::size_t i = positions.size();
+      if (i >= req.ends.size() || req.ends[i].topic != h.topic ||
+          req.ends[i].partition != h.partition)
+        return std::nullopt;  // partitions added since the hub started
+      positions.push_back(
+          {h.topic, h.partition, std::max(h.next_offset, req.ends[i].next_offset), std::nullopt});
       parts.push_back(first + static_cast<std::size_t>(p));
     }
   }
+  if (positions.size() != req.ends.size())
+    return std::nullopt;
   position_vector pv(positions);
   auto pass = stream_format::canary_policy(req.topics, req.topic_passes, pv);
   std::string set;
@@ -392,7 +426,7 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     for (auto id : it->second) {
       auto& e = *cohorts_.at(id);
       auto token = e.token.lock();
-      if (token && e.c->id_state() == state) {
+      if (token && !e.failed && e.c->id_state() == state) {
         r.token = std::move(token);
         r.after = e.c->tail();
         return r;

@@ -88,12 +88,16 @@ struct join_request {
   std::vector<bool> topic_passes;   // parallel: canaries pass
   framing body = framing::sse;
   bool chunked = true;
+  // The ends looked up at connect, in assignment order (docs/api.md §4: "the end" is the high
+  // watermark when the connection starts). A partition the hub has not read up to there yet
+  // is skipped up to it; one the hub read past starts at the hub's head.
+  std::vector<partition_position> ends;
 };
 
 struct join_result {
   std::shared_ptr<const cohort_token> token;
   std::shared_ptr<const framed_chunk> after;  // the member reads the chunks after this one
-  std::vector<partition_position> positions;  // its start positions: the hub's head
+  std::vector<partition_position> positions;  // its start positions
   std::vector<bool> pass_canary;              // per position
 };
 
@@ -134,6 +138,7 @@ class hub {
   void wait_records();
   void drain();
   void after_batch();
+  void fail_readers(const source_error& error);
   std::optional<join_result> do_join(const join_request& req);
 
   const config& cfg_;
@@ -157,6 +162,7 @@ class hub {
   // Per partition: the cohorts that read it, with the partition's index in each.
   std::vector<std::vector<std::pair<entry*, std::size_t>>> readers_;
   std::vector<entry*> touched_;
+  std::vector<advance> failed_tails_;  // error chunks of this batch
   std::uint64_t next_id_ = 1;
   std::string last_error_;
   std::atomic<bool> ready_{false};

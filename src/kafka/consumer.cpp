@@ -217,8 +217,10 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
       consumer_error e;
       e.kind = rd_kafka_err2name(m->err);
       e.detail = rd_kafka_message_errstr(m);
-      if (m->rkt)
-        e.detail = std::string(rd_kafka_topic_name(m->rkt)) + ": " + e.detail;
+      if (m->rkt) {
+        e.topic = rd_kafka_topic_name(m->rkt);
+        e.detail = e.topic + ": " + e.detail;
+      }
       // librdkafka retries transport and broker errors itself; these end the stream.
       e.fatal = m->err == RD_KAFKA_RESP_ERR__FATAL ||
                 m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||

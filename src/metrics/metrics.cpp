@@ -6,11 +6,16 @@
 
 #include <prometheus/text_serializer.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
 namespace eventstreams {
 namespace {
+
+prometheus::Histogram::BucketBoundaries delivery_lag_buckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 60, 600};
+}
 
 using prometheus::BuildCounter;
 using prometheus::BuildGauge;
@@ -104,13 +109,12 @@ metrics::metrics()
               .Register(*registry_)
               .Add({}, prometheus::Histogram::BucketBoundaries{1, 10, 60, 300, 900, 3600, 14400,
                                                                86400})),
-      delivery_lag_(
-          BuildHistogram()
-              .Name("eventstreams_delivery_lag_seconds")
-              .Help("Time from the record's Kafka timestamp to its send")
-              .Register(*registry_)
-              .Add({}, prometheus::Histogram::BucketBoundaries{0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                                               0.5, 1, 2.5, 5, 10, 60, 600})),
+      delivery_lag_(BuildHistogram()
+                        .Name("eventstreams_delivery_lag_seconds")
+                        .Help("Time from the record's Kafka timestamp to its send")
+                        .Register(*registry_)
+                        .Add({}, delivery_lag_buckets())),
+      delivery_lag_bounds_(delivery_lag_buckets()),
       kafka_errors_(BuildCounter()
                         .Name("eventstreams_kafka_errors_total")
                         .Help("Errors reported by Kafka clients, by kind")
@@ -155,6 +159,21 @@ metrics::metrics()
                                 "once)")
                           .Register(*registry_)
                           .Add({})) {}
+
+void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps,
+                                    std::int64_t now_ms) {
+  if (timestamps.empty())
+    return;
+  std::vector<double> increments(delivery_lag_bounds_.size() + 1, 0.0);
+  double sum = 0;
+  for (auto ts : timestamps) {
+    double lag = static_cast<double>(std::max<std::int64_t>(0, now_ms - ts)) / 1000.0;
+    sum += lag;
+    auto b = std::lower_bound(delivery_lag_bounds_.begin(), delivery_lag_bounds_.end(), lag);
+    increments[static_cast<std::size_t>(b - delivery_lag_bounds_.begin())] += 1;
+  }
+  delivery_lag_.ObserveMultiple(increments, sum);
+}
 
 std::string metrics::render() const {
   std::ostringstream out;

@@ -7,8 +7,11 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 namespace eventstreams {
 
@@ -36,6 +39,9 @@ class metrics {
   }
   prometheus::Histogram& connection_duration() { return connection_duration_; }
   prometheus::Histogram& delivery_lag() { return delivery_lag_; }
+  // Observes, in one call, the delivery lag of events with these Kafka timestamps sent at
+  // `now_ms` (the shared mode accounts for a chunk of events at once).
+  void observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms);
   prometheus::Counter& kafka_errors(const std::string& kind) {
     return kafka_errors_.Add({{"kind", kind}});
   }
@@ -68,6 +74,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Histogram& connection_duration_;
   prometheus::Histogram& delivery_lag_;
+  std::vector<double> delivery_lag_bounds_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
   prometheus::Counter& fetch_restarts_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;

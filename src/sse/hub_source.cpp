@@ -35,7 +35,8 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
   list();
   if (overrun_) {
     // Ended after the complete events already written; the client resumes with its id.
-    errors.push_back({false, "overrun", "the client fell behind its group's window", "overrun"});
+    errors.push_back(
+        {false, "overrun", "the client fell behind its group's window", {}, "overrun"});
     return 0;
   }
   std::size_t n = 0;
@@ -43,6 +44,12 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
     auto next = cursor_->next_shared();
     if (!next)
       break;
+    if (!next->error.empty()) {
+      // The cohort ended on a Kafka error: the member ends with an error event.
+      cursor_ = next;
+      errors.push_back({true, next->error, next->error_detail, {}, {}});
+      break;
+    }
     if (next->jump) {
       // The cohort merged into one with equal positions: continue there, writing nothing.
       token_ = std::static_pointer_cast<const fanout::cohort_token>(next->jump_keep);

@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "eventstreams/problem.hpp"
 
@@ -171,7 +172,7 @@ void sse_session::drain_framed() {
   bool empty = false;
   bool moved = format_.id_moved();
   std::shared_ptr<const framed_chunk> last;
-  std::string end;
+  std::optional<source_error> fatal;
   while (budget > 0 && !writer_.full()) {
     errors_.clear();
     std::size_t n = source_->poll_framed(chunks_, errors_);
@@ -183,11 +184,11 @@ void sse_session::drain_framed() {
       last = std::move(c);
     }
     for (const auto& e : errors_) {
-      if (!e.end.empty())
-        end = e.end;
+      if (!e.end.empty() || e.fatal)
+        fatal = e;
     }
     budget -= std::min(budget, std::max<std::size_t>(n, 1));
-    if (!end.empty())
+    if (fatal)
       break;
     if (n < chunks_.size()) {
       empty = true;
@@ -198,8 +199,17 @@ void sse_session::drain_framed() {
   // chunk written (docs/api.md §5.1).
   if (last)
     format_.follow(last->end_id, moved);
-  if (!end.empty())
-    return end_on_strand(end);
+  if (fatal && !fatal->end.empty())
+    return end_on_strand(fatal->end);
+  if (fatal) {
+    // The hub's consumer met the error (and counted it): the same end as per connection.
+    spdlog::error("client={} kafka error ends the stream: {}: {}", req_.client, fatal->kind,
+                  fatal->detail);
+    format_.error(problem_json(error_kind::kafka_unavailable, "Kafka error: " + fatal->kind,
+                               req_.method, req_.target),
+                  writer_.pending());
+    return end_on_strand("kafka error " + fatal->kind);
+  }
   flush();
   if (empty) {
     do_wait_source();
@@ -227,11 +237,7 @@ void sse_session::account(const framed_chunk& c) {
       sent_counter_[i]->Increment(c.events[i]);
     }
   }
-  if (c.newest_timestamp >= 0) {
-    ctx_.metrics.delivery_lag().Observe(
-        static_cast<double>(std::max<std::int64_t>(0, drain_now_ms_ - c.newest_timestamp)) /
-        1000.0);
-  }
+  ctx_.metrics.observe_delivery_lags(c.event_timestamps, drain_now_ms_);
   last_send_ = std::chrono::steady_clock::now();
 }
 

@@ -116,14 +116,13 @@ void stream_opener::run() {
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
-  // Shared mode serves the live head today; a resume is served per connection (docs/api.md §11).
-  if (ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since &&
-      ctx_.hub->ready())
-    return join_hub();
-  open_per_connection();
+  // Shared mode serves the live end today; a resume is served per connection (docs/api.md §11).
+  use_hub_ = ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since &&
+             ctx_.hub->ready();
+  look_up_start();
 }
 
-void stream_opener::open_per_connection() {
+void stream_opener::look_up_start() {
   // Stream set-ups wait for the blocking pool: bound how many may queue, so a burst of
   // requests (or clients that give up) cannot pile up lookups and consumers.
   if (ctx_.starting.fetch_add(1) >= ctx_.cfg.server.max_starting_streams) {
@@ -165,7 +164,8 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
   // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
   char probe;
   r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-  if (!r.error && !r.abandoned) {
+  // Shared mode: the ends looked up are where the member starts; the hub's consumer serves it.
+  if (!r.error && !r.abandoned && !use_hub_) {
     try {
       r.source =
           std::make_unique<per_connection_source>(ctx_.cfg.kafka, ctx_.bootstrap, r.positions);
@@ -176,9 +176,9 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
   }
 }
 
-void stream_opener::join_hub() {
+void stream_opener::join_hub(std::vector<partition_position> positions) {
   fanout::join_request jr{req_.selection.topics, req_.selection.pass_canary, req_.body,
-                          req_.chunked};
+                          req_.chunked, std::move(positions)};
   ctx_.hub->join(std::move(jr), [self = shared_from_this()](auto joined) {
     net::post(self->executor_, [self, joined = std::move(joined)]() mutable {
       self->guarded("start", [&] { self->on_joined(std::move(joined)); });
@@ -192,8 +192,10 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
   if (ending_)
     return close(end_reason_);
   if (!joined) {
-    // The hub cannot serve it (not reading yet, a topic added by a reload): per connection.
-    return open_per_connection();
+    // The hub cannot serve it (a topic added by a reload, partitions it does not read): per
+    // connection, looked up again.
+    use_hub_ = false;
+    return look_up_start();
   }
   // The session runs on its shard's strand, where the hub's wake-ups arrive: the socket moves
   // there (its descriptor is re-wrapped; no operation is pending on it here).
@@ -226,6 +228,8 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::internal, "");
   if (r->error)
     return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
+  if (use_hub_)
+    return join_hub(std::move(r->positions));
   start(std::move(r->positions));
 }
 

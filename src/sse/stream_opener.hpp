@@ -48,10 +48,10 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   struct resolved;
   void resolve(resolved& r, std::chrono::steady_clock::time_point deadline);
   void on_resolved(std::shared_ptr<resolved> r);
-  // Per connection: positions and a consumer from the blocking pool.
-  void open_per_connection();
-  // Shared mode: the hub's head and a cohort (docs/api.md §11).
-  void join_hub();
+  // On the blocking pool: the start positions, and (per connection) the consumer.
+  void look_up_start();
+  // Shared mode: a cohort of the hub at `positions`, the ends looked up (docs/api.md §11).
+  void join_hub(std::vector<partition_position> positions);
   void on_joined(std::optional<fanout::join_result> joined);
   void start(std::vector<partition_position> positions);
   // Runs `f`; an exception it throws is answered 500, never ends the process.
@@ -74,6 +74,7 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   stream_request req_;
   std::unique_ptr<event_source> source_;
   std::weak_ptr<sse_session> session_;  // set by the hand-off
+  bool use_hub_ = false;  // the shared mode serves it (decided before the lookups)
   bool registered_ = false;
   bool handed_off_ = false;  // the socket went to the session (or is going: see start())
   bool closed_ = false;

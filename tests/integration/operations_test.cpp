@@ -241,7 +241,8 @@ TEST(Operations, OneInfoLinePerClosedStreamAndNonePerEvent) {
   auto closes = lines_containing(d.stderr_text(), " close ");
   ASSERT_EQ(closes.size(), 1u) << d.stderr_text();
   static const std::regex close_line(
-      R"(^\S+ info close client=127\.0\.0\.1:\d+ streams=ops duration=(\d+\.\d{3})s )"
+      R"(^\S+ info close client=127\.0\.0\.1:\d+ streams=ops mode=(?:per_connection|shared) )"
+      R"(duration=(\d+\.\d{3})s )"
       R"(events=(\d+) bytes=(\d+) skipped_canary=(\d+) skipped_not_json=(\d+) )"
       R"(reason="client closed"$)");
   std::smatch f;

@@ -93,6 +93,11 @@ daemon_options with_timeout(std::chrono::milliseconds ready_timeout) {
 
 }  // namespace
 
+std::string daemon_config::default_fanout_mode() {
+  const char* mode = std::getenv("EVENTSTREAMS_IT_MODE");
+  return mode ? mode : "";
+}
+
 std::string daemon_config::to_yaml() const {
   std::ostringstream y;
   y << "server:\n"
@@ -116,6 +121,7 @@ std::string daemon_config::to_yaml() const {
     << "    brokers: " << brokers << "\n"
     << "    partitions: " << partitions << "\n"
     << "    demo_rate: 0\n"
+    << (fanout_mode.empty() ? "" : "fanout:\n  mode: " + fanout_mode + "\n")
     << "logging:\n"
     << "  level: "
     << (std::getenv("EVENTSTREAMS_IT_LOG_LEVEL") ? std::getenv("EVENTSTREAMS_IT_LOG_LEVEL")

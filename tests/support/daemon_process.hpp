@@ -40,6 +40,11 @@ struct daemon_config {
   std::string fetch_wait_max_ms = "20";
   std::string log_level = "info";
   std::string bootstrap_servers = "embedded";  // or a broker list, e.g. mock_cluster::bootstrap()
+  // fanout.mode: per_connection or shared (docs/api.md §11). The default comes from the
+  // environment variable EVENTSTREAMS_IT_MODE, so that ctest runs the same suites in both
+  // modes (tests/integration/CMakeLists.txt); "" = the daemon's default.
+  std::string fanout_mode = default_fanout_mode();
+  static std::string default_fanout_mode();
   std::string kafka_timeout;                   // server.kafka_timeout; "" = the daemon's default
   // More server settings (name, YAML value), e.g. {"stall_timeout", "3s"}.
   std::vector<std::pair<std::string, std::string>> server_settings;
