@@ -323,6 +323,8 @@ void server::begin_shutdown() {
   sd_notify(0, "STOPPING=1");
   spdlog::info("shutting down: ending {} streams", ctx_.registry.size());
   listener_->stop();
+  if (hub_)
+    hub_->release_waiters();
   if (readiness_timer_)
     readiness_timer_->cancel();
   if (trim_timer_)

@@ -162,7 +162,16 @@ void hub::start() {
   thread_ = std::thread([this] { run(); });
 }
 
+void hub::release_waiters() {
+  {
+    std::lock_guard lock(ready_mutex_);
+    stopping_ = true;
+  }
+  ready_cv_.notify_all();
+}
+
 void hub::stop() {
+  release_waiters();
   if (!thread_.joinable())
     return;
   net::post(io_, [this] {
@@ -178,6 +187,12 @@ void hub::stop() {
   reader_.reset();
   cohorts_.clear();
   readers_.clear();
+}
+
+bool hub::wait_ready(std::chrono::steady_clock::time_point deadline) {
+  std::unique_lock lock(ready_mutex_);
+  ready_cv_.wait_until(lock, deadline, [this] { return ready_.load() || stopping_; });
+  return ready_.load() && !stopping_;
 }
 
 hub_shard& hub::next_shard() {
@@ -232,7 +247,11 @@ void hub::open() {
   }
   spdlog::info("shared consumer reading {} partitions of {} topics", heads_.size(),
                topics_.size());
-  ready_ = true;
+  {
+    std::lock_guard lock(ready_mutex_);
+    ready_ = true;
+  }
+  ready_cv_.notify_all();
   wait_records();
 }
 

@@ -5,6 +5,8 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -119,6 +121,11 @@ class hub {
   void stop();
   // Reading: joins are served.
   bool ready() const noexcept { return ready_.load(); }
+  // Blocks until ready() or the deadline (a stream set-up on the blocking pool waits for the
+  // hub's start, milliseconds once Kafka answers). Whether it is ready.
+  bool wait_ready(std::chrono::steady_clock::time_point deadline);
+  // At shutdown: set-ups waiting in wait_ready() give up now (the blocking pool is joined).
+  void release_waiters();
   const std::vector<std::string>& topics() const noexcept { return topics_; }
 
   // The shard a new member goes to (round robin).
@@ -166,6 +173,9 @@ class hub {
   std::uint64_t next_id_ = 1;
   std::string last_error_;
   std::atomic<bool> ready_{false};
+  std::mutex ready_mutex_;
+  std::condition_variable ready_cv_;
+  bool stopping_ = false;  // under ready_mutex_
   std::atomic<std::size_t> cohort_count_{0};
 };
 

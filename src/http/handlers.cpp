@@ -54,6 +54,10 @@ response handle_simple_route(const route_match& m, const request& req, const ser
     case route_id::readyz: {
       auto h = ctx.kafka->health();
       auto age = std::chrono::steady_clock::now() - h.last_success;
+      // The shared mode's consumer reads before the node takes traffic (docs/api.md §11).
+      if (ctx.hub && !ctx.hub->ready())
+        return make_problem(req, error_kind::kafka_unavailable,
+                            "the shared consumer is not reading yet");
       if (h.last_error.empty() && age <= ctx.cfg.kafka.readiness_interval) {
         return json({{"status", "ready"}});
       }

@@ -117,8 +117,7 @@ void stream_opener::run() {
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
   // Shared mode serves the live end today; a resume is served per connection (docs/api.md §11).
-  use_hub_ = ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since &&
-             ctx_.hub->ready();
+  use_hub_ = ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since;
   look_up_start();
 }
 
@@ -164,7 +163,10 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
   // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
   char probe;
   r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
-  // Shared mode: the ends looked up are where the member starts; the hub's consumer serves it.
+  // Shared mode: the ends looked up are where the member starts; the hub's consumer serves it,
+  // once it reads (it starts with the process: a request that comes first waits for it).
+  if (!r.error && !r.abandoned && use_hub_ && !ctx_.hub->wait_ready(deadline))
+    r.error = {lookup_error_kind::unreachable, "the shared consumer is not reading yet"};
   if (!r.error && !r.abandoned && !use_hub_) {
     try {
       r.source =

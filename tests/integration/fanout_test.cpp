@@ -1,0 +1,327 @@
+// The shared delivery mode (docs/api.md §11) against the per-connection one: the same bytes for
+// the same requests, one splice per record whatever the number of clients, which requests the
+// hub serves, and a client far behind its group ended after a complete event without loss.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "daemon_process.hpp"
+#include "mock_cluster.hpp"
+#include "sse_client.hpp"
+#include "stream_checks.hpp"
+#include "test_producer.hpp"
+
+namespace eventstreams::test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// A recentchange-like record; every 17th a canary, every 29th not JSON at all.
+std::string value_for(int n, const std::string& where) {
+  if (n % 29 == 28)
+    return "not json " + std::to_string(n);
+  nlohmann::ordered_json j;
+  j["$schema"] = "/test/event/1.0.0";
+  j["meta"] = {{"domain", n % 17 == 16 ? "canary" : "en.wikipedia.org"}, {"stream", "rc"}};
+  j["n"] = n;
+  j["where"] = where;
+  j["text"] = std::string(static_cast<std::size_t>(50 + n % 200), 'x') + " h\u00e9llo \"q\"";
+  return j.dump();
+}
+
+bool is_event(int n) { return n % 29 != 28 && n % 17 != 16; }
+
+daemon_config on(const mock_cluster& cluster, const std::string& mode,
+                 std::vector<stream_def> streams) {
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.brokers = 1;
+  cfg.fanout_mode = mode;
+  cfg.streams = std::move(streams);
+  return cfg;
+}
+
+// The positions an id block holds, as a model.
+std::vector<position> positions_of(const std::string& id) {
+  std::vector<position> out;
+  auto j = parse_json(id);
+  for (const auto& e : j) {
+    position p{e["topic"], e["partition"], e["offset"], std::nullopt};
+    if (e.contains("timestamp"))
+      p.timestamp = e["timestamp"].get<std::int64_t>();
+    out.push_back(p);
+  }
+  return out;
+}
+
+// Whether a stream reading `topic` skips this record (not JSON, or a canary of a topic whose
+// stream drops them) rather than sending it.
+bool skipped(const produced_record& r, bool pass_canary) {
+  auto j = parse_json(r.value);
+  if (!j.is_object())
+    return true;
+  return !pass_canary && j["meta"]["domain"] == "canary";
+}
+
+using per_partition = std::map<std::pair<std::string, int>, std::vector<std::int64_t>>;
+
+// Per partition, the offsets of the events `c` received. Checks that every id equals the
+// positions implied by the start block and the records before it on that connection: the
+// event's own partition at its offset + 1 with its timestamp, every other partition moved
+// only over records the stream skips (docs/api.md §5.2).
+per_partition check_ids(const sse_client& c, const test_producer& p,
+                        const std::string& canary_topic) {
+  per_partition got;
+  if (c.id_blocks().empty()) {
+    ADD_FAILURE() << "no start block: " << describe(c);
+    return got;
+  }
+  std::map<std::tuple<std::string, int, std::int64_t>, const produced_record*> produced;
+  for (const auto& r : p.records())
+    produced[{r.topic, r.partition, r.offset}] = &r;
+  auto moved_over_skipped_only = [&](const position& from, const position& to) {
+    for (auto o = from.offset; o < to.offset; ++o) {
+      auto it = produced.find({from.topic, from.partition, o});
+      if (it == produced.end() || !skipped(*it->second, from.topic == canary_topic))
+        return false;
+    }
+    if (to.offset == from.offset)
+      return to.timestamp == from.timestamp;
+    return to.timestamp == produced.at({to.topic, to.partition, to.offset - 1})->timestamp;
+  };
+  auto before = positions_of(c.id_blocks()[0]);
+  for (const auto& ev : c.events()) {
+    auto data = parse_json(ev.data);
+    std::string topic = data["meta"]["topic"];
+    int partition = data["meta"]["partition"];
+    std::int64_t offset = data["meta"]["offset"];
+    got[{topic, partition}].push_back(offset);
+    auto id = positions_of(ev.id);
+    if (id.size() != before.size()) {
+      ADD_FAILURE() << "id " << ev.id;
+      return got;
+    }
+    for (std::size_t i = 0; i < id.size(); ++i) {
+      bool own = id[i].topic == topic && id[i].partition == partition;
+      auto from = before[i];
+      if (own) {
+        // Skipped records before the event, then the event.
+        auto event_pos = id[i];
+        event_pos.offset = offset;
+        event_pos.timestamp = offset > from.offset
+                                  ? produced.at({topic, partition, offset - 1})->timestamp
+                                  : from.timestamp;
+        if (id[i].offset != offset + 1 ||
+            id[i].timestamp != produced.at({topic, partition, offset})->timestamp ||
+            !moved_over_skipped_only(from, event_pos)) {
+          ADD_FAILURE() << "id " << ev.id << " after " << topic << "/" << partition << "@"
+                        << offset;
+          return got;
+        }
+      } else if (!moved_over_skipped_only(from, id[i])) {
+        ADD_FAILURE() << "id " << ev.id << ": " << id[i].topic << "/" << id[i].partition
+                      << " moved over an event";
+        return got;
+      }
+    }
+    before = id;
+  }
+  return got;
+}
+
+TEST(Fanout, SinglePartitionStreamIsByteForByteTheSameInBothModes) {
+  mock_cluster cluster(1);
+  cluster.create_topic("diff.one", 1);
+  const std::vector<stream_def> streams{{"one", {"diff.one"}, {}, false}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  daemon_process shared(on(cluster, "shared", streams));
+  auto a = open_stream(per.port(), "/v2/stream/one");
+  auto b = open_stream(shared.port(), "/v2/stream/one");
+  auto a10 = open_stream(per.port(), "/v2/stream/one", {}, 10);  // HTTP/1.0: no chunking
+  auto b10 = open_stream(shared.port(), "/v2/stream/one", {}, 10);
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 3000;
+  int events = 0;
+  for (int n = 0; n < total; ++n) {
+    p.produce("diff.one", 0, value_for(n, "one"), 1700000000000 + n);
+    events += is_event(n);
+    if (n % 500 == 499) {
+      ASSERT_TRUE(p.flush());
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  for (auto* c : {a.get(), b.get(), a10.get(), b10.get()})
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(events), 60s)) << describe(*c);
+  // The same start block, the same events, the same ids, byte for byte.
+  EXPECT_EQ(a->body(), b->body());
+  EXPECT_EQ(a10->body(), b10->body());
+  EXPECT_EQ(a->body(), a10->body());
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 2);
+  EXPECT_EQ(metric_sum(per.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 0);
+}
+
+TEST(Fanout, StreamsOverSeveralPartitionsCarryTheSameEventsPerPartitionWithExactIds) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"diff.a", 3}, {"diff.b", 3}});
+  const std::vector<stream_def> streams{{"a", {"diff.a"}, {}, false},
+                                        {"b", {"diff.b"}, {}, true}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  daemon_process shared(on(cluster, "shared", streams));
+  std::vector<std::unique_ptr<sse_client>> per_clients, shared_clients;
+  for (auto* d : {&per, &shared}) {
+    auto& list = d == &per ? per_clients : shared_clients;
+    list.push_back(open_stream(d->port(), "/v2/stream/a,b"));
+    list.push_back(open_stream(d->port(), "/v2/stream/b,a"));
+    list.push_back(open_stream(d->port(), "/v2/stream/a,b", {{"Accept", "application/json"}}, 11,
+                               false));
+  }
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 3000;
+  std::map<std::string, int> events;  // by topic: diff.b passes canaries
+  for (int n = 0; n < total; ++n) {
+    std::string topic = n % 2 ? "diff.b" : "diff.a";
+    auto partition = (n / 2) % 3;
+    p.produce(topic, partition, value_for(n, topic), 1700000000000 + n);
+    events[topic] += topic == "diff.b" ? n % 29 != 28 : is_event(n);
+    if (n % 500 == 499) {
+      ASSERT_TRUE(p.flush());
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  const auto all = static_cast<std::size_t>(events["diff.a"] + events["diff.b"]);
+  for (auto* list : {&per_clients, &shared_clients}) {
+    for (std::size_t i = 0; i < 2; ++i)
+      ASSERT_TRUE((*list)[i]->read_events(all, 60s)) << describe(*(*list)[i]);
+    ASSERT_TRUE((*list)[2]->read_until(
+        [&](const sse_client& s) { return s.lines().size() >= all; }, 60s))
+        << describe(*(*list)[2]);
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    SCOPED_TRACE("client " + std::to_string(i));
+    auto per_got = check_ids(*per_clients[i], p, "diff.b");
+    auto shared_got = check_ids(*shared_clients[i], p, "diff.b");
+    EXPECT_EQ(per_got, shared_got);  // each partition: the same events in the same order
+    EXPECT_EQ(per_clients[i]->id_blocks()[0], shared_clients[i]->id_blocks()[0]);
+  }
+  // NDJSON: no ids; per partition the same lines in the same order.
+  auto by_partition = [](const sse_client& c) {
+    std::map<std::pair<std::string, int>, std::vector<std::string>> out;
+    for (const auto& line : c.lines()) {
+      auto j = parse_json(line);
+      out[{j["meta"]["topic"], j["meta"]["partition"]}].push_back(line);
+    }
+    return out;
+  };
+  EXPECT_EQ(by_partition(*per_clients[2]), by_partition(*shared_clients[2]));
+}
+
+TEST(Fanout, EachRecordIsSplicedOnceWhateverTheNumberOfClients) {
+  mock_cluster cluster(1);
+  cluster.create_topic("once.t", 2);
+  daemon_process d(on(cluster, "shared", {{"once", {"once.t"}, {}, false}}));
+  std::vector<std::unique_ptr<sse_client>> clients;
+  for (int i = 0; i < 20; ++i)
+    clients.push_back(open_stream(d.port(), "/v2/stream/once"));
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 400;
+  int events = 0;
+  for (int n = 0; n < total; ++n) {
+    p.produce("once.t", n % 2, value_for(n, "once"), 1700000000000 + n);
+    events += is_event(n);
+  }
+  ASSERT_TRUE(p.flush());
+  for (auto& c : clients)
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(events), 30s)) << describe(*c);
+  for (auto& c : clients)
+    EXPECT_EQ(c->body(), clients[0]->body());
+  // One consumer read each record once for 20 clients, and they shared one group.
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_records_total"), total);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_cohorts"), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 20);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_events_sent_total"), 20.0 * events);
+}
+
+TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"mix.s", 1}, {"mix.p", 1}});
+  auto cfg = on(cluster, "per_connection",
+                {{"s", {"mix.s"}, {}, false}, {"p", {"mix.p"}, {}, false}});
+  // One stream shared, the other per connection (docs/api.md §11).
+  auto yaml = cfg.to_yaml();
+  auto at = yaml.find("  s:\n");
+  ASSERT_NE(at, std::string::npos) << yaml;
+  yaml.insert(at + 5, "    fanout: shared\n");
+  daemon_process d(yaml);
+  auto shared = open_stream(d.port(), "/v2/stream/s");
+  auto mixed = open_stream(d.port(), "/v2/stream/s,p");
+  auto resumed = open_stream(d.port(), "/v2/stream/s",
+                             {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
+  auto since = open_stream(d.port(), "/v2/stream/s?since=1700000000000");
+  test_producer p(cluster.bootstrap());
+  p.produce("mix.s", 0, value_for(0, "s"), 1700000000000);
+  ASSERT_TRUE(p.flush());
+  for (auto* c : {shared.get(), mixed.get(), resumed.get(), since.get()})
+    ASSERT_TRUE(c->read_events(1, 20s)) << describe(*c);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"per_connection\""),
+            3);
+  EXPECT_EQ(shared->events()[0].data, mixed->events()[0].data);
+}
+
+// A client that reads far slower than its group is ended after a complete event once it is
+// more than fanout.cohort_window behind (reason "overrun"); the others get everything, and it
+// resumes with its last id without losing or repeating anything.
+TEST(Fanout, AClientFarBehindItsGroupEndsAfterACompleteEventAndResumesWithoutLoss) {
+  mock_cluster cluster(1);
+  constexpr int partitions = 4;
+  cluster.create_topic("lag.t", partitions);
+  auto cfg = on(cluster, "shared", {{"lag", {"lag.t"}, {}, false}});
+  cfg.server_settings = {{"max_buffered_bytes", "65536"}};
+  auto yaml = cfg.to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  cohort_window: 64KiB\n");
+  daemon_process d(yaml);
+  auto reader = open_stream(d.port(), "/v2/stream/lag");
+  auto slow = open_stream(d.port(), "/v2/stream/lag");
+  test_producer p(cluster.bootstrap());
+  // 12 MB: more than the kernel's socket buffers (4 MB send, the client's receive buffer) and
+  // the daemon's (64 KiB) hold for the slow client, far past the 64 KiB window; under the
+  // mock's ~5 MB per partition.
+  const std::string filler(1000, 'f');
+  constexpr int total = 12000;
+  for (int n = 0; n < total; ++n) {
+    p.produce("lag.t", n % partitions, R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}",
+              1700000000000 + n);
+    if (n % 1000 == 999) {
+      ASSERT_TRUE(p.flush());
+      ASSERT_TRUE(reader->read_events(static_cast<std::size_t>(n + 1), 30s)) << describe(*reader);
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(reader->read_events(static_cast<std::size_t>(total), 30s)) << describe(*reader);
+  // The slow client now reads: what it was sent, then the end of its stream.
+  ASSERT_TRUE(slow->read_to_end(30s)) << describe(*slow);
+  EXPECT_TRUE(slow->terminator_received());
+  ASSERT_LT(slow->events().size(), static_cast<std::size_t>(total)) << "it was not behind";
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\""),
+            1);
+  EXPECT_EQ(reader->events().size(), static_cast<std::size_t>(total));
+  // It resumes with its last id: the rest, nothing twice.
+  auto resumed = open_stream(d.port(), "/v2/stream/lag", {{"Last-Event-ID", slow->last_id()}});
+  auto rest = total - slow->events().size();
+  ASSERT_TRUE(resumed->read_events(rest, 30s)) << describe(*resumed);
+  std::vector<int> seen(static_cast<std::size_t>(total), 0);
+  for (const auto* c : {slow.get(), resumed.get()}) {
+    for (const auto& ev : c->events())
+      ++seen.at(parse_json(ev.data)["n"].get<std::size_t>());
+  }
+  for (int n = 0; n < total; ++n)
+    ASSERT_EQ(seen[static_cast<std::size_t>(n)], 1) << "record " << n;
+}
+
+}  // namespace
+}  // namespace eventstreams::test
