@@ -22,13 +22,13 @@ namespace eventstreams {
 // after it. Immutable once published, except for the link to the next chunk, which the hub sets
 // once.
 struct framed_chunk {
-  std::uint64_t cohort = 0;  // the cohort whose members read this chunk
-  std::string bytes;         // what a member writes; empty for a jump or an empty start
-  std::uint64_t end_bytes = 0;  // the cohort's framed bytes up to and including this chunk
-  std::string end_id;           // the positions after this chunk, rendered as an SSE id
-  std::uint32_t records = 0;    // records stepped (sent, skipped or dropped)
-  bool any_event = false;       // at least one event in `bytes`
-  bool moved_after_event = false;  // records after the chunk's last event moved the positions
+  std::uint64_t cohort = 0;           // the cohort whose members read this chunk
+  std::string bytes;                  // what a member writes; empty for a jump or an empty start
+  std::uint64_t end_bytes = 0;        // the cohort's framed bytes up to and including this chunk
+  std::string end_id;                 // the positions after this chunk, rendered as an SSE id
+  std::uint32_t records = 0;          // records stepped (sent, skipped or dropped)
+  bool any_event = false;             // at least one event in `bytes`
+  bool moved_after_event = false;     // records after the chunk's last event moved the positions
   std::vector<std::uint32_t> events;  // per position index: events in `bytes`
   std::uint32_t skipped_canary = 0;
   std::uint32_t skipped_not_json = 0;

@@ -121,7 +121,7 @@ std::shared_ptr<const framed_chunk> cohort::fail(std::string kind, std::string d
 }
 
 std::shared_ptr<const framed_chunk> cohort::merge_into(const cohort& into,
-                                                      std::shared_ptr<const void> keep) {
+                                                       std::shared_ptr<const void> keep) {
   auto j = std::make_shared<framed_chunk>();
   j->cohort = into.id();
   j->end_bytes = into.tail()->end_bytes;

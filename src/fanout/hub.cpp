@@ -136,7 +136,7 @@ struct hub::reader {
 struct hub::entry {
   std::unique_ptr<cohort> c;
   std::weak_ptr<const cohort_token> token;
-  std::string set;                  // the set key
+  std::string set;                 // the set key
   std::vector<std::size_t> parts;  // per cohort position: the hub's partition index
   bool touched = false;
   bool failed = false;  // ended on a Kafka error: dropped after this batch
@@ -154,7 +154,9 @@ hub::hub(const config& cfg, const std::string& bootstrap, kafka::kafka_client& l
     shards_.push_back(std::make_unique<hub_shard>(io, cfg.fanout.flush_delay));
 }
 
-hub::~hub() { stop(); }
+hub::~hub() {
+  stop();
+}
 
 void hub::start() {
   retry_.emplace(io_);
@@ -241,12 +243,14 @@ void hub::open() {
   }
   heads_ = std::move(positions);
   readers_.assign(heads_.size(), {});
+  rings_.clear();
+  for (const auto& h : heads_)
+    rings_.emplace_back(h.next_offset);
   for (std::size_t i = 0; i < heads_.size(); ++i) {
     auto [it, fresh] = topic_index_.try_emplace(heads_[i].topic, i, 0);
     ++it->second.second;
   }
-  spdlog::info("shared consumer reading {} partitions of {} topics", heads_.size(),
-               topics_.size());
+  spdlog::info("shared consumer reading {} partitions of {} topics", heads_.size(), topics_.size());
   {
     std::lock_guard lock(ready_mutex_);
     ready_ = true;
@@ -287,6 +291,7 @@ void hub::drain() {
     s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, spliced, &s.canary) ==
              splice_result::ok;
     s.data = spliced;
+    keep_in_ring(rec, s);
     for (auto& [e, index] : readers_[rec.index]) {
       s.index = index;
       e->c->step(s);
@@ -303,11 +308,49 @@ void hub::drain() {
     if (e.fatal)
       fail_readers(e);
   }
+  seal_rings();
   after_batch();
   if (n == records.size())
     net::post(io_, [this] { drain(); });  // more may wait; the fd fires only when it empties
   else
     wait_records();
+}
+
+void hub::keep_in_ring(const source_record& rec, const spliced_record& s) {
+  auto& ring = rings_[rec.index];
+  std::uint8_t flags = (s.json ? 0 : ring_flag::not_json) | (s.canary ? ring_flag::canary : 0);
+  auto before = ring.bytes();
+  // librdkafka delivers a partition in offset order; a record below the head would break the
+  // ring's chaining (counted, never stored).
+  if (!ring.append(++seq_, rec.offset, rec.timestamp, flags, s.json ? s.data : std::string_view{}))
+    metrics_.internal_errors("hub_ring").Increment();
+  ring_bytes_ += ring.bytes() - before;
+}
+
+// Publishes the rings' batch and keeps them within fanout.ring.* (docs/api.md §11): per
+// partition by bytes and age, then the whole process by bytes, oldest chunk first.
+void hub::seal_rings() {
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  const auto& f = cfg_.fanout;
+  std::vector<std::shared_ptr<const ring_chunk>> published;
+  for (auto& ring : rings_) {
+    ring.seal(now, published);
+    ring_bytes_ -= ring.evict(now, f.ring_max_bytes_per_partition, f.ring_max_age.count());
+  }
+  while (ring_bytes_ > f.ring_max_bytes) {
+    partition_ring* oldest = nullptr;
+    for (auto& ring : rings_) {
+      auto t = ring.oldest_chunk_time();
+      if (t && (!oldest || *t < *oldest->oldest_chunk_time()))
+        oldest = &ring;
+    }
+    if (!oldest)
+      break;
+    ring_bytes_ -= oldest->evict_oldest_chunk();
+  }
+  metrics_.fanout_ring_bytes().Set(static_cast<double>(ring_bytes_));
 }
 
 // An error that ends a per-connection stream ends the cohorts reading its topic (all of them

@@ -20,6 +20,7 @@
 
 #include "eventstreams/cohort.hpp"
 #include "eventstreams/config.hpp"
+#include "eventstreams/partition_ring.hpp"
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
 #include "net/net.hpp"
@@ -146,6 +147,8 @@ class hub {
   void drain();
   void after_batch();
   void fail_readers(const source_error& error);
+  void keep_in_ring(const source_record& rec, const spliced_record& s);
+  void seal_rings();
   std::optional<join_result> do_join(const join_request& req);
 
   const config& cfg_;
@@ -163,6 +166,10 @@ class hub {
   struct reader;
   std::unique_ptr<reader> reader_;
   std::vector<partition_position> heads_;  // every partition, in topics_ order
+  // Per partition: the recent records, for the resumes served from memory (docs/api.md §11).
+  std::vector<partition_ring> rings_;
+  std::size_t ring_bytes_ = 0;  // of every ring
+  std::uint64_t seq_ = 0;       // records appended, in order: the hub's clock
   std::unordered_map<std::string, std::pair<std::size_t, int>> topic_index_;  // first, count
   std::unordered_map<std::uint64_t, std::unique_ptr<entry>> cohorts_;
   std::unordered_map<std::string, std::vector<std::uint64_t>> sets_;  // set key -> cohorts

@@ -158,10 +158,15 @@ metrics::metrics()
                           .Help("Shared mode: records read by the shared consumer (each spliced "
                                 "once)")
                           .Register(*registry_)
-                          .Add({})) {}
+                          .Add({})),
+      fanout_ring_bytes_(BuildGauge()
+                             .Name("eventstreams_fanout_ring_bytes")
+                             .Help("Shared mode: bytes of recent records kept in memory, every "
+                                   "partition (bounded by fanout.ring.max_bytes)")
+                             .Register(*registry_)
+                             .Add({})) {}
 
-void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps,
-                                    std::int64_t now_ms) {
+void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {
   if (timestamps.empty())
     return;
   std::vector<double> increments(delivery_lag_bounds_.size() + 1, 0.0);

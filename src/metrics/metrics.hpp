@@ -60,6 +60,7 @@ class metrics {
   prometheus::Gauge& fanout_cohorts() { return fanout_cohorts_; }
   prometheus::Counter& fanout_merges() { return fanout_merges_; }
   prometheus::Counter& fanout_records() { return fanout_records_; }
+  prometheus::Gauge& fanout_ring_bytes() { return fanout_ring_bytes_; }
 
   // The text exposition format, process metrics (fds, threads, RSS, CPU) included.
   std::string render() const;
@@ -83,6 +84,7 @@ class metrics {
   prometheus::Gauge& fanout_cohorts_;
   prometheus::Counter& fanout_merges_;
   prometheus::Counter& fanout_records_;
+  prometheus::Gauge& fanout_ring_bytes_;
 };
 
 }  // namespace eventstreams

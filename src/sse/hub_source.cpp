@@ -26,7 +26,9 @@ void hub_source::list() {
   shard_.add(*this, token_->id);
 }
 
-std::size_t hub_source::poll(std::span<source_record>, std::vector<source_error>&) { return 0; }
+std::size_t hub_source::poll(std::span<source_record>, std::vector<source_error>&) {
+  return 0;
+}
 
 std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk>> out,
                                     std::vector<source_error>& errors) {

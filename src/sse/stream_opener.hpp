@@ -74,7 +74,7 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   stream_request req_;
   std::unique_ptr<event_source> source_;
   std::weak_ptr<sse_session> session_;  // set by the hand-off
-  bool use_hub_ = false;  // the shared mode serves it (decided before the lookups)
+  bool use_hub_ = false;                // the shared mode serves it (decided before the lookups)
   bool registered_ = false;
   bool handed_off_ = false;  // the socket went to the session (or is going: see start())
   bool closed_ = false;

@@ -28,7 +28,7 @@ struct stream_request {
   std::vector<last_event_entry> entries;  // Last-Event-ID, validated against the selection
   std::optional<std::int64_t> since;
   delivery_mode mode = delivery_mode::per_connection;  // how it is served (docs/api.md §11)
-  std::chrono::steady_clock::time_point opened;  // when the HTTP layer handed it over
+  std::chrono::steady_clock::time_point opened;        // when the HTTP layer handed it over
 
   // The requested stream names, comma-separated (logs, metric labels).
   std::string stream_list() const {

@@ -32,7 +32,9 @@ std::string value_for(int n, const std::string& where) {
   return j.dump();
 }
 
-bool is_event(int n) { return n % 29 != 28 && n % 17 != 16; }
+bool is_event(int n) {
+  return n % 29 != 28 && n % 17 != 16;
+}
 
 daemon_config on(const mock_cluster& cluster, const std::string& mode,
                  std::vector<stream_def> streams) {
@@ -166,8 +168,7 @@ TEST(Fanout, SinglePartitionStreamIsByteForByteTheSameInBothModes) {
 TEST(Fanout, StreamsOverSeveralPartitionsCarryTheSameEventsPerPartitionWithExactIds) {
   mock_cluster cluster(1);
   cluster.create_topics({{"diff.a", 3}, {"diff.b", 3}});
-  const std::vector<stream_def> streams{{"a", {"diff.a"}, {}, false},
-                                        {"b", {"diff.b"}, {}, true}};
+  const std::vector<stream_def> streams{{"a", {"diff.a"}, {}, false}, {"b", {"diff.b"}, {}, true}};
   daemon_process per(on(cluster, "per_connection", streams));
   daemon_process shared(on(cluster, "shared", streams));
   std::vector<std::unique_ptr<sse_client>> per_clients, shared_clients;
@@ -175,8 +176,8 @@ TEST(Fanout, StreamsOverSeveralPartitionsCarryTheSameEventsPerPartitionWithExact
     auto& list = d == &per ? per_clients : shared_clients;
     list.push_back(open_stream(d->port(), "/v2/stream/a,b"));
     list.push_back(open_stream(d->port(), "/v2/stream/b,a"));
-    list.push_back(open_stream(d->port(), "/v2/stream/a,b", {{"Accept", "application/json"}}, 11,
-                               false));
+    list.push_back(
+        open_stream(d->port(), "/v2/stream/a,b", {{"Accept", "application/json"}}, 11, false));
   }
   test_producer p(cluster.bootstrap());
   constexpr int total = 3000;
@@ -195,8 +196,8 @@ TEST(Fanout, StreamsOverSeveralPartitionsCarryTheSameEventsPerPartitionWithExact
   for (auto* list : {&per_clients, &shared_clients}) {
     for (std::size_t i = 0; i < 2; ++i)
       ASSERT_TRUE((*list)[i]->read_events(all, 60s)) << describe(*(*list)[i]);
-    ASSERT_TRUE((*list)[2]->read_until(
-        [&](const sse_client& s) { return s.lines().size() >= all; }, 60s))
+    ASSERT_TRUE(
+        (*list)[2]->read_until([&](const sse_client& s) { return s.lines().size() >= all; }, 60s))
         << describe(*(*list)[2]);
   }
   for (std::size_t i = 0; i < 2; ++i) {
@@ -247,8 +248,8 @@ TEST(Fanout, EachRecordIsSplicedOnceWhateverTheNumberOfClients) {
 TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
   mock_cluster cluster(1);
   cluster.create_topics({{"mix.s", 1}, {"mix.p", 1}});
-  auto cfg = on(cluster, "per_connection",
-                {{"s", {"mix.s"}, {}, false}, {"p", {"mix.p"}, {}, false}});
+  auto cfg =
+      on(cluster, "per_connection", {{"s", {"mix.s"}, {}, false}, {"p", {"mix.p"}, {}, false}});
   // One stream shared, the other per connection (docs/api.md §11).
   auto yaml = cfg.to_yaml();
   auto at = yaml.find("  s:\n");
@@ -257,8 +258,9 @@ TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
   daemon_process d(yaml);
   auto shared = open_stream(d.port(), "/v2/stream/s");
   auto mixed = open_stream(d.port(), "/v2/stream/s,p");
-  auto resumed = open_stream(d.port(), "/v2/stream/s",
-                             {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
+  auto resumed =
+      open_stream(d.port(), "/v2/stream/s",
+                  {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
   auto since = open_stream(d.port(), "/v2/stream/s?since=1700000000000");
   test_producer p(cluster.bootstrap());
   p.produce("mix.s", 0, value_for(0, "s"), 1700000000000);
@@ -269,6 +271,28 @@ TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"per_connection\""),
             3);
   EXPECT_EQ(shared->events()[0].data, mixed->events()[0].data);
+}
+
+TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
+  mock_cluster cluster(1);
+  cluster.create_topic("ring.t", 2);
+  auto yaml = on(cluster, "shared", {{"ring", {"ring.t"}, {}, false}}).to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
+  daemon_process d(yaml);
+  auto c = open_stream(d.port(), "/v2/stream/ring");
+  test_producer p(cluster.bootstrap());
+  const std::string filler(1000, 'r');
+  constexpr int total = 1000;  // 1 MB: sixteen times the process-wide cap
+  for (int n = 0; n < total; ++n)
+    p.produce("ring.t", n % 2, R"({"f":")" + filler + "\"}", 1700000000000 + n);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(c->read_events(total, 30s)) << describe(*c);
+  auto kept = metric_sum(d.port(), "eventstreams_fanout_ring_bytes");
+  EXPECT_GT(kept, 0);
+  EXPECT_LE(kept, 64 * 1024);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_internal_errors_total"), 0);
 }
 
 // A client that reads far slower than its group is ended after a complete event once it is
@@ -294,8 +318,8 @@ TEST(Fanout, AClientFarBehindItsGroupEndsAfterACompleteEventAndResumesWithoutLos
   const std::string filler(1000, 'f');
   constexpr int total = 12000;
   for (int n = 0; n < total; ++n) {
-    p.produce("lag.t", n % partitions, R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}",
-              1700000000000 + n);
+    p.produce("lag.t", n % partitions,
+              R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}", 1700000000000 + n);
     if (n % 1000 == 999) {
       ASSERT_TRUE(p.flush());
       ASSERT_TRUE(reader->read_events(static_cast<std::size_t>(n + 1), 30s)) << describe(*reader);

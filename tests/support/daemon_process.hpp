@@ -45,7 +45,7 @@ struct daemon_config {
   // modes (tests/integration/CMakeLists.txt); "" = the daemon's default.
   std::string fanout_mode = default_fanout_mode();
   static std::string default_fanout_mode();
-  std::string kafka_timeout;                   // server.kafka_timeout; "" = the daemon's default
+  std::string kafka_timeout;  // server.kafka_timeout; "" = the daemon's default
   // More server settings (name, YAML value), e.g. {"stall_timeout", "3s"}.
   std::vector<std::pair<std::string, std::string>> server_settings;
   // More kafka settings (name, YAML value), e.g. {"readiness_interval", "1s"}.
