@@ -86,9 +86,11 @@ void hub_source::on_advance(const framed_chunk& tail) {
     return;
   }
   // Writing (or paused by a full socket): a member more than the window behind its cohort is
-  // ended at the next event boundary; until then it pins nothing of the cohort.
+  // ended at the next event boundary, and from now on pins nothing of the cohort. The newest
+  // batch does not count: a member that was writing the one before it is not behind, however
+  // large the batch.
   if (!overrun_ && cursor_ && !tail.jump && tail.cohort == token_->id &&
-      tail.end_bytes > cursor_->end_bytes + window_) {
+      tail.end_bytes - tail.bytes.size() > cursor_->end_bytes + window_) {
     overrun_ = true;
     cursor_.reset();
   }
