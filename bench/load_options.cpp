@@ -14,7 +14,7 @@ namespace {
   std::fputs(
       "usage: load_bench --daemon PATH [--scenarios throughput,load,idle,stalled,churn]\n"
       "  [--work-dir DIR]\n"
-      "  [--cluster separate|embedded]\n"
+      "  [--cluster separate|embedded] [--mode per_connection|shared|both]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
       "  [--clients N] [--rate EV_PER_S] [--duration S] [--load-partitions N]\n"
       "  [--idle-connections N] [--idle-seconds S] [--fetch-wait-ms MS]\n"
@@ -60,6 +60,14 @@ options parse_args(int argc, char** argv) {
       if (v != "separate" && v != "embedded")
         usage("--cluster wants separate or embedded");
       o.separate_cluster = v == "separate";
+    } else if (a == "--mode") {
+      if (v == "both")
+        o.modes = {"per_connection", "shared"};
+      else if (v == "per_connection" || v == "shared")
+        o.modes = {v};
+      else
+        usage("--mode wants per_connection, shared or both");
+      o.mode = o.modes.front();
     } else if (a == "--events") {
       o.events = static_cast<std::uint64_t>(num());
     } else if (a == "--partitions") {

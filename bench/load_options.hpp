@@ -19,6 +19,12 @@ struct options {
   // inside the daemon (`--cluster embedded`, kafka.bootstrap_servers: embedded).
   bool separate_cluster = true;
   unsigned server_threads = 0;  // server.threads; 0 = the daemon's default (one per core)
+  // Delivery modes to measure (fanout.mode of the daemon under test, docs/api.md "Delivery
+  // modes"): `--mode per_connection|shared|both`; with both, every selected scenario runs once
+  // per mode, per_connection first, then shared.
+  std::vector<std::string> modes{"per_connection"};
+  // The mode being measured: set by load_bench for each pass over `modes`.
+  std::string mode = "per_connection";
   // (a)
   std::uint64_t events = 150000;
   int partitions = 32;
