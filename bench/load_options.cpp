@@ -31,6 +31,7 @@ namespace {
 
 options parse_args(int argc, char** argv) {
   options o;
+  bool watchdog_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h")
@@ -129,6 +130,7 @@ options parse_args(int argc, char** argv) {
       o.log_level = v;
     } else if (a == "--watchdog") {
       o.watchdog_s = static_cast<unsigned>(num());
+      watchdog_given = true;
     } else {
       usage(("unknown option " + a).c_str());
     }
@@ -144,6 +146,9 @@ options parse_args(int argc, char** argv) {
       o.churn_threads < 1) {
     usage("counts must be positive");
   }
+  // `--mode both` runs every scenario twice: twice the time.
+  if (!watchdog_given)
+    o.watchdog_s *= static_cast<unsigned>(o.modes.size());
   return o;
 }
 
