@@ -10,9 +10,10 @@
 // `--mode per_connection|shared|both` picks the daemon's delivery mode (fanout.mode); with both,
 // each selected scenario runs once per mode, per_connection first, then shared.
 // Results are printed as "RESULT key value mode" lines (bench/run takes medians over runs, one
-// column per mode); lines starting with '#' are commentary, "# [mode] ...". Every wait is bounded and a watchdog kills the
-// daemons and exits if the whole run overstays. The daemon launcher, the producer, the SSE
-// clients and the churn are the integration tests' helpers (tests/support).
+// column per mode); lines starting with '#' are commentary, "# [mode] ...". Every wait is
+// bounded and a watchdog kills the daemons and exits if the whole run overstays. The daemon
+// launcher, the producer, the SSE clients and the churn are the integration tests' helpers
+// (tests/support).
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
