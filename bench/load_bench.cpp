@@ -7,10 +7,13 @@
 //   stalled     (e) readers' latency and the daemon's memory with and without clients that
 //               stopped reading
 //   churn       (f) RSS after many short connections
-// Results are printed as "RESULT key value" lines (bench/run takes medians over runs);
-// lines starting with '#' are commentary. Every wait is bounded and a watchdog kills the
-// daemons and exits if the whole run overstays. The daemon launcher, the producer, the SSE
-// clients and the churn are the integration tests' helpers (tests/support).
+// `--mode per_connection|shared|both` picks the daemon's delivery mode (fanout.mode); with both,
+// each selected scenario runs once per mode, per_connection first, then shared.
+// Results are printed as "RESULT key value mode" lines (bench/run takes medians over runs, one
+// column per mode); lines starting with '#' are commentary, "# [mode] ...". Every wait is
+// bounded and a watchdog kills the daemons and exits if the whole run overstays. The daemon
+// launcher, the producer, the SSE clients and the churn are the integration tests' helpers
+// (tests/support).
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -50,11 +53,14 @@ namespace es = eventstreams::test;
 constexpr const char* topic = "bench.recentchange";
 constexpr const char* stream_path = "/v2/stream/bench";
 
+// The delivery mode being measured (options::mode), on every result and note.
+std::string measured_mode = "per_connection";
+
 void result(const char* key, double value) {
-  std::printf("RESULT %s %.3f\n", key, value);
+  std::printf("RESULT %s %.3f %s\n", key, value, measured_mode.c_str());
 }
 void note(const std::string& text) {
-  std::printf("# %s\n", text.c_str());
+  std::printf("# [%s] %s\n", measured_mode.c_str(), text.c_str());
 }
 
 using es::wait_for;
@@ -108,8 +114,10 @@ struct layout {
 };
 
 // `bootstrap`: "embedded" (the daemon hosts the cluster) or the address of a separate one.
+// `fanout_mode`: the daemon's fanout.mode, "" for none (the separate cluster's process, which
+// has no clients and must not run the shared mode's consumer).
 std::string make_config(const options& o, const std::string& bootstrap, const layout& l,
-                        const property_list& properties) {
+                        const property_list& properties, const std::string& fanout_mode) {
   std::string y;
   y += "server:\n  listen: \"127.0.0.1:0\"\n";
   y += "  threads: " + std::to_string(o.server_threads) + "\n";
@@ -126,6 +134,8 @@ std::string make_config(const options& o, const std::string& bootstrap, const la
   }
   y += "  embedded:\n    brokers: " + std::to_string(l.brokers) +
        "\n    partitions: " + std::to_string(l.partitions) + "\n    demo_rate: 0\n";
+  if (!fanout_mode.empty())
+    y += "fanout:\n  mode: " + fanout_mode + "\n";
   y += "logging:\n  level: " + o.log_level + "\n";
   y += "streams:\n";
   for (const auto& s : l.streams) {
@@ -167,17 +177,19 @@ struct system_under_test {
     return d;
   }
 
+  // The daemon runs in o.mode; its directory is `name-mode` (both modes in one run).
   bool start(const options& o, const std::string& name, const layout& l,
              const property_list& properties) {
     try {
+      const std::string dir = name + "-" + o.mode;
       std::string where = "embedded";
       if (o.separate_cluster) {
-        cluster = std::make_unique<es::daemon_process>(make_config(o, "embedded", l, {}),
-                                                       run_options(o, name + "-cluster"));
+        cluster = std::make_unique<es::daemon_process>(make_config(o, "embedded", l, {}, ""),
+                                                       run_options(o, dir + "-cluster"));
         where = bootstrap = cluster->bootstrap();
       }
-      daemon = std::make_unique<es::daemon_process>(make_config(o, where, l, properties),
-                                                    run_options(o, name));
+      daemon = std::make_unique<es::daemon_process>(make_config(o, where, l, properties, o.mode),
+                                                    run_options(o, dir));
       if (!cluster)
         bootstrap = daemon->bootstrap();
     } catch (const std::exception& e) {
@@ -224,6 +236,15 @@ void report_client_failures(const std::vector<es::connection_stats>& stats) {
       ++shown;
     }
   }
+}
+
+// eventstreams_clients_disconnected_total{reason=...} of the daemon under test.
+double disconnects(const system_under_test& sut, const char* reason) {
+  return es::metric_sum(sut.daemon->port(), "eventstreams_clients_disconnected_total",
+                        std::string("reason=\"") + reason + "\"");
+}
+double overrun_disconnects(const system_under_test& sut) {
+  return disconnects(sut, "overrun");
 }
 
 es::pool_options clients_of(const system_under_test& sut, int partitions, bool latency) {
@@ -334,6 +355,9 @@ bool scenario_load(const options& o) {
   writer.await_acks(prod, clock_type::now() + 30s);
   const std::uint64_t expected = prod.delivered * clients;
   wait_events(pool, expected, 10s, 30s);
+  // Shared mode: clients ended for falling more than fanout.cohort_window behind their group
+  // (0 per connection, where a slow client only slows itself).
+  const double overruns = overrun_disconnects(sut);
   pool.stop();
   producer.reset();
   sut.stop();
@@ -361,6 +385,7 @@ bool scenario_load(const options& o) {
   result("b_clients_complete", complete);
   result("b_offset_gaps", static_cast<double>(gaps));
   result("b_bad_events", static_cast<double>(bad));
+  result("b_overrun_disconnects", overruns);
   // Kept up: every client got every event in order, and when producing stopped no more than
   // one second of events was still on its way to the clients.
   const bool kept_up = complete == o.clients && prod.complete() &&
@@ -419,7 +444,8 @@ struct stalled_phase {
   std::vector<std::int64_t> latencies_ns;
   long rss_idle_kb = 0, rss_peak_kb = 0;
   int readers_complete = 0;
-  double stalled_disconnected = 0;
+  double stalled_disconnected = 0;  // reason stalled or overrun
+  double overrun_disconnected = 0;  // reason overrun (shared mode): stalled clients or readers
   std::uint64_t events = 0;
   bool ok = false;
 };
@@ -464,16 +490,14 @@ stalled_phase run_stalled_phase(const options& o, int stalled) {
   const auto readers_n = static_cast<std::uint64_t>(o.stalled_readers);
   wait_events(readers, prod.delivered * readers_n, 10s, 60s);
   if (stalled > 0) {
-    // stall_timeout (3 s) after their sockets filled.
-    wait_for(
-        [&] {
-          return es::metric_sum(sut.daemon->port(), "eventstreams_clients_disconnected_total",
-                                "reason=\"stalled\"") >= stalled;
-        },
-        15s);
-    out.stalled_disconnected = es::metric_sum(
-        sut.daemon->port(), "eventstreams_clients_disconnected_total", "reason=\"stalled\"");
+    // Per connection: stall_timeout (3 s) after their sockets filled (reason "stalled"). Shared
+    // mode: as soon as their group is fanout.cohort_window ahead (reason "overrun"), or
+    // stall_timeout if that comes first.
+    auto ended = [&] { return disconnects(sut, "stalled") + overrun_disconnects(sut); };
+    wait_for([&] { return ended() >= stalled; }, 15s);
+    out.stalled_disconnected = ended();
   }
+  out.overrun_disconnected = overrun_disconnects(sut);
   out.rss_peak_kb = sut.take().daemon.hwm_kb;
   readers.stop();
   stalled_pool.stop();
@@ -510,6 +534,8 @@ bool scenario_stalled(const options& o) {
   result("e_rss_peak_stalled_mb", static_cast<double>(loaded.rss_peak_kb) / 1024.0);
   result("e_readers_complete", std::min(base.readers_complete, loaded.readers_complete));
   result("e_stalled_disconnected", loaded.stalled_disconnected);
+  result("e_overrun_disconnected", loaded.overrun_disconnected);
+  result("e_overrun_disconnected_base", base.overrun_disconnected);
   return base.ok && loaded.ok;
 }
 
@@ -590,16 +616,24 @@ int main(int argc, char** argv) {
   ::mkdir(o.work_dir.c_str(), 0755);
   bool ok = true;
   try {
-    if (o.scenarios.count("throughput"))
-      ok = scenario_throughput(o) && ok;
-    if (o.scenarios.count("load"))
-      ok = scenario_load(o) && ok;
-    if (o.scenarios.count("idle"))
-      ok = scenario_idle(o) && ok;
-    if (o.scenarios.count("stalled"))
-      ok = scenario_stalled(o) && ok;
-    if (o.scenarios.count("churn"))
-      ok = scenario_churn(o) && ok;
+    // Each scenario once per mode, one right after the other, so that both see the same
+    // machine conditions.
+    const std::pair<const char*, bool (*)(const options&)> scenarios[] = {
+        {"throughput", scenario_throughput},
+        {"load", scenario_load},
+        {"idle", scenario_idle},
+        {"stalled", scenario_stalled},
+        {"churn", scenario_churn}};
+    for (const auto& [name, run] : scenarios) {
+      if (!o.scenarios.count(name))
+        continue;
+      for (const auto& mode : o.modes) {
+        options measured = o;
+        measured.mode = mode;
+        measured_mode = mode;
+        ok = run(measured) && ok;
+      }
+    }
   } catch (const std::exception& e) {
     note(std::string("error: ") + e.what());
     es::kill_all_daemons();

@@ -14,7 +14,7 @@ namespace {
   std::fputs(
       "usage: load_bench --daemon PATH [--scenarios throughput,load,idle,stalled,churn]\n"
       "  [--work-dir DIR]\n"
-      "  [--cluster separate|embedded]\n"
+      "  [--cluster separate|embedded] [--mode per_connection|shared|both]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
       "  [--clients N] [--rate EV_PER_S] [--duration S] [--load-partitions N]\n"
       "  [--idle-connections N] [--idle-seconds S] [--fetch-wait-ms MS]\n"
@@ -31,6 +31,7 @@ namespace {
 
 options parse_args(int argc, char** argv) {
   options o;
+  bool watchdog_given = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--help" || a == "-h")
@@ -60,6 +61,14 @@ options parse_args(int argc, char** argv) {
       if (v != "separate" && v != "embedded")
         usage("--cluster wants separate or embedded");
       o.separate_cluster = v == "separate";
+    } else if (a == "--mode") {
+      if (v == "both")
+        o.modes = {"per_connection", "shared"};
+      else if (v == "per_connection" || v == "shared")
+        o.modes = {v};
+      else
+        usage("--mode wants per_connection, shared or both");
+      o.mode = o.modes.front();
     } else if (a == "--events") {
       o.events = static_cast<std::uint64_t>(num());
     } else if (a == "--partitions") {
@@ -121,6 +130,7 @@ options parse_args(int argc, char** argv) {
       o.log_level = v;
     } else if (a == "--watchdog") {
       o.watchdog_s = static_cast<unsigned>(num());
+      watchdog_given = true;
     } else {
       usage(("unknown option " + a).c_str());
     }
@@ -136,6 +146,9 @@ options parse_args(int argc, char** argv) {
       o.churn_threads < 1) {
     usage("counts must be positive");
   }
+  // `--mode both` runs every scenario twice: twice the time.
+  if (!watchdog_given)
+    o.watchdog_s *= static_cast<unsigned>(o.modes.size());
   return o;
 }
 

@@ -19,6 +19,12 @@ struct options {
   // inside the daemon (`--cluster embedded`, kafka.bootstrap_servers: embedded).
   bool separate_cluster = true;
   unsigned server_threads = 0;  // server.threads; 0 = the daemon's default (one per core)
+  // Delivery modes to measure (fanout.mode of the daemon under test, docs/api.md "Delivery
+  // modes"): `--mode per_connection|shared|both`; with both, every selected scenario runs once
+  // per mode, per_connection first, then shared.
+  std::vector<std::string> modes{"per_connection"};
+  // The mode being measured: set by load_bench for each pass over `modes`.
+  std::string mode = "per_connection";
   // (a)
   std::uint64_t events = 150000;
   int partitions = 32;
@@ -46,8 +52,8 @@ struct options {
   int idle_fetch_wait_ms = -1;
   property_list daemon_properties;
   property_list producer_properties;  // librdkafka properties of the benchmark's producer
-  unsigned watchdog_s = 900;
-  std::string log_level = "warn";  // the daemon's logging.level (its log is in work_dir)
+  unsigned watchdog_s = 900;          // unless given: 900 s per mode measured
+  std::string log_level = "warn";     // the daemon's logging.level (its log is in work_dir)
 };
 
 // Parses the command line; prints the usage and exits with status 2 on a mistake.
