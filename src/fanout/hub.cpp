@@ -24,7 +24,14 @@ constexpr std::chrono::seconds retry_interval{1};
 // ---- shard -------------------------------------------------------------------------------
 
 hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay)
-    : strand_(net::make_strand(io)), flush_delay_(flush_delay), delay_timer_(strand_) {}
+    : strand_(net::make_strand(io)),
+      flush_delay_(flush_delay),
+      delay_timer_(std::in_place, *strand_) {}
+
+void hub_shard::release_executor() {
+  delay_timer_.reset();
+  strand_.reset();
+}
 
 void hub_shard::add(shard_member& m, std::uint64_t cohort) {
   auto& list = members_[cohort];
@@ -77,8 +84,8 @@ void hub_shard::advanced(const std::vector<advance>& tails) {
   if (delay_armed_)
     return;
   delay_armed_ = true;
-  delay_timer_.expires_after(flush_delay_);
-  delay_timer_.async_wait([this](beast::error_code) {
+  delay_timer_->expires_after(flush_delay_);
+  delay_timer_->async_wait([this](beast::error_code) {
     delay_armed_ = false;
     auto due = std::move(delayed_);
     delayed_.clear();
@@ -174,19 +181,21 @@ void hub::release_waiters() {
 
 void hub::stop() {
   release_waiters();
-  if (!thread_.joinable())
-    return;
-  net::post(io_, [this] {
-    ready_ = false;
-    if (retry_)
-      retry_->cancel();
-    if (reader_)
-      reader_->wake.cancel();
-    io_.stop();
-  });
-  thread_.join();
+  if (thread_.joinable()) {
+    net::post(io_, [this] {
+      ready_ = false;
+      if (retry_)
+        retry_->cancel();
+      if (reader_)
+        reader_->wake.cancel();
+      io_.stop();
+    });
+    thread_.join();
+  }
   // The consumer joins librdkafka's threads: here, on the stopping thread.
   reader_.reset();
+  for (auto& shard : shards_)
+    shard->release_executor();
   cohorts_.clear();
   readers_.clear();
 }

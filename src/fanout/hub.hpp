@@ -61,7 +61,10 @@ class hub_shard {
   using executor_type = net::strand<net::io_context::executor_type>;
   hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay);
 
-  const executor_type& executor() const noexcept { return strand_; }
+  const executor_type& executor() const noexcept { return *strand_; }
+  // Before the I/O context is destroyed (after its threads stopped): a strand must not outlive
+  // its context's services. The member lists stay, for sessions destroyed with the context.
+  void release_executor();
 
   void add(shard_member& m, std::uint64_t cohort);
   void remove(shard_member& m);
@@ -75,9 +78,9 @@ class hub_shard {
   void wake(const std::vector<advance>& tails);
   void compact();
 
-  executor_type strand_;
+  std::optional<executor_type> strand_;
   std::chrono::milliseconds flush_delay_;
-  net::steady_timer delay_timer_;
+  std::optional<net::steady_timer> delay_timer_;
   bool delay_armed_ = false;
   std::vector<advance> delayed_;
   std::unordered_map<std::uint64_t, std::vector<shard_member*>> members_;
@@ -118,7 +121,9 @@ class hub {
   // Starts the hub thread: it looks up the partitions and their ends (retrying while Kafka is
   // unreachable), assigns them and reads.
   void start();
-  // Stops reading and joins the thread (blocks: not on an I/O thread).
+  // Stops reading and joins the thread (blocks: not on an I/O thread). Call it after the I/O
+  // threads stopped and before their context is destroyed; destroy the hub after the context
+  // (its shards list the sessions the context destroys).
   void stop();
   // Reading: joins are served.
   bool ready() const noexcept { return ready_.load(); }
