@@ -245,6 +245,39 @@ TEST(Fanout, EachRecordIsSplicedOnceWhateverTheNumberOfClients) {
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_events_sent_total"), 20.0 * events);
 }
 
+TEST(Fanout, WithAFlushDelayEveryEventStillArrivesAndTheBytesAreTheSame) {
+  // fanout.flush_delay holds the shards' wake-ups to batch writes: nothing may be held forever
+  // or lost, and the bytes do not change.
+  mock_cluster cluster(1);
+  cluster.create_topic("delay.t", 2);
+  const std::vector<stream_def> streams{{"delay", {"delay.t"}, {}, false}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  auto yaml = on(cluster, "shared", streams).to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  flush_delay: 50ms\n");
+  daemon_process shared(yaml);
+  auto a = open_stream(per.port(), "/v2/stream/delay");
+  std::vector<std::unique_ptr<sse_client>> delayed;
+  for (int i = 0; i < 3; ++i)
+    delayed.push_back(open_stream(shared.port(), "/v2/stream/delay"));
+  test_producer p(cluster.bootstrap());
+  int events = 0;
+  for (int n = 0; n < 600; ++n) {
+    p.produce("delay.t", 0, value_for(n, "delay"), 1700000000000 + n);  // one partition: one order
+    events += is_event(n);
+    if (n % 100 == 99) {
+      ASSERT_TRUE(p.flush());
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(a->read_events(static_cast<std::size_t>(events), 30s)) << describe(*a);
+  for (auto& c : delayed) {
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(events), 30s)) << describe(*c);
+    EXPECT_EQ(c->body(), a->body());
+  }
+}
+
 TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
   mock_cluster cluster(1);
   cluster.create_topics({{"mix.s", 1}, {"mix.p", 1}});
