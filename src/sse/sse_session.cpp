@@ -28,6 +28,12 @@ std::string reason_label(const std::string& reason) {
   return "other";
 }
 
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 const char* mode_name(delivery_mode m) {
   return m == delivery_mode::shared ? "shared" : "per_connection";
 }
@@ -122,9 +128,7 @@ void sse_session::drain() {
   if (source_->framed())
     return drain_framed();
   std::size_t budget = records_per_turn;
-  drain_now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  drain_now_ms_ = now_ms();
   bool empty = false;
   while (budget > 0 && !writer_.full()) {
     errors_.clear();
@@ -137,15 +141,8 @@ void sse_session::drain() {
       encode(records_[i]);
     for (const auto& e : errors_) {
       ctx_.metrics.kafka_errors(e.kind).Increment();
-      if (e.fatal) {
-        spdlog::error("client={} kafka error ends the stream: {}: {}", req_.client, e.kind,
-                      e.detail);
-        // SSE: an error event; NDJSON just ends (docs/api.md §4).
-        format_.error(problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind,
-                                   req_.method, req_.target),
-                      writer_.pending());
-        return end_on_strand("kafka error " + e.kind);
-      }
+      if (e.fatal)
+        return end_on_kafka_error(e);
       spdlog::debug("client={} kafka: {}: {}", req_.client, e.kind, e.detail);
     }
     budget -= std::min(budget, std::max<std::size_t>(n, 1));
@@ -154,20 +151,11 @@ void sse_session::drain() {
       break;
     }
   }
-  flush();
-  if (empty) {
-    do_wait_source();
-  } else if (writer_.full()) {
-    paused_ = true;  // on_write resumes draining once the socket took the bytes
-  } else {
-    net::post(writer_.get_executor(), guard("drain", &sse_session::drain));
-  }
+  end_turn(empty);
 }
 
 void sse_session::drain_framed() {
-  drain_now_ms_ = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch())
-                      .count();
+  drain_now_ms_ = now_ms();
   std::size_t budget = records_per_turn;  // chunks per turn
   bool empty = false;
   bool moved = format_.id_moved();
@@ -201,15 +189,23 @@ void sse_session::drain_framed() {
     format_.follow(last->end_id, moved);
   if (fatal && !fatal->end.empty())
     return end_on_strand(fatal->end);
-  if (fatal) {
-    // The hub's consumer met the error (and counted it): the same end as per connection.
-    spdlog::error("client={} kafka error ends the stream: {}: {}", req_.client, fatal->kind,
-                  fatal->detail);
-    format_.error(problem_json(error_kind::kafka_unavailable, "Kafka error: " + fatal->kind,
-                               req_.method, req_.target),
-                  writer_.pending());
-    return end_on_strand("kafka error " + fatal->kind);
-  }
+  if (fatal)
+    return end_on_kafka_error(*fatal);  // the hub's consumer met it (and counted it)
+  end_turn(empty);
+}
+
+void sse_session::end_on_kafka_error(const source_error& e) {
+  spdlog::error("client={} kafka error ends the stream: {}: {}", req_.client, e.kind, e.detail);
+  // SSE: an error event; NDJSON just ends (docs/api.md §4).
+  format_.error(problem_json(error_kind::kafka_unavailable, "Kafka error: " + e.kind, req_.method,
+                             req_.target),
+                writer_.pending());
+  end_on_strand("kafka error " + e.kind);
+}
+
+// After a turn of draining: write, then wait for the source (empty), for the socket (the
+// writer is full: on_write resumes draining) or for the next turn.
+void sse_session::end_turn(bool empty) {
   flush();
   if (empty) {
     do_wait_source();

@@ -79,6 +79,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void encode(const source_record& rec);
   // The shared mode: chunks framed for many streams, written as they are.
   void drain_framed();
+  void end_on_kafka_error(const source_error& e);
+  void end_turn(bool empty);
   void account(const framed_chunk& chunk);
   void flush();
   void on_write(beast::error_code ec, std::size_t bytes);

@@ -1,8 +1,6 @@
 // Writing a stream body to its socket: chunking, buffers, stall timer, final chunk.
 #include "sse/stream_writer.hpp"
 
-#include <charconv>
-
 #include "eventstreams/cohort.hpp"
 
 namespace eventstreams {
@@ -77,18 +75,11 @@ stream_writer::flush_result stream_writer::prepare(bool final) {
     return flush_result::idle;
   inflight_.clear();
   inflight_.swap(header_);  // the response header, on the first write only
-  if (!pending_.empty()) {
-    if (chunked_) {
-      char hex[20];
-      auto [end, _] = std::to_chars(hex, hex + sizeof hex, pending_.size(), 16);
-      inflight_.append(hex, end);
-      inflight_ += "\r\n";
-    }
+  if (chunked_)
+    append_http_chunk(inflight_, pending_);  // nothing when empty
+  else
     inflight_ += pending_;
-    if (chunked_)
-      inflight_ += "\r\n";
-    pending_.clear();
-  }
+  pending_.clear();
   if (send_final) {
     final_queued_ = true;
     if (chunked_)
