@@ -21,7 +21,7 @@ namespace {
       "  [--idle-fetch-wait-ms MS] [--property NAME=VALUE]... [--watchdog S]\n"
       "  [--stalled-readers N] [--stalled-clients N] [--stalled-rate EV_PER_S]\n"
       "  [--stalled-duration S] [--churn-checkpoints N,N,...] [--churn-threads N]\n"
-      "  [--producer-property NAME=VALUE]...\n"
+      "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
   std::exit(error ? 2 : 0);
@@ -126,6 +126,11 @@ options parse_args(int argc, char** argv) {
       if (eq == std::string::npos)
         usage("--producer-property wants NAME=VALUE");
       o.producer_properties.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (a == "--fanout") {
+      auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        usage("--fanout wants NAME=VALUE (a key of the daemon's fanout: section)");
+      o.fanout_settings.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (a == "--log-level") {
       o.log_level = v;
     } else if (a == "--watchdog") {

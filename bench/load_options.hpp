@@ -52,8 +52,10 @@ struct options {
   int idle_fetch_wait_ms = -1;
   property_list daemon_properties;
   property_list producer_properties;  // librdkafka properties of the benchmark's producer
-  unsigned watchdog_s = 900;          // unless given: 900 s per mode measured
-  std::string log_level = "warn";     // the daemon's logging.level (its log is in work_dir)
+  // More settings under the daemon's fanout: section (shared mode), e.g. flush_delay=5ms.
+  property_list fanout_settings;
+  unsigned watchdog_s = 900;       // unless given: 900 s per mode measured
+  std::string log_level = "warn";  // the daemon's logging.level (its log is in work_dir)
 };
 
 // Parses the command line; prints the usage and exits with status 2 on a mistake.

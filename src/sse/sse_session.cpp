@@ -130,15 +130,18 @@ void sse_session::drain() {
   std::size_t budget = records_per_turn;
   drain_now_ms_ = now_ms();
   bool empty = false;
+  if (!records_)
+    records_ = std::make_unique<std::array<source_record, 64>>();
+  auto& records = *records_;
   while (budget > 0 && !writer_.full()) {
     errors_.clear();
-    std::size_t want = std::min(records_.size(), budget);
+    std::size_t want = std::min(records.size(), budget);
     auto kicks = source_->stats().fetch_kicks;
-    std::size_t n = source_->poll(std::span(records_.data(), want), errors_);
+    std::size_t n = source_->poll(std::span(records.data(), want), errors_);
     if (auto k = source_->stats().fetch_kicks; k != kicks)
       ctx_.metrics.fetch_restarts().Increment(static_cast<double>(k - kicks));
     for (std::size_t i = 0; i < n; ++i)
-      encode(records_[i]);
+      encode(records[i]);
     for (const auto& e : errors_) {
       ctx_.metrics.kafka_errors(e.kind).Increment();
       if (e.fatal)

@@ -99,7 +99,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   stream_writer writer_;
   net::steady_timer heartbeat_;
   net::steady_timer duration_timer_;  // server.max_connection_duration
-  std::array<source_record, 64> records_;
+  // Per-connection sources only (64 records, 4 KB): a shared-mode stream never allocates it.
+  std::unique_ptr<std::array<source_record, 64>> records_;
   std::vector<source_error> errors_;
   std::array<std::shared_ptr<const framed_chunk>, 16> chunks_;
 
