@@ -7,11 +7,13 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <pthread.h>
+
 #include <array>
 #include <atomic>
 #include <condition_variable>
+#include <csignal>
 #include <ctime>
-#include <future>
 #include <future>
 #include <map>
 #include <mutex>
@@ -25,6 +27,26 @@ namespace eventstreams::kafka {
 
 struct mock_cluster_deleter {
   void operator()(rd_kafka_mock_cluster_t* c) const noexcept { rd_kafka_mock_cluster_destroy(c); }
+};
+
+// Blocks every signal in the calling thread while it lives, so that a thread started meanwhile
+// inherits a full mask. rd_kafka_new does this for its own threads, rd_kafka_mock_cluster_new
+// (librdkafka 2.0) does not: the mock's thread could then take the daemon's SIGTERM, its poll()
+// fails with EINTR, and the thread ends and frees the cluster under the daemon's feet (the
+// shutdown then destroys it a second time: a lock of a destroyed mutex, or a crash).
+class signals_blocked {
+ public:
+  signals_blocked() {
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &saved_);
+  }
+  ~signals_blocked() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+  signals_blocked(const signals_blocked&) = delete;
+  signals_blocked& operator=(const signals_blocked&) = delete;
+
+ private:
+  sigset_t saved_{};
 };
 
 struct embedded_cluster::impl {
@@ -46,7 +68,10 @@ embedded_cluster::embedded_cluster(const kafka_config& cfg, const std::vector<st
   if (!rk)
     throw std::runtime_error(std::string("embedded kafka: ") + err);
   impl_->owner.reset(rk);
-  impl_->cluster.reset(rd_kafka_mock_cluster_new(rk, static_cast<int>(cfg.embedded.brokers)));
+  {
+    const signals_blocked in_the_mock_thread;
+    impl_->cluster.reset(rd_kafka_mock_cluster_new(rk, static_cast<int>(cfg.embedded.brokers)));
+  }
   if (!impl_->cluster)
     throw std::runtime_error("embedded kafka: cannot start the mock cluster");
   impl_->bootstrap = rd_kafka_mock_cluster_bootstraps(impl_->cluster.get());
