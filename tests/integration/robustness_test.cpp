@@ -197,10 +197,23 @@ TEST(Robustness, RunningOutOfDescriptorsAnswers503WithRetryAfterAndRecovers) {
   cfg.brokers = 1;
   cfg.streams = {{"rc", {"fds.rc"}, {}, false}};
   daemon_process d(cfg);
+  // One "rdk:main" thread per librdkafka handle: the lookup client's and the embedded cluster's
+  // exist before any stream.
+  const int handles_before = count_threads_named(d.pid(), "rdk:main");
+  ASSERT_GT(handles_before, 0);
   // A first stream: every descriptor that stays for the process's life is open after it.
   { open_stream(d.port(), "/v2/stream/rc"); }
-  // Closed streams hand their consumer to the blocking pool: wait until the count settles
-  // (a consumer is destroyed within milliseconds; 5 s only bounds a daemon that leaks them).
+  // Its consumer is destroyed on the blocking pool, after waiting up to 1 s for its metadata:
+  // `base` must not count its descriptors, or every limit below leaves room for a whole stream
+  // and nothing is refused (seen once under TSan, where the old check, two equal counts 200 ms
+  // apart, passed while the consumer still waited). Its handle is gone when its rdk:main
+  // thread is; 10 s only bounds a daemon that leaks consumers.
+  ASSERT_TRUE(
+      wait_for([&] { return count_threads_named(d.pid(), "rdk:main") <= handles_before; }, 10s))
+      << count_threads_named(d.pid(), "rdk:main") << " librdkafka handles, " << handles_before
+      << " before the first stream";
+  // rd_kafka_destroy closes its last descriptors just after joining that thread: wait until the
+  // count settles (milliseconds; 5 s only bounds a daemon that leaks them).
   int base = count_fds(d.pid());
   wait_for(
       [&] {

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <filesystem>
 #include <string>
 
 namespace eventstreams::test {
@@ -123,6 +124,18 @@ int count_fds(pid_t pid) {
 
 int count_threads(pid_t pid) {
   return count_entries("/proc/" + std::to_string(pid) + "/task");
+}
+
+int count_threads_named(pid_t pid, std::string_view name) {
+  std::error_code ec;
+  int n = 0;
+  for (const auto& task :
+       std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::string comm;
+    std::getline(std::ifstream(task.path() / "comm"), comm);
+    n += comm == name;
+  }
+  return n;
 }
 
 }  // namespace eventstreams::test

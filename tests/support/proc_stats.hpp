@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <string_view>
 
 namespace eventstreams::test {
 
@@ -35,5 +36,8 @@ std::size_t peak_rss_bytes(pid_t pid);
 // Entries in /proc/PID/fd and /proc/PID/task; -1 if the process is gone.
 int count_fds(pid_t pid);
 int count_threads(pid_t pid);
+// Threads whose name (/proc/PID/task/TID/comm) is `name`, e.g. "rdk:main": one per librdkafka
+// client handle.
+int count_threads_named(pid_t pid, std::string_view name);
 
 }  // namespace eventstreams::test
