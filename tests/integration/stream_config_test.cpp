@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -167,6 +168,38 @@ TEST(StreamConfig, FailedFetchesKeepTheMapInUseAndAreLoggedOncePerChange) {
   p.produce("sc.eqiad.rc", 0, R"({"n":1})");
   ASSERT_TRUE(p.flush());
   ASSERT_TRUE(client->read_events(1)) << describe(*client);
+}
+
+TEST(StreamConfig, AFetchThatTimesOutKeepsTheMapInUse) {
+  http_test_server server;
+  server.respond(200, document());
+  auto cfg = config_for(server.url("/streams.json"));
+  cfg.stream_config_settings = {
+      {"uri", "\"" + server.url("/streams.json") + "\""}, {"ttl", "200ms"}, {"timeout", "300ms"}};
+  daemon_process d(cfg);
+  const auto before = streams_of(d);
+  ASSERT_TRUE(before.contains("page_change")) << before.dump();
+  server.stall(true);
+  ASSERT_TRUE(wait_for([&] { return fetches(d, "timeout") >= 2; }, step)) << d.stderr_text();
+  EXPECT_EQ(streams_of(d), before);
+  EXPECT_EQ(occurrences(d.stderr_text(), "failed (timeout"), 1u) << d.stderr_text();
+  // It answers again: the next fetch succeeds, and the recovery is logged once.
+  server.stall(false);
+  server.respond(200, document(fresh_entry));
+  ASSERT_TRUE(wait_for([&] { return streams_of(d).contains("fresh"); }, step)) << d.stderr_text();
+  EXPECT_EQ(occurrences(d.stderr_text(), "works again"), 1u) << d.stderr_text();
+}
+
+TEST(StreamConfig, SighupFetchesAgain) {
+  http_test_server server;
+  server.respond(200, document());
+  daemon_process d(config_for(server.url("/streams.json"), "0"));  // no timer: only SIGHUP
+  ASSERT_FALSE(streams_of(d).contains("fresh"));
+  server.respond(200, document(fresh_entry));
+  d.signal(SIGHUP);
+  ASSERT_TRUE(wait_for([&] { return streams_of(d).contains("fresh"); }, step)) << d.stderr_text();
+  EXPECT_TRUE(streams_of(d).contains("local"));
+  EXPECT_EQ(server.requests(), 2u);
 }
 
 TEST(StreamConfig, AllowedStreamsNarrowsTheMap) {

@@ -28,6 +28,7 @@ struct http_test_server::impl {
   std::size_t requests = 0;
   std::string user_agent;
   bool stopped = false;
+  bool stalled = false;
 
   template <class Stream>
   net::awaitable<void> serve(Stream& stream) {
@@ -35,6 +36,17 @@ struct http_test_server::impl {
     http::request<http::string_body> req;
     co_await http::async_read(stream, buffer, req, net::use_awaitable);
     http::response<http::string_body> res;
+    bool hang = false;
+    {
+      std::lock_guard lock(mutex);
+      hang = stalled;
+    }
+    if (hang) {
+      // Holds the connection without answering; stop() ends the loop and drops it.
+      net::steady_timer never(co_await net::this_coro::executor, std::chrono::hours(1));
+      co_await never.async_wait(net::use_awaitable);
+      co_return;
+    }
     {
       std::lock_guard lock(mutex);
       ++requests;
@@ -106,6 +118,11 @@ void http_test_server::respond(unsigned status, std::string body) {
   std::lock_guard lock(impl_->mutex);
   impl_->status = status;
   impl_->body = std::move(body);
+}
+
+void http_test_server::stall(bool on) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->stalled = on;
 }
 
 void http_test_server::stop() {

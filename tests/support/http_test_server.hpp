@@ -23,6 +23,8 @@ class http_test_server {
   std::string url(const std::string& target) const;
   // What every later request gets (Content-Type: application/json). Thread-safe.
   void respond(unsigned status, std::string body);
+  // Whether later requests are read but never answered (a server that hangs), until stop().
+  void stall(bool on);
   // Closes the listener and ends the thread: later connections are refused. Idempotent.
   void stop();
 
