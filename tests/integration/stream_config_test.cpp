@@ -202,6 +202,40 @@ TEST(StreamConfig, SighupFetchesAgain) {
   EXPECT_EQ(server.requests(), 2u);
 }
 
+TEST(StreamConfig, AFilePathIsReadAndRefreshedLikeAUrl) {
+  auto dir = std::filesystem::temp_directory_path() /
+             ("eventstreams-sc-file-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "streams.json";
+  // Replaced in one step: the daemon never reads a half-written document.
+  const auto write = [&](const std::string& text) {
+    std::ofstream(dir / "next.json", std::ios::binary) << text;
+    std::filesystem::rename(dir / "next.json", file);
+  };
+  write(document());
+  daemon_process d(config_for(file.string()));
+  EXPECT_TRUE(streams_of(d).contains("page_change"));
+  write(document(fresh_entry));
+  ASSERT_TRUE(wait_for([&] { return streams_of(d).contains("fresh"); }, step)) << d.stderr_text();
+  std::filesystem::remove(file);
+  ASSERT_TRUE(wait_for([&] { return fetches(d, "unreachable") >= 1; }, step)) << d.stderr_text();
+  EXPECT_TRUE(streams_of(d).contains("fresh"));
+  EXPECT_NE(d.stderr_text().find("No such file or directory"), std::string::npos)
+      << d.stderr_text();
+  std::filesystem::remove_all(dir);
+}
+
+TEST(StreamConfig, ADocumentLargerThanMaxBytesIsAFailedFetch) {
+  http_test_server server;
+  server.respond(200,
+                 document(R"(, "padding": {"description": ")" + std::string(2048, 'x') + "\"}"));
+  auto cfg = config_for(server.url("/streams.json"), "0");
+  cfg.stream_config_settings.push_back({"max_bytes", "1KiB"});
+  daemon_process d(cfg);
+  EXPECT_EQ(streams_of(d).size(), 1u);  // the inline stream only
+  EXPECT_EQ(fetches(d, "too_large"), 1.0);
+}
+
 TEST(StreamConfig, AllowedStreamsNarrowsTheMap) {
   http_test_server server;
   server.respond(200, document(gone_entry));
