@@ -170,7 +170,9 @@ int server::run() {
   schedule_readiness(std::chrono::milliseconds(0));
   trim_timer_.emplace(*ioc_);
   schedule_trim();
-  refresh_timer_.emplace(*ioc_);
+  // On a strand: it is re-armed from a handler posted after each fetch and cancelled by the
+  // signal handler, which may run on another I/O thread at the same time.
+  refresh_timer_.emplace(net::make_strand(*ioc_));
   schedule_refresh();
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
@@ -379,12 +381,14 @@ void server::schedule_refresh() {
   refresh_timer_->async_wait([this](beast::error_code ec) {
     if (ec || stopping_)
       return;
-    // The fetch blocks (up to stream_config.timeout): not on an I/O thread.
-    net::post(*blocking_, [this] {
+    // The fetch blocks (up to stream_config.timeout): not on an I/O thread. The strand is
+    // captured here: at shutdown the timer is destroyed before the blocking pool is joined,
+    // the io_context (and its strands) only after.
+    net::post(*blocking_, [this, strand = refresh_timer_->get_executor()] {
       if (stopping_)
         return;
       refresh();
-      net::post(*ioc_, [this] {
+      net::post(strand, [this] {
         if (!stopping_)
           schedule_refresh();
       });
@@ -436,7 +440,7 @@ void server::begin_shutdown() {
   if (trim_timer_)
     trim_timer_->cancel();
   if (refresh_timer_)
-    refresh_timer_->cancel();
+    net::post(refresh_timer_->get_executor(), [this] { refresh_timer_->cancel(); });
   ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
   start_shutdown_watchdog();

@@ -32,11 +32,13 @@ stream_refresher::attempt stream_refresher::refresh(const std::atomic<bool>* abo
   if (!fetched.ok()) {
     a.result = fetch::outcome_name(fetched.result);
     a.error = std::move(fetched.error);
+    a.cause = a.result + " " + fetched.cause;
   } else {
     fetched_streams mapped = map_stream_config(fetched.body, source_, default_mode_);
     if (!mapped.ok()) {
       a.result = "invalid";
       a.error = std::move(mapped.error);
+      a.cause = "invalid " + a.error;  // the mapping's reasons do not vary between attempts
     } else {
       a.ok = true;
       a.result = "ok";
@@ -60,19 +62,19 @@ stream_refresher::attempt stream_refresher::refresh(const std::atomic<bool>* abo
 
 void stream_refresher::log_outcome(const attempt& a) {
   if (!a.ok) {
-    if (!failing_ || a.error != last_error_) {
+    if (!failing_ || a.cause != last_cause_) {
       spdlog::warn("stream config: fetching {} failed ({}: {}); keeping the streams in use{}",
                    source_.uri, a.result, a.error,
                    has_fetched_ ? "" : " (the inline ones only: no fetch succeeded yet)");
     }
     failing_ = true;
-    last_error_ = a.error;
+    last_cause_ = a.cause;
     return;
   }
   if (failing_)
     spdlog::info("stream config: fetching {} works again", source_.uri);
   failing_ = false;
-  last_error_.clear();
+  last_cause_.clear();
   if (a.skipped != last_skipped_) {
     for (const auto& s : a.skipped) {
       if (s.expected)

@@ -23,8 +23,9 @@ class stream_refresher {
 
   struct attempt {
     bool ok = false;
-    std::string result;                   // the metric's label: ok, unreachable, ..., invalid
-    std::string error;                    // when not ok
+    std::string result;  // the metric's label: ok, unreachable, ..., invalid
+    std::string error;   // when not ok
+    std::string cause;   // when not ok: `error` without what varies between attempts
     std::vector<skipped_stream> skipped;  // of the fetched document, when ok
   };
   // Fetches and maps the document (blocking, up to stream_config.timeout). On success the
@@ -46,7 +47,7 @@ class stream_refresher {
   std::vector<stream_config> fetched_;
   bool has_fetched_ = false;
   bool failing_ = false;
-  std::string last_error_;                    // logged failure, to log each change once
+  std::string last_cause_;  // of the logged failure, to log each change of state once
   std::vector<skipped_stream> last_skipped_;  // logged skips, likewise
 };
 

@@ -48,6 +48,7 @@ fetch_result read_file(const std::string& path, const fetch_options& options) {
   fetch_result r;
   const std::unique_ptr<std::FILE, file_closer> f(std::fopen(path.c_str(), "rb"));
   if (!f) {
+    r.cause = "errno " + std::to_string(errno);
     r.error = path + ": " + std::strerror(errno);
     return r;
   }
@@ -58,12 +59,14 @@ fetch_result read_file(const std::string& path, const fetch_options& options) {
       r.result = outcome::too_large;
       r.error = path + ": larger than stream_config.max_bytes (" +
                 std::to_string(options.max_bytes) + " bytes)";
+      r.cause = "too_large";
       r.body.clear();
       return r;
     }
     r.body.append(buffer, n);
   }
   if (std::ferror(f.get()) != 0) {
+    r.cause = "errno " + std::to_string(errno);
     r.error = path + ": " + std::strerror(errno);
     r.body.clear();
     return r;
@@ -77,6 +80,7 @@ fetch_result fetch_http(const std::string& url, const fetch_options& options) {
   const std::unique_ptr<CURL, curl_deleter> curl(curl_easy_init());
   if (!curl) {
     r.error = "curl_easy_init failed";
+    r.cause = r.error;
     return r;
   }
   transfer t;
@@ -114,11 +118,13 @@ fetch_result fetch_http(const std::string& url, const fetch_options& options) {
       r.result = outcome::too_large;
       r.error =
           "larger than stream_config.max_bytes (" + std::to_string(options.max_bytes) + " bytes)";
+      r.cause = "too_large";
     } else {
       r.result = code == CURLE_OPERATION_TIMEDOUT    ? outcome::timeout
                  : code == CURLE_ABORTED_BY_CALLBACK ? outcome::aborted
                                                      : outcome::unreachable;
       r.error = error[0] != '\0' ? error : curl_easy_strerror(code);
+      r.cause = "curl " + std::to_string(static_cast<int>(code));
     }
     return r;
   }
@@ -127,6 +133,7 @@ fetch_result fetch_http(const std::string& url, const fetch_options& options) {
   if (status < 200 || status > 299) {
     r.result = outcome::http_error;
     r.error = "HTTP " + std::to_string(status);
+    r.cause = r.error;
     return r;
   }
   r.result = outcome::ok;

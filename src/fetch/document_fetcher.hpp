@@ -27,6 +27,10 @@ struct fetch_result {
   outcome result = outcome::unreachable;
   std::string body;   // when ok
   std::string error;  // one line, when not ok: what failed, e.g. "HTTP 500"
+  // When not ok: what failed without the details that vary from one attempt to the next (the
+  // milliseconds in curl's timeout message), e.g. "curl 28", "HTTP 500", "errno 2": two
+  // failures with the same cause have the same `cause`.
+  std::string cause;
   bool ok() const noexcept { return result == outcome::ok; }
 };
 
