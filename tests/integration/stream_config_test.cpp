@@ -136,7 +136,7 @@ TEST(StreamConfig, FetchedStreamsAreServedAndRefreshedWithoutDisturbingOpenStrea
 TEST(StreamConfig, FailedFetchesKeepTheMapInUseAndAreLoggedOncePerChange) {
   http_test_server server;
   server.respond(200, document());
-  daemon_process d(config_for(server.url("/streams.json")));
+  daemon_process d(config_for(server.url("/streams.json"), "200ms"));
   const auto before = streams_of(d);
   ASSERT_TRUE(before.contains("mediawiki.recentchange")) << before.dump();
   auto client = open_stream(d.port(), "/v2/stream/recentchange");
@@ -153,16 +153,23 @@ TEST(StreamConfig, FailedFetchesKeepTheMapInUseAndAreLoggedOncePerChange) {
            {"server gone", [&] { server.stop(); }, "unreachable"},
        }) {
     SCOPED_TRACE(what);
+    const auto lines = [&] { return occurrences(d.stderr_text(), "failed ("); };
+    const std::size_t lines_before = lines();
     const double failed_before = fetches(d, result);
     cause();
-    // Two failures of this kind: the second must not be logged again.
     ASSERT_TRUE(wait_for([&] { return fetches(d, result) >= failed_before + 2; }, step))
         << d.stderr_text();
     EXPECT_EQ(streams_of(d), before);
     EXPECT_EQ(http_get(d.port(), "/v2/stream/rc", {}, "HEAD").head.status, 200);
+    // Logged when the state changed; two more failures of the same kind add no line. (A fetch
+    // caught by stop() in mid-answer may fail differently once before the refusals: not
+    // asserted as exactly one line here.)
+    const std::size_t lines_after = lines();
+    EXPECT_GT(lines_after, lines_before) << d.stderr_text();
+    ASSERT_TRUE(wait_for([&] { return fetches(d, result) >= failed_before + 4; }, step))
+        << d.stderr_text();
+    EXPECT_EQ(lines(), lines_after) << d.stderr_text();
   }
-  // One warning per change of state: four different failures, four lines.
-  EXPECT_EQ(occurrences(d.stderr_text(), "failed ("), 4u) << d.stderr_text();
   // The stream opened before the failures still delivers.
   test_producer p(d.bootstrap());
   p.produce("sc.eqiad.rc", 0, R"({"n":1})");
