@@ -127,6 +127,15 @@ TEST(StreamConfig, FetchedStreamsAreServedAndRefreshedWithoutDisturbingOpenStrea
   ASSERT_TRUE(gone_client->read_events(2)) << describe(*gone_client);
   EXPECT_EQ(parse_json(gone_client->events()[1].data).value("n", 0), 4);
 
+  // The removed stream comes back: its topics are still in the cluster, it opens again.
+  server.respond(200, document(gone_entry));
+  ASSERT_TRUE(wait_for([&] { return streams_of(d).contains("gone"); }, step)) << d.stderr_text();
+  auto back_client = open_stream(d.port(), "/v2/stream/gone");
+  p.produce("sc.gone", 0, R"({"n":5})");
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(back_client->read_events(1)) << describe(*back_client);
+  EXPECT_EQ(d.stderr_text().find("refresh failed"), std::string::npos) << d.stderr_text();
+
   EXPECT_GE(fetches(d, "ok"), 2.0);
   EXPECT_GE(metric_sum(d.port(), "eventstreams_stream_config_age_seconds"), 0.0);
   EXPECT_NE(http_get(d.port(), "/metrics").body.find("eventstreams_stream_config_age_seconds "),
