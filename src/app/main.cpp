@@ -77,8 +77,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "eventstreams: invalid configuration: %s\n", e.what());
     return 2;
   }
-  // Before any thread starts: curl_global_init is not thread-safe.
+  // Before any thread starts: curl_global_init is not thread-safe. Cleaned up on every return
+  // (the server has joined its threads by then), so that leak checkers see libcurl's state
+  // released.
   eventstreams::fetch::global_init();
+  struct curl_cleanup {
+    ~curl_cleanup() { eventstreams::fetch::global_cleanup(); }
+  } cleanup;
   const bool check = std::strcmp(argv[1], "--check-config") == 0;
   if (check && cfg.stream_source.enabled()) {
     return check_stream_config(cfg, path);

@@ -171,6 +171,10 @@ void global_init() {
     throw std::runtime_error("curl_global_init failed");
 }
 
+void global_cleanup() noexcept {
+  curl_global_cleanup();
+}
+
 const char* user_agent() noexcept {
   // Wikimedia's User-Agent policy asks for a way to reach the operator of a client: the
   // project's home, as /_info gives it.

@@ -38,8 +38,9 @@ struct fetch_result {
 bool is_http(const std::string& uri) noexcept;
 
 // Initialises libcurl; call once from main() before any thread starts (curl_global_init is not
-// thread-safe).
+// thread-safe). global_cleanup() undoes it once every thread that fetches has ended.
 void global_init();
+void global_cleanup() noexcept;
 
 // The User-Agent sent with every request: "eventstreams/VERSION (+HOME)".
 const char* user_agent() noexcept;
