@@ -122,6 +122,14 @@ class partition_ring {
  public:
   static constexpr std::size_t default_chunk_bytes = std::size_t{64} << 10;
 
+  // The chunk size for rings bounded by `max_bytes_per_partition` and a process-wide
+  // `max_bytes` (fanout.ring.*, docs/api.md §11): at most a quarter of the smaller bound, so that
+  // evicting whole chunks down to a bound still keeps the newest records (with 64 KiB chunks
+  // and a 48 KiB bound, a large batch left a ring empty); default_chunk_bytes when the bounds
+  // are large, 1 KiB at least.
+  static std::size_t chunk_bytes_for(std::size_t max_bytes_per_partition,
+                                     std::size_t max_bytes) noexcept;
+
   // An empty ring at `base` (the hub's start offset in the partition): head() == base() ==
   // frontier() == base. `chunk_bytes` (1 B .. 1 GiB, else std::invalid_argument) is the
   // size at which a chunk is closed and the next record starts a new one.

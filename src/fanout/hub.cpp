@@ -253,8 +253,10 @@ void hub::open() {
   heads_ = std::move(positions);
   readers_.assign(heads_.size(), {});
   rings_.clear();
+  const auto chunk_bytes = partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
+                                                           cfg_.fanout.ring_max_bytes);
   for (const auto& h : heads_)
-    rings_.emplace_back(h.next_offset);
+    rings_.emplace_back(h.next_offset, chunk_bytes);
   for (std::size_t i = 0; i < heads_.size(); ++i) {
     auto [it, fresh] = topic_index_.try_emplace(heads_[i].topic, i, 0);
     ++it->second.second;

@@ -20,6 +20,12 @@ ring_record ring_chunk::at(std::size_t i) const {
           d.timestamp, d.flags,  std::string_view(json_.data() + d.json_begin, d.json_size)};
 }
 
+std::size_t partition_ring::chunk_bytes_for(std::size_t max_bytes_per_partition,
+                                            std::size_t max_bytes) noexcept {
+  const std::size_t quarter = std::min(max_bytes_per_partition, max_bytes) / 4;
+  return std::clamp(quarter, std::size_t{1} << 10, default_chunk_bytes);
+}
+
 partition_ring::partition_ring(std::int64_t base, std::size_t chunk_bytes)
     : chunk_bytes_(chunk_bytes), base_(base), head_(base), frontier_(base) {
   if (chunk_bytes == 0 || chunk_bytes > max_chunk_bytes) {
