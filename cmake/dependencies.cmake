@@ -9,6 +9,8 @@ find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(fmt REQUIRED)
 find_package(prometheus-cpp REQUIRED)
+find_package(CURL 7.85 REQUIRED)         # libcurl4-openssl-dev: the stream config fetch
 if(EVENTSTREAMS_BUILD_TESTS)
   find_package(GTest REQUIRED)
+  find_package(OpenSSL REQUIRED)         # libssl-dev: the stream config tests' HTTPS server
 endif()

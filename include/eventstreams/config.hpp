@@ -98,6 +98,33 @@ struct fanout_config {
   std::map<std::string, std::string> hub_properties;
 };
 
+// Settings merged under every stream of a fetched EventStreamConfig document
+// (`stream_config.defaults`, docs/api.md "Streams from EventStreamConfig"): a fetched stream's
+// own value wins. The first four are EventStreamConfig fields; the last two are eventstreams'.
+struct fetched_stream_defaults {
+  std::optional<std::vector<std::string>> topic_prefixes;  // topics = each prefix + name
+  std::optional<std::string> description;
+  std::optional<std::string> schema_title;
+  std::optional<bool> canary_events_enabled;
+  std::optional<canary_policy> canary_events;  // overrides what canary_events_enabled implies
+  std::optional<delivery_mode> fanout;         // else fanout.mode
+};
+
+// The `stream_config` section: the stream map fetched from an EventStreamConfig document
+// (docs/api.md, "Streams from EventStreamConfig").
+struct stream_source_config {
+  std::string uri;                           // http://, https:// URL or a file path; "" = off
+  std::string object_path = "streams";       // dotted path of the stream map; "" = the document
+  std::chrono::milliseconds ttl{300000};     // refetch period; 0 = at start-up and SIGHUP only
+  std::chrono::milliseconds timeout{10000};  // the whole fetch
+  std::vector<std::string> allowed_streams;  // names or aliases; empty = every stream
+  fetched_stream_defaults defaults;
+  std::string ca_file;                            // extra CA bundle for https; "" = system's
+  std::size_t max_bytes = std::size_t{16} << 20;  // largest document accepted
+
+  bool enabled() const { return !uri.empty(); }
+};
+
 struct logging_config {
   std::string level = "info";   // trace|debug|info|warn|error|critical|off
   std::string format = "text";  // text|json
@@ -108,7 +135,8 @@ struct config {
   kafka_config kafka;
   logging_config logging;
   fanout_config fanout;
-  std::vector<stream_config> streams;  // in file order
+  stream_source_config stream_source;  // the `stream_config` section
+  std::vector<stream_config> streams;  // the inline `streams`, in file order
 };
 
 // A configuration that cannot be used. what() is "FILE: KEY: REASON", ready to print.

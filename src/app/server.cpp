@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "app/stream_refresher.hpp"
 #include "context/server_context.hpp"
 #include "fanout/hub.hpp"
 #include "http/listener.hpp"
@@ -35,6 +36,9 @@ class server {
   void start_signals();
   void on_signal(beast::error_code ec, int sig);
   void reload();
+  void apply_streams(std::vector<stream_config> next);
+  void schedule_refresh();
+  void refresh();
   void begin_shutdown();
   void check_shutdown();
   void schedule_readiness(std::chrono::milliseconds after);
@@ -56,7 +60,12 @@ class server {
   std::unique_ptr<fanout::hub> hub_;  // destroyed after the sessions (they are its shards' members)
   std::shared_ptr<listener> listener_;
   std::optional<net::signal_set> signals_;
-  std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_;
+  std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_,
+      refresh_timer_;
+  // The streams of the file (SIGHUP re-reads them) and, with stream_config.uri, the fetched ones;
+  // both touched only under reload_mutex_ once the I/O threads run.
+  std::vector<stream_config> inline_streams_;
+  std::optional<stream_refresher> refresher_;
   std::chrono::steady_clock::time_point shutdown_deadline_;
   std::atomic<bool> stopping_{false};  // read by the readiness handlers on every I/O thread
   std::mutex reload_mutex_;
@@ -83,6 +92,26 @@ int server::run() {
   start_signals();
   set_cors_allowed_origins(scfg.cors_allow_origin);
   set_retry_after(scfg.retry_after);
+  inline_streams_ = ctx_.cfg.streams;
+  if (ctx_.cfg.stream_source.enabled()) {
+    // The first fetch, before anything serves: blocking here delays only the start-up (at most
+    // stream_config.timeout). A failure leaves the inline streams (docs/api.md).
+    refresher_.emplace(ctx_.cfg, &ctx_.metrics);
+    refresher_->refresh(&stopping_);
+    merged_streams merged = merge_streams(inline_streams_, refresher_->fetched());
+    for (const auto& skip : merged.skipped)
+      spdlog::debug("stream config: skipped {}: {}", skip.name, skip.reason);
+    if (merged.streams.empty()) {
+      spdlog::critical(
+          "{}: streams: no stream configured: none inline, and none fetched from "
+          "stream_config.uri {}",
+          config_path_, refresher_->uri());
+      return 2;
+    }
+    spdlog::info("stream config: {} streams fetched from {}, {} inline",
+                 refresher_->fetched().size(), refresher_->uri(), inline_streams_.size());
+    ctx_.cfg.streams = std::move(merged.streams);
+  }
   auto catalog = std::make_shared<const stream_catalog>(ctx_.cfg.streams);
   ctx_.catalog.store(catalog);
 
@@ -141,6 +170,10 @@ int server::run() {
   schedule_readiness(std::chrono::milliseconds(0));
   trim_timer_.emplace(*ioc_);
   schedule_trim();
+  // On a strand: it is re-armed from a handler posted after each fetch and cancelled by the
+  // signal handler, which may run on another I/O thread at the same time.
+  refresh_timer_.emplace(net::make_strand(*ioc_));
+  schedule_refresh();
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
     watchdog_timer_.emplace(*ioc_);
@@ -163,6 +196,7 @@ int server::run() {
   signals_.reset();
   readiness_timer_.reset();
   trim_timer_.reset();
+  refresh_timer_.reset();
   watchdog_timer_.reset();
   shutdown_timer_.reset();
   listener_.reset();
@@ -296,25 +330,101 @@ void server::reload() {
   sd_notify(0, "RELOADING=1");
   try {
     config next = load_config_file(config_path_);
-    if (next.streams.empty())
+    // With stream_config.uri, a reload fetches too (the operator asked for the current map); a
+    // failed fetch keeps the fetched streams in use.
+    if (refresher_)
+      refresher_->refresh(&stopping_);
+    merged_streams merged = merge_streams(
+        next.streams, refresher_ ? refresher_->fetched() : std::vector<stream_config>{});
+    if (merged.streams.empty())
       throw config_error(config_path_, "streams", "no stream configured");
-    if (embedded_) {
-      auto old = ctx_.catalog.load()->all_topics();
-      std::vector<std::string> added;
-      for (const auto& t : stream_catalog(next.streams).all_topics()) {
-        if (std::find(old.begin(), old.end(), t) == old.end())
-          added.push_back(t);
-      }
-      embedded_->create_topics(added, static_cast<int>(ctx_.cfg.kafka.embedded.partitions));
-    }
-    ctx_.catalog.store(std::make_shared<const stream_catalog>(next.streams));
+    const std::size_t count = merged.streams.size();
+    apply_streams(std::move(merged.streams));
+    inline_streams_ = std::move(next.streams);
     spdlog::info("reloaded {}: {} streams (other sections take effect at restart)", config_path_,
-                 next.streams.size());
+                 count);
   } catch (const std::exception& e) {
     spdlog::error("reload failed, keeping the previous streams: {}", e.what());
   }
   sd_notify(0, "READY=1");
   notify_status();
+}
+
+// Swaps the streams map: new connections see `next`, open ones keep the catalog they hold.
+// Called under reload_mutex_ on the blocking pool (creating embedded topics blocks).
+void server::apply_streams(std::vector<stream_config> next) {
+  if (embedded_) {
+    auto old = ctx_.catalog.load()->all_topics();
+    std::vector<std::string> added;
+    for (const auto& t : stream_catalog(next).all_topics()) {
+      if (std::find(old.begin(), old.end(), t) == old.end())
+        added.push_back(t);
+    }
+    embedded_->create_topics(added, static_cast<int>(ctx_.cfg.kafka.embedded.partitions));
+  }
+  ctx_.catalog.store(std::make_shared<const stream_catalog>(std::move(next)));
+}
+
+bool same_stream(const stream_config& a, const stream_config& b) {
+  return a.name == b.name && a.topics == b.topics && a.aliases == b.aliases &&
+         a.description == b.description && a.schema_title == b.schema_title &&
+         a.canary_events == b.canary_events && a.fanout == b.fanout;
+}
+
+// Every stream_config.ttl, the fetched streams are fetched again and swapped in like a SIGHUP
+// reload (docs/api.md, "Streams from EventStreamConfig"). The next period starts when a fetch
+// ends, so fetches never overlap.
+void server::schedule_refresh() {
+  if (!refresher_ || ctx_.cfg.stream_source.ttl.count() == 0)
+    return;
+  refresh_timer_->expires_after(ctx_.cfg.stream_source.ttl);
+  refresh_timer_->async_wait([this](beast::error_code ec) {
+    if (ec || stopping_)
+      return;
+    // The fetch blocks (up to stream_config.timeout): not on an I/O thread. The strand is
+    // captured here: at shutdown the timer is destroyed before the blocking pool is joined,
+    // the io_context (and its strands) only after.
+    net::post(*blocking_, [this, strand = refresh_timer_->get_executor()] {
+      if (stopping_)
+        return;
+      refresh();
+      net::post(strand, [this] {
+        if (!stopping_)
+          schedule_refresh();
+      });
+    });
+  });
+}
+
+void server::refresh() {
+  std::lock_guard serial(reload_mutex_);
+  try {
+    if (!refresher_->refresh(&stopping_).ok)
+      return;  // logged by the refresher; the map in use stays
+    merged_streams merged = merge_streams(inline_streams_, refresher_->fetched());
+    auto current = ctx_.catalog.load();
+    const auto& old = current->streams();
+    if (std::equal(old.begin(), old.end(), merged.streams.begin(), merged.streams.end(),
+                   same_stream))
+      return;
+    std::string added, removed;
+    for (const auto& s : merged.streams) {
+      if (current->find(s.name) == nullptr || current->find(s.name)->name != s.name)
+        added += (added.empty() ? "" : ",") + s.name;
+    }
+    for (const auto& s : old) {
+      if (std::none_of(merged.streams.begin(), merged.streams.end(),
+                       [&](const stream_config& n) { return n.name == s.name; }))
+        removed += (removed.empty() ? "" : ",") + s.name;
+    }
+    const std::size_t count = merged.streams.size();
+    apply_streams(std::move(merged.streams));
+    spdlog::info("stream config: now {} streams (added: [{}], removed: [{}])", count, added,
+                 removed);
+    notify_status();
+  } catch (const std::exception& e) {
+    spdlog::error("stream config: refresh failed, keeping the streams in use: {}", e.what());
+  }
 }
 
 void server::begin_shutdown() {
@@ -329,6 +439,8 @@ void server::begin_shutdown() {
     readiness_timer_->cancel();
   if (trim_timer_)
     trim_timer_->cancel();
+  if (refresh_timer_)
+    net::post(refresh_timer_->get_executor(), [this] { refresh_timer_->cancel(); });
   ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
   start_shutdown_watchdog();

@@ -12,11 +12,6 @@ namespace eventstreams::config_detail {
 
 namespace {
 
-// Kafka's own rule for topic names; the same character set as stream names.
-bool is_topic_name(std::string_view s) {
-  return s.size() <= 249 && is_name(s) && s != "." && s != "..";
-}
-
 std::vector<std::string> read_topics(const yaml_reader& r, const YAML::Node& node,
                                      const std::string& key) {
   std::vector<std::string> topics;
@@ -107,6 +102,10 @@ bool is_name(std::string_view s) {
     }
   }
   return true;
+}
+
+bool is_topic_name(std::string_view s) {
+  return s.size() <= 249 && is_name(s) && s != "." && s != "..";
 }
 
 delivery_mode read_delivery_mode(const yaml_reader& r, const YAML::Node& node,

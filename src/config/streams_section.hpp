@@ -16,6 +16,9 @@ namespace eventstreams::config_detail {
 // (letters, digits, '.', '_' and '-'). Host names in `server.listen` use the same set.
 bool is_name(std::string_view s);
 
+// Kafka's own rule for topic names; the same character set as stream names.
+bool is_topic_name(std::string_view s);
+
 // The delivery mode a `fanout` value names: per_connection or shared (docs/api.md,
 // "Delivery modes"). Used for `fanout.mode` and for each stream's own `fanout` key.
 delivery_mode read_delivery_mode(const yaml_reader& r, const YAML::Node& node,

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "context/session_registry.hpp"
@@ -16,10 +17,31 @@
 
 namespace eventstreams {
 
+// The stream catalog in use, replaced by reloads and stream config refreshes while requests
+// read it. A mutex rather than std::atomic<std::shared_ptr>: libstdc++ 12 releases the lock of a
+// load() with a relaxed store, so a load is not ordered before the next store(); ThreadSanitizer
+// reports it as a race once stores are frequent (a refresh every stream_config.ttl).
+class catalog_slot {
+ public:
+  std::shared_ptr<const stream_catalog> load() const {
+    std::lock_guard lock(mutex_);
+    return catalog_;
+  }
+  // The previous catalog is released by the caller's argument, outside the lock.
+  void store(std::shared_ptr<const stream_catalog> next) {
+    std::lock_guard lock(mutex_);
+    catalog_.swap(next);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const stream_catalog> catalog_;
+};
+
 struct server_context {
   config cfg;             // immutable after start-up (streams: see `catalog`)
   std::string bootstrap;  // resolved bootstrap.servers (the embedded one in demo mode)
-  std::atomic<std::shared_ptr<const stream_catalog>> catalog;  // swapped on reload
+  catalog_slot catalog;   // swapped on reload and stream config refresh
   kafka::kafka_client* kafka = nullptr;
   net::thread_pool* blocking = nullptr;  // librdkafka calls that may block
   fanout::hub* hub = nullptr;            // the shared mode's consumer; null without shared streams

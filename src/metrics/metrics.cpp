@@ -7,6 +7,7 @@
 #include <prometheus/text_serializer.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -164,7 +165,18 @@ metrics::metrics()
                              .Help("Shared mode: bytes of recent records kept in memory, every "
                                    "partition (bounded by fanout.ring.max_bytes)")
                              .Register(*registry_)
-                             .Add({})) {}
+                             .Add({})),
+      stream_config_fetches_(BuildCounter()
+                                 .Name("eventstreams_stream_config_fetches_total")
+                                 .Help("Fetches of stream_config.uri, by result: ok, "
+                                       "unreachable, timeout, http_error, too_large, invalid "
+                                       "(every result but ok keeps the streams in use)")
+                                 .Register(*registry_)),
+      stream_config_age_(BuildGauge()
+                             .Name("eventstreams_stream_config_age_seconds")
+                             .Help("Seconds since the fetched streams in use were fetched from "
+                                   "stream_config.uri")
+                             .Register(*registry_)) {}
 
 void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {
   if (timestamps.empty())
@@ -181,6 +193,13 @@ void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, st
 }
 
 std::string metrics::render() const {
+  if (const std::int64_t at = stream_config_fetched_at_.load(); at != 0) {
+    const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    stream_config_age_.Add({}).Set(static_cast<double>(std::max<std::int64_t>(0, now - at)) /
+                                   1000.0);
+  }
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   append_process_metrics(out);

@@ -7,6 +7,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -62,6 +63,15 @@ class metrics {
   prometheus::Counter& fanout_records() { return fanout_records_; }
   prometheus::Gauge& fanout_ring_bytes() { return fanout_ring_bytes_; }
 
+  // Fetches of the stream config (docs/api.md, "Streams from EventStreamConfig"), by result:
+  // ok, unreachable, timeout, http_error, too_large, invalid.
+  prometheus::Counter& stream_config_fetches(const std::string& result) {
+    return stream_config_fetches_.Add({{"result", result}});
+  }
+  // Records when the fetched streams in use were fetched (milliseconds since the epoch); the
+  // age gauge is computed at each scrape, and absent until the first successful fetch.
+  void set_stream_config_fetched_at(std::int64_t epoch_ms) { stream_config_fetched_at_ = epoch_ms; }
+
   // The text exposition format, process metrics (fds, threads, RSS, CPU) included.
   std::string render() const;
 
@@ -85,6 +95,9 @@ class metrics {
   prometheus::Counter& fanout_merges_;
   prometheus::Counter& fanout_records_;
   prometheus::Gauge& fanout_ring_bytes_;
+  prometheus::Family<prometheus::Counter>& stream_config_fetches_;
+  prometheus::Family<prometheus::Gauge>& stream_config_age_;
+  std::atomic<std::int64_t> stream_config_fetched_at_{0};  // 0 = never
 };
 
 }  // namespace eventstreams

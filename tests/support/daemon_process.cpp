@@ -125,8 +125,13 @@ std::string daemon_config::to_yaml() const {
     << "  level: "
     << (std::getenv("EVENTSTREAMS_IT_LOG_LEVEL") ? std::getenv("EVENTSTREAMS_IT_LOG_LEVEL")
                                                  : log_level.c_str())
-    << "\n"
-    << "streams:\n";
+    << "\n";
+  if (!stream_config_settings.empty()) {
+    y << "stream_config:\n";
+    for (const auto& [name, value] : stream_config_settings)
+      y << "  " << name << ": " << value << "\n";
+  }
+  y << "streams:\n";
   for (const auto& s : streams) {
     y << "  " << s.name << ":\n"
       << "    topics: " << yaml_list(s.topics) << "\n"

@@ -53,6 +53,10 @@ struct daemon_config {
   // More kafka.properties for the daemon's consumers (name, value).
   std::vector<std::pair<std::string, std::string>> kafka_properties;
 
+  // The stream_config section (name, YAML value), e.g. {"uri", "\"http://...\""}; none = no
+  // section (docs/api.md, "Streams from EventStreamConfig").
+  std::vector<std::pair<std::string, std::string>> stream_config_settings;
+
   std::string to_yaml() const;
   bool embedded() const { return bootstrap_servers == "embedded"; }
 };

@@ -71,6 +71,14 @@ void expect_default_settings(const config& c) {
   EXPECT_EQ(c.fanout.cohort_window, d.fanout.cohort_window);
   EXPECT_EQ(c.fanout.flush_delay, d.fanout.flush_delay);
   EXPECT_EQ(c.fanout.hub_properties, d.fanout.hub_properties);
+  EXPECT_EQ(c.stream_source.uri, d.stream_source.uri);
+  EXPECT_EQ(c.stream_source.object_path, d.stream_source.object_path);
+  EXPECT_EQ(c.stream_source.ttl, d.stream_source.ttl);
+  EXPECT_EQ(c.stream_source.timeout, d.stream_source.timeout);
+  EXPECT_EQ(c.stream_source.allowed_streams, d.stream_source.allowed_streams);
+  EXPECT_FALSE(c.stream_source.defaults.topic_prefixes.has_value());
+  EXPECT_EQ(c.stream_source.ca_file, d.stream_source.ca_file);
+  EXPECT_EQ(c.stream_source.max_bytes, d.stream_source.max_bytes);
 }
 
 TEST(ConfigParse, EmptyDocumentsGiveDefaultsAndNoStreams) {
@@ -168,6 +176,15 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
                            "\n  cohort_window: ",
                            "\n  flush_delay: ",
                            "\n  hub_properties: ",
+                           "\nstream_config:\n",
+                           "\n  uri: ",
+                           "\n  object_path: ",
+                           "\n  ttl: ",
+                           "\n  timeout: ",
+                           "\n  allowed_streams: ",
+                           "\n  defaults: ",
+                           "\n  ca_file: ",
+                           "\n  max_bytes: ",
                            "\nstreams:\n",
                            "\n    topics:",
                            "\n    description: ",
