@@ -23,43 +23,6 @@ extern char** environ;
 namespace eventstreams::test {
 namespace {
 
-struct command_result {
-  int code = -1;
-  std::string output;  // stdout and stderr
-};
-
-// Runs the daemon binary with `args`, its output to a file; bounded by `timeout` (then killed).
-command_result run_daemon_binary(const std::vector<std::string>& args,
-                                 const std::filesystem::path& out_file,
-                                 std::chrono::milliseconds timeout = 10s) {
-  std::vector<char*> argv{const_cast<char*>(EVENTSTREAMS_BINARY)};
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  command_result r;
-  if (rc != 0)
-    return r;
-  int status = 0;
-  // --check-config reads one file and exits: 10 s is far above the milliseconds it takes.
-  bool done = wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout);
-  if (!done) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
-  r.code = done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(out_file);
-  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  return r;
-}
-
 TEST(Robustness, DescriptionThatIsNotUtf8IsRefusedByTheConfigCheck) {
   // It used to pass --check-config; then the first GET /v2/streams ended the process.
   auto dir =
@@ -68,7 +31,8 @@ TEST(Robustness, DescriptionThatIsNotUtf8IsRefusedByTheConfigCheck) {
   auto file = dir / "bad.yaml";
   std::ofstream(file) << "kafka: {bootstrap_servers: embedded}\n"
                          "streams:\n  rc:\n    topics: [a]\n    description: \"caf\xc3 au lait\"\n";
-  auto r = run_daemon_binary({"--check-config", file.string()}, dir / "out.txt");
+  // --check-config reads one file and exits: 10 s is far above the milliseconds it takes.
+  auto r = run_daemon_binary({"--check-config", file.string()}, dir / "out.txt", 10s);
   EXPECT_EQ(r.code, 2) << r.output;
   EXPECT_NE(r.output.find(file.string() + ": streams.rc.description: is not valid UTF-8"),
             std::string::npos)

@@ -324,35 +324,6 @@ TEST(StreamConfig, StartUpWithNoStreamAtAllExits2WithTheReason) {
   EXPECT_NE(log.find("no stream configured"), std::string::npos) << log;
 }
 
-// Runs the binary with `args`, stdout and stderr to `out_file`, bounded by `timeout`.
-std::pair<int, std::string> run_binary(const std::vector<std::string>& args,
-                                       const std::filesystem::path& out_file,
-                                       std::chrono::milliseconds timeout = step) {
-  std::vector<char*> argv{const_cast<char*>(EVENTSTREAMS_BINARY)};
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                   0644);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0)
-    return {-1, "posix_spawn failed"};
-  int status = 0;
-  const bool done = wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout);
-  if (!done) {
-    ::kill(pid, SIGKILL);
-    ::waitpid(pid, &status, 0);
-  }
-  std::ifstream in(out_file);
-  return {done && WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-          std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>())};
-}
-
 TEST(StreamConfig, CheckConfigFetchesOnceAndReportsWhatItFound) {
   http_test_server server;
   server.respond(200, document());
@@ -361,7 +332,7 @@ TEST(StreamConfig, CheckConfigFetchesOnceAndReportsWhatItFound) {
   std::filesystem::create_directories(dir);
   const auto file = dir / "config.yaml";
   std::ofstream(file) << config_for(server.url("/streams")).to_yaml();
-  auto [code, out] = run_binary({"--check-config", file.string()}, dir / "out.txt");
+  auto [code, out] = run_daemon_binary({"--check-config", file.string()}, dir / "out.txt", step);
   EXPECT_EQ(code, 0) << out;
   EXPECT_NE(out.find("2 streams fetched, 2 skipped"), std::string::npos) << out;
   EXPECT_NE(out.find("skipped eventlogging_Nav: no topics"), std::string::npos) << out;
@@ -373,10 +344,11 @@ TEST(StreamConfig, CheckConfigFetchesOnceAndReportsWhatItFound) {
   auto cfg = config_for(server.url("/streams"));
   cfg.streams.clear();
   std::ofstream(file) << cfg.to_yaml();
-  std::tie(code, out) = run_binary({"--check-config", file.string()}, dir / "out.txt");
-  EXPECT_EQ(code, 2) << out;
-  EXPECT_NE(out.find("fetch failed (http_error: HTTP 500)"), std::string::npos) << out;
-  EXPECT_NE(out.find("no stream configured"), std::string::npos) << out;
+  auto again = run_daemon_binary({"--check-config", file.string()}, dir / "out.txt", step);
+  EXPECT_EQ(again.code, 2) << again.output;
+  EXPECT_NE(again.output.find("fetch failed (http_error: HTTP 500)"), std::string::npos)
+      << again.output;
+  EXPECT_NE(again.output.find("no stream configured"), std::string::npos) << again.output;
   std::filesystem::remove_all(dir);
 }
 

@@ -2,6 +2,7 @@
 #include "daemon_process.hpp"
 
 #include <fcntl.h>
+#include <spawn.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string_view>
@@ -362,6 +364,36 @@ bool wait_for(const std::function<bool()>& condition, std::chrono::milliseconds 
       return false;
     std::this_thread::sleep_for(interval);
   }
+}
+
+command_result run_daemon_binary(const std::vector<std::string>& args,
+                                 const std::filesystem::path& out_file,
+                                 std::chrono::milliseconds timeout) {
+  std::vector<char*> argv{const_cast<char*>(EVENTSTREAMS_BINARY)};
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_adddup2(&actions, 1, 2);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  command_result r;
+  if (rc != 0)
+    return r;
+  int status = 0;
+  const bool done = wait_for([&] { return ::waitpid(pid, &status, WNOHANG) == pid; }, timeout);
+  if (!done) {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, &status, 0);
+  }
+  r.code = done && WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(out_file);
+  r.output.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return r;
 }
 
 }  // namespace eventstreams::test

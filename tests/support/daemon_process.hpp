@@ -155,6 +155,18 @@ proc_counts sample_counts(pid_t pid);
 std::optional<proc_counts> settled_counts(pid_t pid, std::chrono::milliseconds timeout,
                                           int quiet = 10);
 
+// What a one-shot run of the daemon binary (e.g. --check-config) exited with and printed.
+struct command_result {
+  int code = -1;       // exit status; -1 if it could not start, was killed or timed out
+  std::string output;  // stdout and stderr
+};
+
+// Runs the daemon binary with `args`, stdout and stderr to `out_file`, and waits for it to exit;
+// bounded by `timeout` (then killed: code -1).
+command_result run_daemon_binary(const std::vector<std::string>& args,
+                                 const std::filesystem::path& out_file,
+                                 std::chrono::milliseconds timeout);
+
 // SIGKILLs every daemon this process started and has not reaped yet. Async-signal-safe: the
 // benchmark's watchdog and signal handlers call it before the driver exits.
 void kill_all_daemons() noexcept;
