@@ -178,11 +178,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (!doc.is_object() || !doc.contains("meta") || !doc["meta"].is_object()) {
     fail("output has no meta object", value, out);
   }
-  // Keys are matched by their raw text, so "\u006deta" is not "meta" to the scanner (as
-  // documented) but is to nlohmann; only \u escapes can spell those keys or "canary".
-  if (value.find("\\u") != std::string_view::npos) {
-    return 0;
-  }
   const json& meta = doc["meta"];
   if (meta.value("topic", json()) != json(std::string(topic)) ||
       meta.value("partition", json()) != json(partition) ||

@@ -35,6 +35,66 @@ bool is_hex(uchar c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
+unsigned hex_value(char c) {
+  return c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
+}
+
+// Whether the scanned string token `raw` (quotes included, escapes complete) spells `name`
+// (quotes included, ASCII) once its escapes are decoded: "\u006deta" is "meta" to every JSON
+// parser, so it is here too (docs/api.md, "The SSE stream": the splice rewrites the member
+// that clients read).
+bool spells(std::string_view raw, std::string_view name) {
+  if (raw == name) {
+    return true;
+  }
+  if (raw.find('\\') == std::string_view::npos) {
+    return false;
+  }
+  std::size_t matched = 0;
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '\\') {
+      const char escape = raw[++i];
+      if (escape == 'u') {
+        unsigned code = 0;
+        for (int k = 0; k < 4; ++k) {
+          code = code * 16 + hex_value(raw[++i]);
+        }
+        if (code >= 0x80) {
+          return false;  // the names are ASCII
+        }
+        c = static_cast<char>(code);
+      } else {
+        switch (escape) {
+          case 'b':
+            c = '\b';
+            break;
+          case 'f':
+            c = '\f';
+            break;
+          case 'n':
+            c = '\n';
+            break;
+          case 'r':
+            c = '\r';
+            break;
+          case 't':
+            c = '\t';
+            break;
+          default:
+            c = escape;
+            break;  // '"', '\\', '/'
+        }
+      }
+    }
+    if (matched == name.size() || name[matched] != c) {
+      return false;
+    }
+    ++matched;
+  }
+  return matched == name.size();
+}
+
 class scanner {
  public:
   scanner(std::string_view text, object_layout& layout)
@@ -57,7 +117,7 @@ class scanner {
     layout_.object.begin = offset(p_);
     const bool ok = members(1, [this](const uchar*, std::string_view key) {
       ++layout_.member_count;
-      return key == R"("meta")" ? top_meta() : value(2);
+      return spells(key, R"("meta")") ? top_meta() : value(2);
     });
     if (!ok) {
       return false;
@@ -105,13 +165,14 @@ class scanner {
       if (!value(3)) {
         return false;
       }
-      if (key == R"("topic")" || key == R"("partition")" || key == R"("offset")") {
+      if (spells(key, R"("topic")") || spells(key, R"("partition")") ||
+          spells(key, R"("offset")")) {
         return true;
       }
-      if (key == R"("domain")") {
+      if (spells(key, R"("domain")")) {
         const std::string_view v(reinterpret_cast<const char*>(value_begin),
                                  static_cast<std::size_t>(p_ - value_begin));
-        layout_.is_canary = v == R"("canary")";
+        layout_.is_canary = spells(v, R"("canary")");
       }
       layout_.kept_meta_members.push_back({offset(key_begin), offset(p_)});
       return true;

@@ -35,8 +35,9 @@ inline constexpr unsigned max_json_depth = 256;
 
 // Validates `text` as exactly one JSON object (RFC 8259, UTF-8; whitespace around it allowed)
 // and fills `layout`. Returns false, with `layout` unspecified, for anything else: other JSON
-// values, invalid JSON or UTF-8, trailing bytes, nesting deeper than max_json_depth. Keys are
-// compared by their raw text, so a key spelled with escapes ("\u006deta") is not "meta".
+// values, invalid JSON or UTF-8, trailing bytes, nesting deeper than max_json_depth. Keys (and
+// the "canary" domain) are compared once their escapes are decoded, as a JSON parser reads them:
+// "\u006deta" is "meta".
 bool scan_object(std::string_view text, object_layout& layout);
 
 }  // namespace eventstreams::detail

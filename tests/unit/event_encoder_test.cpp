@@ -135,9 +135,40 @@ TEST(SpliceMeta, UnicodeEscapesAndRawUtf8) {
   expect_round_trip(
       "{\"t\":\"h\xc3\xa9llo \xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad\",\"meta\":"
       "{\"uri\":\"https://ja.wikipedia.org/wiki/\xe6\x97\xa5\xe6\x9c\xac\"}}");
-  // A key spelled with escapes is compared by raw text: it is not the "meta" member.
+}
+
+// Keys are read as a JSON parser reads them (docs/api.md, "The SSE stream"): a key spelled with
+// escapes is the member it spells. Before, "\u006deta" was not "meta": the splice added a second
+// "meta" in front, and parsers (which keep the last) read the record's own instead (the
+// fuzz_splice_meta oracle found it with {"\u006deta":"topic"}).
+TEST(SpliceMeta, KeysSpelledWithEscapesAreTheMembersTheySpell) {
   EXPECT_EQ(splice(R"({"\u006deta":{"topic":"x"}})"),
-            R"({"meta":{"topic":"t","partition":3,"offset":42},"\u006deta":{"topic":"x"}})");
+            R"({"\u006deta":{"topic":"t","partition":3,"offset":42}})");
+  EXPECT_EQ(splice(R"({"\u006deta":"topic"})"),
+            R"({"\u006deta":{"topic":"t","partition":3,"offset":42}})");
+  EXPECT_EQ(splice(R"({"meta":{"\u0074opic":"x","p\u0061rtition":1,"\u006Fffset":2,"id":7}})"),
+            R"({"meta":{"topic":"t","partition":3,"offset":42,"id":7}})");
+  // The escapes JSON has, each spelling a letter of the name or not.
+  EXPECT_EQ(splice(R"({"m\/eta":1})"),
+            R"({"meta":{"topic":"t","partition":3,"offset":42},"m\/eta":1})");
+  EXPECT_EQ(splice(R"({"\u006D\u0065\u0074\u0061":1})"),
+            R"({"\u006D\u0065\u0074\u0061":{"topic":"t","partition":3,"offset":42}})");
+  // Not "meta": one character more, a non-ASCII escape, an escaped quote.
+  for (const char* key : {R"("meta\n")", R"("m\u00e9ta")", R"("meta\"")"}) {
+    const std::string in = std::string("{") + key + ":1}";
+    EXPECT_EQ(splice(in),
+              std::string(R"({"meta":{"topic":"t","partition":3,"offset":42},)") + key + ":1}")
+        << in;
+  }
+  // The canary domain, spelled with escapes in its key or its value.
+  for (const char* meta : {R"({"d\u006fmain":"canary"})", R"({"domain":"c\u0061nary"})"}) {
+    bool is_canary = false;
+    std::string out;
+    ASSERT_EQ(splice_meta(std::string(R"({"meta":)") + meta + "}", "t", 3, 42, out, &is_canary),
+              splice_result::ok)
+        << meta;
+    EXPECT_TRUE(is_canary) << meta;
+  }
 }
 
 TEST(SpliceMeta, PrettyPrintedInputBecomesOneLine) {
