@@ -57,6 +57,11 @@ class server {
   std::unique_ptr<kafka::kafka_client> lookup_;
   std::optional<net::thread_pool> blocking_;
   std::optional<net::io_context> ioc_;
+  // The server's own handlers (signals, readiness, trim, stream config refresh, watchdog,
+  // shutdown) run on this strand, so its timers are never touched by two threads at once: a
+  // signal handled on one I/O thread cancels timers that another re-arms. Released before the
+  // io_context (a strand's state lives in the context's service).
+  std::optional<net::strand<net::io_context::executor_type>> control_;
   std::unique_ptr<fanout::hub> hub_;  // destroyed after the sessions (they are its shards' members)
   std::shared_ptr<listener> listener_;
   std::optional<net::signal_set> signals_;
@@ -86,6 +91,7 @@ int server::run() {
   unsigned threads =
       scfg.threads ? scfg.threads : std::max(1u, std::thread::hardware_concurrency());
   ioc_.emplace(static_cast<int>(threads));
+  control_.emplace(net::make_strand(*ioc_));
   // Signals are caught from the start: one that comes while the embedded cluster or the demo
   // producer starts is queued and handled once the loop runs, instead of killing the process
   // (a stop during start-up then exits 0 like any other).
@@ -166,17 +172,18 @@ int server::run() {
                                                   ctx_.cfg.kafka.embedded.demo_rate);
   }
 
-  readiness_timer_.emplace(*ioc_);
-  schedule_readiness(std::chrono::milliseconds(0));
-  trim_timer_.emplace(*ioc_);
-  schedule_trim();
-  // On a strand: it is re-armed from a handler posted after each fetch and cancelled by the
-  // signal handler, which may run on another I/O thread at the same time.
-  refresh_timer_.emplace(net::make_strand(*ioc_));
-  schedule_refresh();
+  readiness_timer_.emplace(*control_);
+  trim_timer_.emplace(*control_);
+  refresh_timer_.emplace(*control_);
+  // Armed on the strand, like every later re-arm.
+  net::post(*control_, [this] {
+    schedule_readiness(std::chrono::milliseconds(0));
+    schedule_trim();
+    schedule_refresh();
+  });
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
-    watchdog_timer_.emplace(*ioc_);
+    watchdog_timer_.emplace(*control_);
     schedule_watchdog(std::chrono::microseconds(watchdog_usec / 2));
   }
 
@@ -224,6 +231,7 @@ int server::run() {
     hub_->stop();
   }
   phase("sessions still queued on the stopped I/O loop");
+  control_.reset();
   ioc_.reset();
   hub_.reset();
   phase("Kafka consumers of the last sessions (rd_kafka_destroy)");
@@ -305,7 +313,7 @@ bool server::join_blocking_before(std::chrono::steady_clock::time_point deadline
 }
 
 void server::start_signals() {
-  signals_.emplace(*ioc_, SIGINT, SIGTERM, SIGHUP);
+  signals_.emplace(*control_, SIGINT, SIGTERM, SIGHUP);
   signals_->async_wait([this](beast::error_code ec, int sig) { on_signal(ec, sig); });
 }
 
@@ -381,14 +389,13 @@ void server::schedule_refresh() {
   refresh_timer_->async_wait([this](beast::error_code ec) {
     if (ec || stopping_)
       return;
-    // The fetch blocks (up to stream_config.timeout): not on an I/O thread. The strand is
-    // captured here: at shutdown the timer is destroyed before the blocking pool is joined,
-    // the io_context (and its strands) only after.
-    net::post(*blocking_, [this, strand = refresh_timer_->get_executor()] {
+    // The fetch blocks (up to stream_config.timeout): not on an I/O thread. The blocking pool
+    // is joined before the strand is released.
+    net::post(*blocking_, [this] {
       if (stopping_)
         return;
       refresh();
-      net::post(strand, [this] {
+      net::post(*control_, [this] {
         if (!stopping_)
           schedule_refresh();
       });
@@ -440,11 +447,11 @@ void server::begin_shutdown() {
   if (trim_timer_)
     trim_timer_->cancel();
   if (refresh_timer_)
-    net::post(refresh_timer_->get_executor(), [this] { refresh_timer_->cancel(); });
+    refresh_timer_->cancel();
   ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
   start_shutdown_watchdog();
-  shutdown_timer_.emplace(*ioc_);
+  shutdown_timer_.emplace(*control_);
   check_shutdown();
 }
 
@@ -490,7 +497,7 @@ void server::schedule_readiness(std::chrono::milliseconds after) {
       auto err = lookup_->refresh(ctx_.catalog.load()->all_topics(), ctx_.cfg.server.kafka_timeout);
       if (err)
         spdlog::warn("readiness: {}", err.detail);
-      net::post(*ioc_, [this] {
+      net::post(*control_, [this] {
         notify_status();
         schedule_readiness(
             std::max(std::chrono::milliseconds(100), ctx_.cfg.kafka.readiness_interval / 3));
