@@ -3,6 +3,8 @@
 
 #include <array>
 
+#include "eventstreams/utf8.hpp"
+
 namespace eventstreams {
 namespace {
 
@@ -26,16 +28,6 @@ constexpr std::array<fixed_route, 10> fixed_routes{{
 }};
 
 constexpr std::string_view stream_prefix = "/v2/stream/";
-
-int hex_value(char c) {
-  if (c >= '0' && c <= '9')
-    return c - '0';
-  if (c >= 'a' && c <= 'f')
-    return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F')
-    return c - 'A' + 10;
-  return -1;
-}
 
 std::optional<std::string> decode(std::string_view text, bool plus_is_space) {
   std::string out;

@@ -1,6 +1,7 @@
 // The validating scanner behind splice_meta: recursive descent over bytes, recording spans.
 #include "json_scanner.hpp"
 
+#include <array>
 #include <bit>
 #include <cstdint>
 #include <cstring>
@@ -35,33 +36,30 @@ bool is_hex(uchar c) {
   return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
-unsigned hex_value(char c) {
-  return c <= '9' ? static_cast<unsigned>(c - '0') : static_cast<unsigned>((c | 0x20) - 'a' + 10);
-}
+// Up to the longest name the splice looks for ("partition" with its quotes), and then some.
+using name_buffer = std::array<char, 16>;
 
-// Whether the scanned string token `raw` (quotes included, escapes complete) spells `name`
-// (quotes included, ASCII) once its escapes are decoded: "\u006deta" is "meta" to every JSON
-// parser, so it is here too (docs/api.md, "The SSE stream": the splice rewrites the member
-// that clients read).
-bool spells(std::string_view raw, std::string_view name) {
-  if (raw == name) {
-    return true;
-  }
+// The text a JSON parser reads in the token `raw` (quotes included; escapes complete, as the
+// scanner validated them), decoded into `buf`: "\u006deta" is "meta" to every parser, so it is
+// here too (docs/api.md, "The SSE stream": the splice rewrites the member that clients read).
+// Without escapes that is `raw` itself; when the decoded text is not ASCII or does not fit, it
+// cannot equal an ASCII name, and `raw` (which has a backslash, unlike any name) is returned.
+std::string_view as_read(std::string_view raw, name_buffer& buf) {
   if (raw.find('\\') == std::string_view::npos) {
-    return false;
+    return raw;
   }
-  std::size_t matched = 0;
+  std::size_t n = 0;
   for (std::size_t i = 0; i < raw.size(); ++i) {
     char c = raw[i];
     if (c == '\\') {
       const char escape = raw[++i];
       if (escape == 'u') {
-        unsigned code = 0;
+        int code = 0;
         for (int k = 0; k < 4; ++k) {
           code = code * 16 + hex_value(raw[++i]);
         }
         if (code >= 0x80) {
-          return false;  // the names are ASCII
+          return raw;
         }
         c = static_cast<char>(code);
       } else {
@@ -87,12 +85,12 @@ bool spells(std::string_view raw, std::string_view name) {
         }
       }
     }
-    if (matched == name.size() || name[matched] != c) {
-      return false;
+    if (n == buf.size()) {
+      return raw;
     }
-    ++matched;
+    buf[n++] = c;
   }
-  return matched == name.size();
+  return {buf.data(), n};
 }
 
 class scanner {
@@ -117,7 +115,8 @@ class scanner {
     layout_.object.begin = offset(p_);
     const bool ok = members(1, [this](const uchar*, std::string_view key) {
       ++layout_.member_count;
-      return spells(key, R"("meta")") ? top_meta() : value(2);
+      name_buffer buf;
+      return as_read(key, buf) == R"("meta")" ? top_meta() : value(2);
     });
     if (!ok) {
       return false;
@@ -165,14 +164,16 @@ class scanner {
       if (!value(3)) {
         return false;
       }
-      if (spells(key, R"("topic")") || spells(key, R"("partition")") ||
-          spells(key, R"("offset")")) {
+      name_buffer buf;
+      const std::string_view name = as_read(key, buf);
+      if (name == R"("topic")" || name == R"("partition")" || name == R"("offset")") {
         return true;
       }
-      if (spells(key, R"("domain")")) {
+      if (name == R"("domain")") {
         const std::string_view v(reinterpret_cast<const char*>(value_begin),
                                  static_cast<std::size_t>(p_ - value_begin));
-        layout_.is_canary = spells(v, R"("canary")");
+        name_buffer value_buf;
+        layout_.is_canary = as_read(v, value_buf) == R"("canary")";
       }
       layout_.kept_meta_members.push_back({offset(key_begin), offset(p_)});
       return true;
