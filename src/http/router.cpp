@@ -106,6 +106,40 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
   return std::nullopt;
 }
 
+query_values query_params(std::string_view query, std::string_view name) {
+  query_values out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    const auto key = decode(pair.substr(0, eq), true);
+    if (!key || *key != name)
+      continue;
+    auto value = eq == std::string_view::npos ? std::optional<std::string>(std::string{})
+                                              : decode(pair.substr(eq + 1), true);
+    if (!value && out.bad == 0)
+      out.bad = out.values.size() + 1;
+    out.values.push_back(value ? std::move(*value) : std::string{});
+  }
+  return out;
+}
+
+std::optional<std::string> misspelled_filter_param(std::string_view query) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto raw = pair.substr(0, pair.find('='));
+    auto key = decode(raw, true);
+    if (!key)
+      key = std::string(raw);
+    if (key->size() > 6 && key->compare(0, 6, "filter") == 0)
+      return key;
+  }
+  return std::nullopt;
+}
+
 route_match match_route(std::string_view method, std::string_view target) {
   route_match m;
   auto q = target.find('?');
