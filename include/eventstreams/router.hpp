@@ -12,6 +12,7 @@ enum class route_id {
   root,          // / (303 to /v2/ui; /?spec is the OpenAPI document)
   stream,        // /v2/stream/{streams}
   streams_list,  // /v2/streams
+  filter_check,  // /v2/filter (docs/api.md "Server-side filters")
   ui,            // /v2/ui
   info,          // /_info
   info_name,     // /_info/name

@@ -14,10 +14,11 @@ struct fixed_route {
   std::string_view allow;
 };
 
-constexpr std::array<fixed_route, 10> fixed_routes{{
+constexpr std::array<fixed_route, 11> fixed_routes{{
     {"/v2/ui", route_id::ui, "GET, HEAD, OPTIONS"},
     {"/", route_id::root, "GET, HEAD, OPTIONS"},
     {"/v2/streams", route_id::streams_list, "GET, HEAD, OPTIONS"},
+    {"/v2/filter", route_id::filter_check, "GET, HEAD, OPTIONS"},
     {"/_info", route_id::info, "GET, HEAD, OPTIONS"},
     {"/_info/name", route_id::info_name, "GET, HEAD, OPTIONS"},
     {"/_info/version", route_id::info_version, "GET, HEAD, OPTIONS"},
@@ -67,6 +68,8 @@ std::string_view route_name(route_id id) {
       return "stream";
     case route_id::streams_list:
       return "streams";
+    case route_id::filter_check:
+      return "filter";
     case route_id::ui:
       return "ui";
     case route_id::info:
