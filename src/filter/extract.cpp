@@ -2,6 +2,7 @@
 // program's trie, no DOM; members no path continues into are skipped, not decoded.
 #include <cstring>
 
+#include "eventstreams/utf8.hpp"
 #include "filter/program.hpp"
 
 namespace eventstreams::filter {
@@ -31,14 +32,7 @@ int hex4(std::string_view s, std::size_t at) {
     return -1;
   int v = 0;
   for (std::size_t i = at; i < at + 4; ++i) {
-    const char c = s[i];
-    int d = -1;
-    if (c >= '0' && c <= '9')
-      d = c - '0';
-    else if (c >= 'a' && c <= 'f')
-      d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F')
-      d = c - 'A' + 10;
+    const int d = hex_value(s[i]);
     if (d < 0)
       return -1;
     v = v * 16 + d;

@@ -170,42 +170,26 @@ class parser {
   }
 
   // ---- expressions ----
-  bool parse_or(node& out) {
-    node first;
-    if (!parse_and(first))
-      return false;
-    if (!at('|')) {
-      out = std::move(first);
-      return true;
-    }
-    out = node{};
-    out.k = node::kind::any;
-    out.children.push_back(std::move(first));
-    while (at('|')) {
-      ++pos_;
-      node next;
-      if (!parse_and(next))
-        return false;
-      out.children.push_back(std::move(next));
-    }
-    return true;
-  }
+  // or-expr = and-expr {"|" and-expr}; and-expr = unary {";" unary}.
+  bool parse_or(node& out) { return parse_list(out, '|', node::kind::any); }
+  bool parse_and(node& out) { return parse_list(out, ';', node::kind::all); }
 
-  bool parse_and(node& out) {
+  bool parse_list(node& out, char separator, node::kind k) {
+    const auto item = [&](node& n) { return k == node::kind::any ? parse_and(n) : parse_unary(n); };
     node first;
-    if (!parse_unary(first))
+    if (!item(first))
       return false;
-    if (!at(';')) {
+    if (!at(separator)) {
       out = std::move(first);
       return true;
     }
     out = node{};
-    out.k = node::kind::all;
+    out.k = k;
     out.children.push_back(std::move(first));
-    while (at(';')) {
+    while (at(separator)) {
       ++pos_;
       node next;
-      if (!parse_unary(next))
+      if (!item(next))
         return false;
       out.children.push_back(std::move(next));
     }
