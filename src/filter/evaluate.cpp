@@ -250,7 +250,7 @@ void order_for_evaluation(const program& prog, node& n) {
 
 std::size_t trie_child(program& prog, std::size_t at, const path_segment& seg) {
   if (seg.is_index) {
-    const auto index = static_cast<std::size_t>(std::stoull(seg.text));
+    const auto index = seg.index;
     for (const auto& [i, child] : prog.trie[at].elements)
       if (i == index)
         return child;

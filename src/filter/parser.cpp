@@ -366,8 +366,14 @@ class parser {
           return false;
       } else if (pos_ < text_.size() && is_digit(text_[pos_])) {
         seg.is_index = true;
+        const auto digits = pos_;
         while (pos_ < text_.size() && is_digit(text_[pos_]))
-          seg.text.push_back(text_[pos_++]);
+          ++pos_;
+        const auto [end, ec] =
+            std::from_chars(text_.data() + digits, text_.data() + pos_, seg.index);
+        if (ec != std::errc{})  // no event has an array that long
+          return fail(digits, "the array index is too large", "an array index");
+        seg.text = std::to_string(seg.index);  // "007" is "7": one spelling, one slot
       } else if (pos_ < text_.size() && is_name_start(text_[pos_])) {
         seg.text.push_back(text_[pos_++]);
         while (pos_ < text_.size() && is_name_char(text_[pos_]))

@@ -48,7 +48,8 @@ enum class pseudo : std::uint8_t { none, topic, partition, offset, timestamp, ke
 
 struct path_segment {
   std::string text;
-  bool is_index = false;  // written as digits: an array index (or the member of that name)
+  bool is_index = false;  // written as digits: an array index (quote it for a member)
+  std::size_t index = 0;  // when is_index
 };
 struct path {
   std::vector<path_segment> segments;

@@ -50,6 +50,8 @@ TEST(FilterCanonical, NormalisedAndSorted) {
   EXPECT_EQ(canonical({"abs( sub( a , b ) )>5"}), "abs(sub(a,b))>5");
   EXPECT_EQ(canonical({"cidr(user, 10.0.0.0/8, ::1)"}), "cidr(user,10.0.0.0/8,::1)");
   EXPECT_EQ(canonical({"!has(x)"}), "!has(x)");
+  EXPECT_EQ(canonical({"tags.007=x"}), "tags.7=x");  // one spelling per index
+  EXPECT_EQ(canonical({"tags.7=x|tags.07=y"}), "tags.7=x,y");
 }
 
 TEST(FilterCanonical, ReadsBackAsItself) {
@@ -112,6 +114,8 @@ TEST(FilterErrors, SyntaxErrorsNameTheClauseAndTheCharacter) {
   expect_invalid({"a=1\n"}, 1, 4, "control characters");
   expect_invalid({"a=\x7f"}, 1, 3, "control characters");
   expect_invalid({"a=\xff"}, 1, 3, "not valid UTF-8");
+  // Found by fuzz_filter: an index past size_t threw from the compiler (a 500).
+  expect_invalid({"tags.99999999999999999999999=x"}, 1, 6, "the array index is too large");
 }
 
 void expect_too_complex(std::vector<std::string> clauses, const ef::limits& bounds,

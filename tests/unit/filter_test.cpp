@@ -139,6 +139,7 @@ const row rows[] = {
     {"tags.0=mw-rollback", true, "an index selects an element"},
     {"tags.1=mw-rollback", false, "an index selects one element"},
     {"tags.5", false, "an index past the end is missing"},
+    {"tags.00=mw-rollback;tags.0^=mw", true, "two spellings of one index read one element"},
     {"len(tags)=2", true, "len counts elements"},
     {"len(empty)=0", true, "len of an empty array"},
     {"len(length)=2", true, "len counts members"},
