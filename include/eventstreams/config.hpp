@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "eventstreams/filter.hpp"
+
 namespace eventstreams {
 
 enum class canary_policy { drop, pass };
@@ -136,6 +138,7 @@ struct config {
   logging_config logging;
   fanout_config fanout;
   stream_source_config stream_source;  // the `stream_config` section
+  filter::limits filter;               // the `filter` section: bounds of ?filter=
   std::vector<stream_config> streams;  // the inline `streams`, in file order
 };
 

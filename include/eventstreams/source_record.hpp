@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <limits>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,7 @@ struct source_record {
   std::int64_t offset = 0;
   std::int64_t timestamp = -1;  // ms since epoch, -1 if none
   std::string_view value;
+  std::optional<std::string_view> key;  // none for a record without a key ($key of filters)
 };
 
 struct source_error {

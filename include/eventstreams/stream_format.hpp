@@ -2,9 +2,13 @@
 // for both framings (docs/api.md §4, §5). Sans-io: records in, bytes out.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "eventstreams/filter.hpp"
 
 #include "eventstreams/position_vector.hpp"
 #include "eventstreams/source_record.hpp"
@@ -18,6 +22,7 @@ enum class record_outcome {
   sent,              // its event was appended
   skipped_not_json,  // not one JSON object: positions moved, nothing appended
   skipped_canary,    // a canary its topic drops: positions moved, nothing appended
+  skipped_filter,    // the stream's filter does not match it: positions moved, nothing appended
   not_assigned,      // its partition is not one of the positions: ignored
 };
 
@@ -31,6 +36,7 @@ struct spliced_record {
   bool json = false;            // one JSON object: `data` holds it spliced
   bool canary = false;          // meta.domain == "canary"
   std::string_view data;
+  std::optional<std::string_view> key;  // the record's key ($key of filters)
 };
 
 // One client's stream: its positions, whether the last id it was sent lags behind them, and the
@@ -38,7 +44,10 @@ struct spliced_record {
 class stream_format {
  public:
   // `pass_canary[i]`: whether the topic of position i passes canary events (canary_policy()).
-  stream_format(framing f, position_vector positions, std::vector<bool> pass_canary);
+  // `filter` (may be null): only records it matches are sent; the others advance positions like
+  // dropped canaries (docs/api.md "Server-side filters").
+  stream_format(framing f, position_vector positions, std::vector<bool> pass_canary,
+                std::shared_ptr<const filter::compiled> filter = nullptr);
 
   framing kind() const noexcept { return framing_; }
   const position_vector& positions() const noexcept { return positions_; }
@@ -47,13 +56,15 @@ class stream_format {
   // Whether the positions moved since the last id written (SSE).
   bool id_moved() const noexcept { return id_moved_; }
 
-  // The start of the body. SSE: ":ok", a blank line, and the start positions as an id-only
-  // block (docs/api.md §5.1). NDJSON: nothing.
+  // The start of the body. SSE: ":ok", a blank line, with a filter the comment
+  // ": filter CANONICAL" and a blank line, and the start positions as an id-only block
+  // (docs/api.md §5.1). NDJSON: nothing.
   void preamble(std::string& out);
 
   // Advances the record's position and appends its event: SSE `event: message` with the new id
   // and the spliced record as data, or an NDJSON line. Records that are not a JSON object and
-  // canaries of a topic that drops them append nothing, but still advance (docs/api.md §5.2).
+  // canaries of a topic that drops them, and records the filter does not match, append
+  // nothing, but still advance (docs/api.md §5.2).
   record_outcome record(const source_record& rec, std::string& out);
   // The same step for a record spliced already (the shared mode splices once per record).
   record_outcome record(const spliced_record& rec, std::string& out);
@@ -89,6 +100,8 @@ class stream_format {
   framing framing_;
   position_vector positions_;
   std::vector<bool> pass_canary_;  // per position
+  std::shared_ptr<const filter::compiled> filter_;
+  std::unique_ptr<filter::scratch> filter_work_;  // with filter_
   bool id_moved_ = false;
   std::string scratch_;  // one spliced record
   std::string followed_id_;

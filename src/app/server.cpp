@@ -29,6 +29,8 @@ class server {
  public:
   server(config cfg, std::string config_path) : config_path_(std::move(config_path)) {
     ctx_.cfg = std::move(cfg);
+    ctx_.filters = std::make_unique<filter::registry>(ctx_.cfg.filter);
+    ctx_.metrics.set_filters_alive([filters = ctx_.filters.get()] { return filters->size(); });
   }
   int run();
 

@@ -2,6 +2,7 @@
 // so the rest of the program can trust the values; every error names the file and the key.
 #include "eventstreams/config.hpp"
 
+#include "filter_section.hpp"
 #include "stream_config_section.hpp"
 #include "streams_section.hpp"
 #include "yaml_reader.hpp"
@@ -47,6 +48,7 @@ using config_detail::format_byte_size;
 using config_detail::is_name;
 using config_detail::no_limit;
 using config_detail::read_delivery_mode;
+using config_detail::read_filter;
 using config_detail::read_stream_source;
 using config_detail::read_streams;
 using config_detail::resolve_streams;
@@ -385,6 +387,8 @@ config parse_config(std::string_view yaml_text, const std::string& file_name) {
                        streams = read_streams(r, v, key);
                      } else if (section == "stream_config") {
                        read_stream_source(r, v, key, result.stream_source);
+                     } else if (section == "filter") {
+                       read_filter(r, v, key, result.filter);
                      } else {
                        return false;
                      }

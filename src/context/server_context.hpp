@@ -9,6 +9,7 @@
 
 #include "context/session_registry.hpp"
 #include "eventstreams/config.hpp"
+#include "eventstreams/filter.hpp"
 #include "eventstreams/stream_catalog.hpp"
 #include "fanout/hub.hpp"
 #include "kafka/kafka_client.hpp"
@@ -46,6 +47,9 @@ struct server_context {
   net::thread_pool* blocking = nullptr;  // librdkafka calls that may block
   fanout::hub* hub = nullptr;            // the shared mode's consumer; null without shared streams
   session_registry registry;
+  // Distinct compiled filters, shared by the streams that ask for the same canonical form; made
+  // at start-up from cfg.filter (docs/api.md "Server-side filters").
+  std::unique_ptr<filter::registry> filters;
   eventstreams::metrics metrics;
   std::atomic<bool> shutting_down{false};
   std::atomic<std::size_t> starting{0};  // stream set-ups queued or running on `blocking`

@@ -62,6 +62,9 @@ void cohort::step(const spliced_record& rec) {
       ++skipped_canary_;
       moved_after_event_ = true;
       break;
+    case record_outcome::skipped_filter:  // cohorts have no filter (docs/api.md §11)
+      moved_after_event_ = true;
+      break;
     case record_outcome::sent:
       any_event_ = true;
       moved_after_event_ = false;

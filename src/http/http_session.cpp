@@ -7,6 +7,7 @@
 
 #include "eventstreams/resume.hpp"
 #include "eventstreams/router.hpp"
+#include "http/filter_request.hpp"
 #include "http/handlers.hpp"
 #include "sse/stream_opener.hpp"
 
@@ -27,7 +28,7 @@ void http_session::run() {
 
 void http_session::do_read() {
   parser_.emplace();
-  parser_->header_limit(static_cast<std::uint32_t>(ctx_.cfg.server.max_request_header_bytes));
+  parser_->header_limit(static_cast<std::uint32_t>(request_head_limit(ctx_.cfg)));
   parser_->body_limit(body_limit);
   stream_.expires_after(ctx_.cfg.server.request_header_timeout);
   http::async_read(stream_, buffer_, *parser_,
@@ -48,9 +49,8 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
     route_ = "not_found";
     if (ec == http::error::header_limit) {
       return send(make_problem(req, error_kind::header_too_large,
-                               "request headers exceed " +
-                                   std::to_string(ctx_.cfg.server.max_request_header_bytes) +
-                                   " bytes"));
+                               "the request line and headers exceed " +
+                                   std::to_string(request_head_limit(ctx_.cfg)) + " bytes"));
     }
     return send(make_problem(req, error_kind::bad_request, "malformed HTTP request"));
   }
@@ -58,6 +58,20 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
   request req = parser_->release();
   head_request_ = req.method() == http::verb::head;
+  // The parser's limit leaves the request line room for the largest legal filter; the header
+  // fields alone stay within server.max_request_header_bytes ("Name: value\r\n" each).
+  std::size_t field_bytes = 0;
+  for (const auto& field : req)
+    field_bytes += field.name_string().size() + field.value().size() + 4;
+  if (field_bytes > ctx_.cfg.server.max_request_header_bytes) {
+    head_request_ = false;
+    route_ = "not_found";
+    req.keep_alive(false);
+    return send(make_problem(req, error_kind::header_too_large,
+                             "request headers exceed " +
+                                 std::to_string(ctx_.cfg.server.max_request_header_bytes) +
+                                 " bytes"));
+  }
   try {
     route(req);
   } catch (const std::exception& e) {
@@ -84,6 +98,8 @@ void http_session::route(const request& req) {
   }
   if (m.id == route_id::stream)
     return handle_stream(req, m.streams, m.query);
+  if (m.id == route_id::filter_check)  // compiles; counts refusals in the metrics
+    return send(handle_filter_check(req, m.query, ctx_));
   send(handle_simple_route(m, req, ctx_));
 }
 
@@ -140,6 +156,9 @@ void http_session::handle_stream(const request& req, const std::string& streams,
       }
     }
   }
+  auto filtered = filter_of_request(req, query, ctx_, true);
+  if (filtered.refusal)
+    return send(std::move(*filtered.refusal));
   if (req.method() == http::verb::head) {
     send(stream_opener::head_response(req));
     return;
@@ -150,7 +169,7 @@ void http_session::handle_stream(const request& req, const std::string& streams,
   }
   // The socket and any bytes read past the request go to the streaming session.
   std::make_shared<stream_opener>(std::move(stream_), req, std::move(sel), std::move(entries),
-                                  since, ctx_)
+                                  since, std::move(filtered.filter), ctx_)
       ->run();
 }
 

@@ -32,6 +32,33 @@ json stream_operation(const std::string& summary, const std::string& description
                      "an ISO-8601 date-time (a zone-less one is UTC; 'T' or a space between "
                      "date and time), or YYYY-MM-DD"},
                     {"schema", {{"type", "string"}}}});
+  params.push_back(
+      {{"name", "filter"},
+       {"in", "query"},
+       {"required", false},
+       {"style", "form"},
+       {"explode", true},
+       {"description",
+        "Send only the events that match; repeatable, every clause must hold. A clause compares "
+        "a dotted path of the event (meta.domain, length.new, tags.0) or $topic, $partition, "
+        "$offset, $timestamp, $key: path=v1,v2 (in set), != (none of), < <= > >= (numbers or "
+        "strings), ^= $= *= (starts, ends with, contains), =~ !~ (RE2 full match); path (truthy), "
+        "!path, has(path), cidr(path,range,...); len(path), sub(a,b), abs(x) on the left; ; is "
+        "AND, | is OR, !( ) and ( ) group. Quote values with , ; | ( ) ' \" in '...'. A bare value "
+        "is also a number, bool or null when it reads as one; a quoted one is a string. "
+        "GET /v2/filter?filter=... checks a filter. See docs/api.md, Server-side filters."},
+       {"schema", {{"type", "array"}, {"items", {{"type", "string"}}}}},
+       {"examples",
+        {{"one_wiki", {{"value", json::array({"wiki=enwiki"})}}},
+         {"huggle",
+          {{"value", json::array({"server_name=en.wikipedia.org", "type=edit,new", "!bot",
+                                  "namespace=0"})}}},
+         {"large_human_edits",
+          {{"value",
+            json::array({"wiki=enwiki", "bot=false", "sub(length.new,length.old)>=500"})}}},
+         {"or", {{"value", json::array({"wiki=enwiki;namespace=4|wiki=commonswiki;namespace=6"})}}},
+         {"ip_editors",
+          {{"value", json::array({"cidr(user,143.231.0.0/16,2620:0:e00::/44)"})}}}}}});
   params.push_back({{"name", "Last-Event-ID"},
                     {"in", "header"},
                     {"required", false},
@@ -51,10 +78,13 @@ json stream_operation(const std::string& summary, const std::string& description
             {"parameters", params},
             {"responses",
              {{"200", ok},
-              {"400", problem_ref("Unknown stream, bad since or bad Last-Event-ID")},
+              {"400", problem_ref("Unknown stream, bad since, bad Last-Event-ID, or a filter "
+                                  "that is invalid (invalid_filter) or over a limit "
+                                  "(filter_too_complex)")},
               {"404", problem_ref("Last-Event-ID names a topic outside the request")},
               {"429", problem_ref("Too many connections from this client")},
-              {"503", problem_ref("At capacity, shutting down, or Kafka unavailable")}}}}}};
+              {"503", problem_ref("At capacity (connections or distinct filters), shutting down, "
+                                  "or Kafka unavailable")}}}}}};
 }
 
 }  // namespace

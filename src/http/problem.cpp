@@ -13,6 +13,10 @@ problem problem_for(error_kind kind) {
       return {400, "invalid_timestamp", "Invalid timestamp"};
     case error_kind::invalid_last_event_id:
       return {400, "invalid_last_event_id", "Invalid Last-Event-ID"};
+    case error_kind::invalid_filter:
+      return {400, "invalid_filter", "Invalid filter"};
+    case error_kind::filter_too_complex:
+      return {400, "filter_too_complex", "Filter too complex"};
     case error_kind::bad_request:
       return {400, "bad_request", "Bad request"};
     case error_kind::route_not_found:
@@ -36,7 +40,7 @@ problem problem_for(error_kind kind) {
 }
 
 std::string problem_json(error_kind kind, std::string_view detail, std::string_view method,
-                         std::string_view uri) {
+                         std::string_view uri, const nlohmann::ordered_json& extensions) {
   problem p = problem_for(kind);
   nlohmann::ordered_json j;
   j["status"] = p.status;
@@ -45,6 +49,9 @@ std::string problem_json(error_kind kind, std::string_view detail, std::string_v
   j["detail"] = detail;
   j["method"] = method;
   j["uri"] = uri;
+  if (extensions.is_object())
+    for (const auto& [name, value] : extensions.items())
+      j[name] = value;
   // replace: never fail on invalid UTF-8 echoed from a request.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }

@@ -14,10 +14,11 @@ struct fixed_route {
   std::string_view allow;
 };
 
-constexpr std::array<fixed_route, 10> fixed_routes{{
+constexpr std::array<fixed_route, 11> fixed_routes{{
     {"/v2/ui", route_id::ui, "GET, HEAD, OPTIONS"},
     {"/", route_id::root, "GET, HEAD, OPTIONS"},
     {"/v2/streams", route_id::streams_list, "GET, HEAD, OPTIONS"},
+    {"/v2/filter", route_id::filter_check, "GET, HEAD, OPTIONS"},
     {"/_info", route_id::info, "GET, HEAD, OPTIONS"},
     {"/_info/name", route_id::info_name, "GET, HEAD, OPTIONS"},
     {"/_info/version", route_id::info_version, "GET, HEAD, OPTIONS"},
@@ -67,6 +68,8 @@ std::string_view route_name(route_id id) {
       return "stream";
     case route_id::streams_list:
       return "streams";
+    case route_id::filter_check:
+      return "filter";
     case route_id::ui:
       return "ui";
     case route_id::info:
@@ -102,6 +105,40 @@ std::optional<std::string> query_param(std::string_view query, std::string_view 
     if (eq == std::string_view::npos)
       return std::string{};
     return decode(pair.substr(eq + 1), true);
+  }
+  return std::nullopt;
+}
+
+query_values query_params(std::string_view query, std::string_view name) {
+  query_values out;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto eq = pair.find('=');
+    const auto key = decode(pair.substr(0, eq), true);
+    if (!key || *key != name)
+      continue;
+    auto value = eq == std::string_view::npos ? std::optional<std::string>(std::string{})
+                                              : decode(pair.substr(eq + 1), true);
+    if (!value && out.bad == 0)
+      out.bad = out.values.size() + 1;
+    out.values.push_back(value ? std::move(*value) : std::string{});
+  }
+  return out;
+}
+
+std::optional<std::string> misspelled_filter_param(std::string_view query) {
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    const std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    const auto raw = pair.substr(0, pair.find('='));
+    auto key = decode(raw, true);
+    if (!key)
+      key = std::string(raw);
+    if (key->size() > 6 && key->compare(0, 6, "filter") == 0)
+      return key;
   }
   return std::nullopt;
 }

@@ -244,6 +244,9 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     r.timestamp = rd_kafka_message_timestamp(m, &tstype);
     r.value = m->payload ? std::string_view(static_cast<const char*>(m->payload), m->len)
                          : std::string_view{};
+    r.key = m->key ? std::optional<std::string_view>(std::in_place,
+                                                     static_cast<const char*>(m->key), m->key_len)
+                   : std::nullopt;
   }
   // Keep every message (errors too) alive until the next poll; release_held destroys them.
   impl_->held.resize(got > 0 ? static_cast<std::size_t>(got) : 0);

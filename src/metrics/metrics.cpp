@@ -97,7 +97,7 @@ metrics::metrics()
                       .Add({})),
       events_skipped_(BuildCounter()
                           .Name("eventstreams_events_skipped_total")
-                          .Help("Records read but not sent, by reason (canary, not_json)")
+                          .Help("Records read but not sent, by reason (canary, not_json, filter)")
                           .Register(*registry_)),
       http_requests_(BuildCounter()
                          .Name("eventstreams_http_requests_total")
@@ -176,7 +176,18 @@ metrics::metrics()
                              .Name("eventstreams_stream_config_age_seconds")
                              .Help("Seconds since the fetched streams in use were fetched from "
                                    "stream_config.uri")
-                             .Register(*registry_)) {}
+                             .Register(*registry_)),
+      filters_rejected_(BuildCounter()
+                            .Name("eventstreams_filter_rejected_total")
+                            .Help("Stream and /v2/filter requests refused for their filter, by "
+                                  "reason: invalid_filter, filter_too_complex, unavailable")
+                            .Register(*registry_)),
+      filters_compiled_(BuildGauge()
+                            .Name("eventstreams_filters_compiled")
+                            .Help("Distinct compiled filters alive (shared by the streams that "
+                                  "ask for the same canonical form; at most filter.max_compiled)")
+                            .Register(*registry_)
+                            .Add({})) {}
 
 void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {
   if (timestamps.empty())
@@ -200,6 +211,8 @@ std::string metrics::render() const {
     stream_config_age_.Add({}).Set(static_cast<double>(std::max<std::int64_t>(0, now - at)) /
                                    1000.0);
   }
+  if (filters_alive_)
+    filters_compiled_.Set(static_cast<double>(filters_alive_()));
   std::ostringstream out;
   prometheus::TextSerializer().Serialize(out, registry_->Collect());
   append_process_metrics(out);

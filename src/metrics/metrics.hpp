@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -72,6 +73,16 @@ class metrics {
   // age gauge is computed at each scrape, and absent until the first successful fetch.
   void set_stream_config_fetched_at(std::int64_t epoch_ms) { stream_config_fetched_at_ = epoch_ms; }
 
+  // Filters (docs/api.md "Server-side filters"): requests refused for their filter, by reason
+  // (invalid_filter, filter_too_complex, unavailable); records filtered out count in
+  // events_skipped("filter").
+  prometheus::Counter& filters_rejected(const std::string& reason) {
+    return filters_rejected_.Add({{"reason", reason}});
+  }
+  // How many distinct compiled filters are alive, read at each scrape. Set once at start-up,
+  // before the I/O threads run.
+  void set_filters_alive(std::function<std::size_t()> count) { filters_alive_ = std::move(count); }
+
   // The text exposition format, process metrics (fds, threads, RSS, CPU) included.
   std::string render() const;
 
@@ -98,6 +109,9 @@ class metrics {
   prometheus::Family<prometheus::Counter>& stream_config_fetches_;
   prometheus::Family<prometheus::Gauge>& stream_config_age_;
   std::atomic<std::int64_t> stream_config_fetched_at_{0};  // 0 = never
+  prometheus::Family<prometheus::Counter>& filters_rejected_;
+  prometheus::Gauge& filters_compiled_;
+  std::function<std::size_t()> filters_alive_;
 };
 
 }  // namespace eventstreams

@@ -57,11 +57,12 @@ response make_response(const request& req, http::status status, std::string_view
   return res;
 }
 
-response make_problem(const request& req, error_kind kind, std::string_view detail) {
+response make_problem(const request& req, error_kind kind, std::string_view detail,
+                      const nlohmann::ordered_json& extensions) {
   auto p = problem_for(kind);
   auto res = make_response(req, static_cast<http::status>(p.status), "application/json",
                            problem_json(kind, detail, std::string_view(req.method_string()),
-                                        std::string_view(req.target())));
+                                        std::string_view(req.target()), extensions));
   if (p.status == 503 || p.status == 429)
     res.set(http::field::retry_after, retry_after_seconds);
   return res;

@@ -32,7 +32,8 @@ void add_common_headers(http::header<false, Fields>& h, std::string_view request
 response make_response(const request& req, http::status status, std::string_view content_type,
                        std::string body);
 // Problem JSON (API.md §6) for `kind`.
-response make_problem(const request& req, error_kind kind, std::string_view detail);
+response make_problem(const request& req, error_kind kind, std::string_view detail,
+                      const nlohmann::ordered_json& extensions = {});
 // 204 for a CORS preflight (OPTIONS).
 response make_preflight(const request& req);
 

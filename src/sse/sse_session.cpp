@@ -45,6 +45,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, opened_stream opened, serve
       req_(std::move(opened.request)),
       format_(std::move(opened.format)),
       sent_counter_(std::move(opened.sent_counters)),
+      filtered_(&ctx.metrics.events_skipped("filter")),
       source_(std::move(opened.source)),
       writer_(std::move(stream), req_.chunked, ctx.cfg.server.max_buffered_bytes,
               ctx.cfg.server.stall_timeout),
@@ -68,9 +69,9 @@ void sse_session::log_close(const stream_request& req, double seconds, const str
                             std::string_view reason) {
   spdlog::info(
       "close client={} streams={} mode={} duration={:.3f}s events={} bytes={} "
-      "skipped_canary={} skipped_not_json={} reason=\"{}\"",
+      "skipped_canary={} skipped_not_json={} skipped_filter={} reason=\"{}\"",
       req.client, req.stream_list(), mode_name(req.mode), seconds, totals.events, totals.bytes,
-      totals.skipped_canary, totals.skipped_not_json, reason);
+      totals.skipped_canary, totals.skipped_not_json, totals.skipped_filter, reason);
 }
 
 void sse_session::start() {
@@ -253,6 +254,10 @@ void sse_session::encode(const source_record& rec) {
     case record_outcome::skipped_canary:
       ++totals_.skipped_canary;
       ctx_.metrics.events_skipped("canary").Increment();
+      return;
+    case record_outcome::skipped_filter:
+      ++totals_.skipped_filter;
+      filtered_->Increment();
       return;
     case record_outcome::sent:
       break;

@@ -40,6 +40,7 @@ struct stream_totals {
   std::uint64_t bytes = 0;
   std::uint64_t skipped_canary = 0;
   std::uint64_t skipped_not_json = 0;
+  std::uint64_t skipped_filter = 0;  // records the stream's filter did not match
 };
 
 class sse_session : public std::enable_shared_from_this<sse_session>, public stream_member {
@@ -95,6 +96,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   stream_request req_;
   stream_format format_;
   std::vector<prometheus::Counter*> sent_counter_;  // per position index
+  prometheus::Counter* filtered_;                   // events_skipped("filter"), looked up once
   std::unique_ptr<event_source> source_;
   stream_writer writer_;
   net::steady_timer heartbeat_;

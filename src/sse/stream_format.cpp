@@ -7,9 +7,15 @@
 
 namespace eventstreams {
 
-stream_format::stream_format(framing f, position_vector positions, std::vector<bool> pass_canary)
-    : framing_(f), positions_(std::move(positions)), pass_canary_(std::move(pass_canary)) {
+stream_format::stream_format(framing f, position_vector positions, std::vector<bool> pass_canary,
+                             std::shared_ptr<const filter::compiled> filter)
+    : framing_(f),
+      positions_(std::move(positions)),
+      pass_canary_(std::move(pass_canary)),
+      filter_(std::move(filter)) {
   pass_canary_.resize(positions_.size(), false);
+  if (filter_)
+    filter_work_ = std::make_unique<filter::scratch>();
 }
 
 void stream_format::preamble(std::string& out) {
@@ -18,6 +24,12 @@ void stream_format::preamble(std::string& out) {
   // The start positions right away: a client ended before its first event resumes from where
   // it started, not from the end.
   out += ":ok\n\n";
+  if (filter_) {
+    // One line: a filter holds no control character (docs/api.md "Server-side filters").
+    out += ": filter ";
+    out += filter_->canonical();
+    out += "\n\n";
+  }
   append_sse_id_block(out, positions_.id());
 }
 
@@ -25,7 +37,7 @@ record_outcome stream_format::record(const source_record& rec, std::string& out)
   if (rec.index >= positions_.size())
     return record_outcome::not_assigned;  // librdkafka delivers no such record
   scratch_.clear();
-  spliced_record s{rec.index, rec.offset, rec.timestamp, false, false, {}};
+  spliced_record s{rec.index, rec.offset, rec.timestamp, false, false, {}, rec.key};
   s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &s.canary) ==
            splice_result::ok;
   s.data = scratch_;
@@ -43,6 +55,14 @@ record_outcome stream_format::record(const spliced_record& rec, std::string& out
     return record_outcome::skipped_not_json;
   if (rec.canary && !pass_canary_[i])
     return record_outcome::skipped_canary;
+  if (filter_) {
+    // The spliced record: its meta.topic/partition/offset are the record's own, as the client
+    // sees them (docs/api.md "Server-side filters").
+    const auto& at = positions_.at(i);
+    filter::record_view view{rec.data, at.topic, at.partition, rec.offset, rec.timestamp, rec.key};
+    if (!filter_->matches(view, *filter_work_))
+      return record_outcome::skipped_filter;
+  }
   if (framing_ == framing::ndjson) {
     append_ndjson_line(out, rec.data);
   } else {

@@ -57,7 +57,8 @@ struct stream_opener::resolved {
 
 stream_opener::stream_opener(beast::tcp_stream&& stream, const request& req,
                              stream_selection selection, std::vector<last_event_entry> entries,
-                             std::optional<std::int64_t> since, server_context& ctx)
+                             std::optional<std::int64_t> since,
+                             std::shared_ptr<const filter::compiled> filter, server_context& ctx)
     : stream_(std::move(stream)), executor_(stream_.get_executor()), ctx_(ctx) {
   req_.method = req.method_string();
   req_.target = req.target();
@@ -68,6 +69,7 @@ stream_opener::stream_opener(beast::tcp_stream&& stream, const request& req,
   req_.selection = std::move(selection);
   req_.entries = std::move(entries);
   req_.since = since;
+  req_.filter = std::move(filter);
   req_.opened = std::chrono::steady_clock::now();
   beast::error_code ec;
   auto ep = stream_.socket().remote_endpoint(ec);
@@ -116,8 +118,10 @@ void stream_opener::run() {
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
-  // Shared mode serves the live end today; a resume is served per connection (docs/api.md §11).
-  use_hub_ = ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since;
+  // Shared mode serves the live end without a filter today; a resume or a filtered stream is
+  // served per connection (docs/api.md §11).
+  use_hub_ =
+      ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since && !req_.filter;
   look_up_start();
 }
 
@@ -261,7 +265,7 @@ void stream_opener::start(std::vector<partition_position> start_positions) {
     return fail_before_start(error_kind::unavailable, *refused);
 
   std::string header = response_header(req_);
-  stream_format format(req_.body, std::move(positions), std::move(pass_canary));
+  stream_format format(req_.body, std::move(positions), std::move(pass_canary), req_.filter);
   // From here the socket belongs to the session, even if constructing it fails.
   handed_off_ = true;
   auto session = std::make_shared<sse_session>(

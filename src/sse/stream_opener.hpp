@@ -29,11 +29,12 @@ class sse_session;
 class stream_opener : public std::enable_shared_from_this<stream_opener>, public stream_member {
  public:
   // `stream` is a connected socket whose request `req` asked for `selection` (validated against
-  // the catalog); `entries` (Last-Event-ID) and `since` were validated against the selection.
-  // All work happens on the stream's strand.
+  // the catalog); `entries` (Last-Event-ID) and `since` were validated against the selection;
+  // `filter` (null for none) was compiled from its ?filter=. All work happens on the stream's
+  // strand.
   stream_opener(beast::tcp_stream&& stream, const request& req, stream_selection selection,
                 std::vector<last_event_entry> entries, std::optional<std::int64_t> since,
-                server_context& ctx);
+                std::shared_ptr<const filter::compiled> filter, server_context& ctx);
   ~stream_opener() override;
 
   void run();

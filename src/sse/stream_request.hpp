@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "eventstreams/config.hpp"
+#include "eventstreams/filter.hpp"
 #include "eventstreams/resume.hpp"
 #include "eventstreams/stream_catalog.hpp"
 #include "eventstreams/stream_format.hpp"
@@ -27,6 +28,7 @@ struct stream_request {
   stream_selection selection;             // validated against the catalog
   std::vector<last_event_entry> entries;  // Last-Event-ID, validated against the selection
   std::optional<std::int64_t> since;
+  std::shared_ptr<const filter::compiled> filter;      // ?filter=, null without one
   delivery_mode mode = delivery_mode::per_connection;  // how it is served (docs/api.md §11)
   std::chrono::steady_clock::time_point opened;        // when the HTTP layer handed it over
 

@@ -133,6 +133,11 @@ std::string daemon_config::to_yaml() const {
     for (const auto& [name, value] : stream_config_settings)
       y << "  " << name << ": " << value << "\n";
   }
+  if (!filter_settings.empty()) {
+    y << "filter:\n";
+    for (const auto& [name, value] : filter_settings)
+      y << "  " << name << ": " << value << "\n";
+  }
   y << "streams:\n";
   for (const auto& s : streams) {
     y << "  " << s.name << ":\n"

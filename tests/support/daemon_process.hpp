@@ -56,6 +56,8 @@ struct daemon_config {
   // The stream_config section (name, YAML value), e.g. {"uri", "\"http://...\""}; none = no
   // section (docs/api.md, "Streams from EventStreamConfig").
   std::vector<std::pair<std::string, std::string>> stream_config_settings;
+  // The filter section (name, YAML value), e.g. {"max_compiled", "2"}; none = no section.
+  std::vector<std::pair<std::string, std::string>> filter_settings;
 
   std::string to_yaml() const;
   bool embedded() const { return bootstrap_servers == "embedded"; }

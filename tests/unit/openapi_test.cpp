@@ -1,7 +1,10 @@
 // The OpenAPI document is generated from the catalog and parses as JSON.
 #include <gtest/gtest.h>
+
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "eventstreams/filter.hpp"
 #include "eventstreams/openapi.hpp"
 
 namespace eventstreams {
@@ -33,6 +36,25 @@ TEST(OpenApi, EnumeratesNamesAndAliasesAndHasAPathPerStream) {
                 .find("mediawiki/recentchange"),
             std::string::npos);
   EXPECT_TRUE(doc["paths"]["/v2/stream/{streams}"]["get"]["responses"].contains("400"));
+}
+
+TEST(OpenApi, DocumentsTheFilterParameterWithExamplesThatCompile) {
+  stream_catalog catalog({{"recentchange", {"eqiad.rc"}, "Edits", {}, "", canary_policy::drop}});
+  auto doc = nlohmann::json::parse(openapi_document(catalog, "1.2.3"));
+  for (const auto* path : {"/v2/stream/{streams}", "/v2/stream/recentchange"}) {
+    const auto& params = doc["paths"][path]["get"]["parameters"];
+    auto it = std::find_if(params.begin(), params.end(),
+                           [](const auto& p) { return p["name"] == "filter"; });
+    ASSERT_NE(it, params.end()) << path;
+    EXPECT_EQ((*it)["in"], "query");
+    EXPECT_EQ((*it)["schema"]["type"], "array");
+    ASSERT_GE((*it)["examples"].size(), 3u);
+    for (const auto& [name, example] : (*it)["examples"].items()) {
+      const auto clauses = example["value"].get<std::vector<std::string>>();
+      auto made = filter::compile(clauses, filter::limits{});
+      EXPECT_FALSE(made.error) << name << ": " << (made.error ? made.error->detail : "");
+    }
+  }
 }
 
 TEST(OpenApi, TextThatIsNotUtf8NeverEndsTheProcess) {

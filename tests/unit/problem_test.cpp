@@ -16,6 +16,8 @@ TEST(Problem, StatusesAndTypesFollowTheContract) {
   for (auto r : {row{error_kind::unknown_stream, 400, "not_found"},
                  row{error_kind::invalid_timestamp, 400, "invalid_timestamp"},
                  row{error_kind::invalid_last_event_id, 400, "invalid_last_event_id"},
+                 row{error_kind::invalid_filter, 400, "invalid_filter"},
+                 row{error_kind::filter_too_complex, 400, "filter_too_complex"},
                  row{error_kind::topic_not_allowed, 404, "topic_not_allowed"},
                  row{error_kind::method_not_allowed, 405, "method_not_allowed"},
                  row{error_kind::too_many_requests, 429, "too_many_requests"},

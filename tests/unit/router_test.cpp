@@ -24,6 +24,8 @@ TEST(Router, StreamRouteAcceptsHeadOnly405Otherwise) {
 
 TEST(Router, FixedRoutes) {
   EXPECT_EQ(match_route("GET", "/v2/streams").id, route_id::streams_list);
+  EXPECT_EQ(match_route("GET", "/v2/filter?filter=wiki%3Denwiki").id, route_id::filter_check);
+  EXPECT_EQ(route_name(route_id::filter_check), "filter");
   EXPECT_EQ(match_route("GET", "/_info").id, route_id::info);
   EXPECT_EQ(match_route("GET", "/_info/name").id, route_id::info_name);
   EXPECT_EQ(match_route("GET", "/_info/version").id, route_id::info_version);
