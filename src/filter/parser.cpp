@@ -461,23 +461,33 @@ class parser {
     return true;
   }
 
-  bool parse_values(node& out) {
-    const bool regex = out.op == cmp_op::re || out.op == cmp_op::not_re;
-    for (;;) {
+  // values = value {"," value}: `take(literal, where)` for each, counted against the set's limit
+  // and the total.
+  template <class Take>
+  bool parse_value_list(std::size_t set_limit, std::string_view set_setting, Take&& take) {
+    for (std::size_t in_set = 1;; ++in_set) {
       skip_spaces();
       const auto where = pos_;
       literal lit;
-      if (!parse_value(lit))
+      if (!parse_value(lit) || !count_value(where, in_set, set_limit, set_setting) ||
+          !take(std::move(lit), where))
         return false;
-      if (!count_value(where, out.values.size() + 1, bounds_.max_set_values, "max_set_values"))
-        return false;
+      if (!at(','))
+        return true;
+      ++pos_;
+    }
+  }
+
+  bool parse_values(node& out) {
+    const bool regex = out.op == cmp_op::re || out.op == cmp_op::not_re;
+    const auto take = [&](literal lit, std::size_t where) {
       if (regex && !compile_regex(where, lit.text, out))
         return false;
       out.values.push_back(std::move(lit));
-      if (!at(','))
-        break;
-      ++pos_;
-    }
+      return true;
+    };
+    if (!parse_value_list(bounds_.max_set_values, "max_set_values", take))
+      return false;
     if (is_ordering(out.op) && out.values.size() != 1)
       return fail(pos_, "an ordering operator takes exactly one value", "one value");
     return true;
@@ -507,23 +517,16 @@ class parser {
   }
 
   bool parse_ranges(node& out) {
-    for (;;) {
-      skip_spaces();
-      const auto where = pos_;
-      literal lit;
-      if (!parse_value(lit))
-        return false;
-      if (!count_value(where, out.ranges.size() + 1, bounds_.max_cidr_ranges, "max_cidr_ranges"))
-        return false;
-      cidr_range range;
-      if (!parse_cidr(lit.text, range))
-        return fail(where, "'" + lit.text + "' is not an IP address or CIDR range", "a CIDR range");
-      out.ranges.push_back(range);
-      out.range_texts.push_back(std::move(lit.text));
-      if (!at(','))
-        return true;
-      ++pos_;
-    }
+    return parse_value_list(
+        bounds_.max_cidr_ranges, "max_cidr_ranges", [&](literal lit, std::size_t where) {
+          cidr_range range;
+          if (!parse_cidr(lit.text, range))
+            return fail(where, "'" + lit.text + "' is not an IP address or CIDR range",
+                        "a CIDR range");
+          out.ranges.push_back(range);
+          out.range_texts.push_back(std::move(lit.text));
+          return true;
+        });
   }
 
   std::string_view text_;
