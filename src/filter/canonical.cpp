@@ -118,29 +118,16 @@ void append_quoted(std::string& out, std::string_view text) {
 }
 
 bool is_bare_name(std::string_view s) {
-  if (s.empty())
-    return false;
-  const auto c0 = static_cast<unsigned char>(s[0]);
-  if (!((c0 | 0x20) >= 'a' && (c0 | 0x20) <= 'z') && c0 != '_' && c0 != '$' && c0 < 0x80)
-    return false;
-  for (const char ch : s.substr(1)) {
-    const auto c = static_cast<unsigned char>(ch);
-    const bool ok = ((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
-                    c == '_' || c == '-' || c >= 0x80;
-    if (!ok)
-      return false;
-  }
-  return true;
+  return !s.empty() && is_name_start(s[0]) &&
+         std::all_of(s.begin() + 1, s.end(), [](char c) { return is_name_char(c); });
 }
 
 void append_literal(std::string& out, const literal& lit) {
   // Bare when reading it back gives the same forms: a quoted "0" stays quoted (string only).
   bool bare = !lit.text.empty() && lit.text.front() != ' ' && lit.text.back() != ' ' &&
               lit.text.front() != '=' && lit.text.front() != '~';
-  for (const char c : lit.text) {
-    if (c == ',' || c == ';' || c == '|' || c == '(' || c == ')' || c == '\'' || c == '"')
-      bare = false;
-  }
+  if (std::any_of(lit.text.begin(), lit.text.end(), is_special))
+    bare = false;
   if (bare && lit.quoted) {
     literal probe;
     probe.text = lit.text;
@@ -454,9 +441,7 @@ std::string path_text(const path& p) {
     if (i > 0)
       out.push_back('.');
     // A lone "$topic" spelled bare would read as the pseudo-field: quote the JSON member.
-    const bool pseudo_name = p.segments.size() == 1 &&
-                             (s.text == "$topic" || s.text == "$partition" || s.text == "$offset" ||
-                              s.text == "$timestamp" || s.text == "$key");
+    const bool pseudo_name = p.segments.size() == 1 && pseudo_named(s.text) != pseudo::none;
     if (s.is_index || (is_bare_name(s.text) && !pseudo_name))
       out += s.text;
     else

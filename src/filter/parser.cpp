@@ -11,17 +11,6 @@
 namespace eventstreams::filter {
 namespace {
 
-bool is_special(char c) {
-  return c == ',' || c == ';' || c == '|' || c == '(' || c == ')' || c == '\'' || c == '"';
-}
-bool is_name_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' ||
-         static_cast<unsigned char>(c) >= 0x80;
-}
-bool is_name_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-         c == '-' || static_cast<unsigned char>(c) >= 0x80;
-}
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
 }
@@ -388,19 +377,8 @@ class parser {
     }
     if (pos_ - start > bounds_.max_path_length)
       return too_complex(start, "max_path_length", bounds_.max_path_length, "the path is too long");
-    if (bare_single && p.segments.size() == 1 && p.segments[0].text.starts_with('$')) {
-      const auto& name = p.segments[0].text;
-      if (name == "$topic")
-        p.meta = pseudo::topic;
-      else if (name == "$partition")
-        p.meta = pseudo::partition;
-      else if (name == "$offset")
-        p.meta = pseudo::offset;
-      else if (name == "$timestamp")
-        p.meta = pseudo::timestamp;
-      else if (name == "$key")
-        p.meta = pseudo::key;
-    }
+    if (bare_single && p.segments.size() == 1)
+      p.meta = pseudo_named(p.segments[0].text);
     const auto text = path_text(p);
     for (std::size_t i = 0; i < paths_.size(); ++i) {
       if (path_text(paths_[i]) == text) {

@@ -46,6 +46,29 @@ void type_bare_literal(literal& lit);
 
 enum class pseudo : std::uint8_t { none, topic, partition, offset, timestamp, key };
 
+// The lexical rules the parser reads and the printer writes by (docs/api.md "Server-side
+// filters"): characters a bare value cannot hold, and those of a bare path segment name.
+constexpr bool is_special(char c) {
+  return c == ',' || c == ';' || c == '|' || c == '(' || c == ')' || c == '\'' || c == '"';
+}
+constexpr bool is_name_start(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '$' ||
+         static_cast<unsigned char>(c) >= 0x80;
+}
+constexpr bool is_name_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+         c == '-' || static_cast<unsigned char>(c) >= 0x80;
+}
+// The pseudo-field that a lone bare segment spells ("$topic", ...), else pseudo::none.
+constexpr pseudo pseudo_named(std::string_view name) {
+  return name == "$topic"       ? pseudo::topic
+         : name == "$partition" ? pseudo::partition
+         : name == "$offset"    ? pseudo::offset
+         : name == "$timestamp" ? pseudo::timestamp
+         : name == "$key"       ? pseudo::key
+                                : pseudo::none;
+}
+
 struct path_segment {
   std::string text;
   bool is_index = false;  // written as digits: an array index (quote it for a member)
