@@ -1,7 +1,5 @@
 // Compiling (parse, normalise, lower), evaluating on extracted fields, and the process-wide set
 // of compiled filters (docs/api.md "Server-side filters").
-#include <arpa/inet.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -31,20 +29,12 @@ bool equals(const value& x, const literal& lit) {
 }
 
 bool in_range(std::string_view text, const std::vector<cidr_range>& ranges) {
-  char buffer[64];
-  if (text.size() >= sizeof buffer)
+  cidr_range address;
+  if (!parse_address(text, address))
     return false;
-  std::memcpy(buffer, text.data(), text.size());
-  buffer[text.size()] = '\0';
-  std::array<std::uint8_t, 16> bytes{};
-  bool v6 = false;
-  if (inet_pton(AF_INET, buffer, bytes.data()) != 1) {
-    if (inet_pton(AF_INET6, buffer, bytes.data()) != 1)
-      return false;
-    v6 = true;
-  }
+  const auto& bytes = address.bytes;
   for (const auto& r : ranges) {
-    if (r.v6 != v6)
+    if (r.v6 != address.v6)
       continue;
     const unsigned full = r.prefix / 8;
     const unsigned rest = r.prefix % 8;

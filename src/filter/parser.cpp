@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <charconv>
+#include <cstring>
 #include <re2/re2.h>
 
 #include "eventstreams/utf8.hpp"
@@ -38,16 +39,8 @@ bool is_ordering(cmp_op op) {
 
 bool parse_cidr(std::string_view text, cidr_range& out) {
   const auto slash = text.find('/');
-  const std::string address(text.substr(0, slash));
-  out = {};
-  if (inet_pton(AF_INET, address.c_str(), out.bytes.data()) == 1) {
-    out.prefix = 32;
-  } else if (inet_pton(AF_INET6, address.c_str(), out.bytes.data()) == 1) {
-    out.v6 = true;
-    out.prefix = 128;
-  } else {
+  if (!parse_address(text.substr(0, slash), out))
     return false;
-  }
   if (slash != std::string_view::npos) {
     const auto bits = text.substr(slash + 1);
     unsigned prefix = 0;
@@ -518,6 +511,22 @@ class parser {
 };
 
 }  // namespace
+
+bool parse_address(std::string_view text, cidr_range& out) noexcept {
+  char buffer[64];  // longer than any address (INET6_ADDRSTRLEN is 46)
+  if (text.size() >= sizeof buffer)
+    return false;
+  std::memcpy(buffer, text.data(), text.size());
+  buffer[text.size()] = '\0';
+  out = {};
+  if (inet_pton(AF_INET, buffer, out.bytes.data()) == 1) {
+    out.prefix = 32;
+    return true;
+  }
+  out.v6 = true;
+  out.prefix = 128;
+  return inet_pton(AF_INET6, buffer, out.bytes.data()) == 1;
+}
 
 std::optional<compile_error> parse_clause(std::string_view clause, std::size_t clause_number,
                                           const limits& bounds, parse_counts& counts,

@@ -95,6 +95,9 @@ struct cidr_range {
   std::array<std::uint8_t, 16> bytes{};
   unsigned prefix = 0;
 };
+// An IPv4 or IPv6 address as the single-address range (/32 or /128), if `text` is one. Used
+// for the ranges of cidr() and for the values they are checked against; does not allocate.
+bool parse_address(std::string_view text, cidr_range& out) noexcept;
 
 struct node {
   enum class kind : std::uint8_t { all, any, negate, compare, truthy, has, cidr };
