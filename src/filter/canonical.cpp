@@ -332,40 +332,43 @@ class normaliser {
     }
   }
 
+  // The positions of `keys` in key order, each key once (the first of equal ones): how values,
+  // ranges and children are sorted and deduplicated.
+  static std::vector<std::size_t> sorted_unique(const std::vector<std::string>& keys) {
+    std::vector<std::size_t> order(keys.size());
+    for (std::size_t i = 0; i < order.size(); ++i)
+      order[i] = i;
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return keys[a] < keys[b]; });
+    const auto last = std::unique(order.begin(), order.end(),
+                                  [&](std::size_t a, std::size_t b) { return keys[a] == keys[b]; });
+    order.erase(last, order.end());
+    return order;
+  }
+
   void sort_values(node& n) {
-    std::vector<std::pair<std::string, std::size_t>> keyed;
-    for (std::size_t i = 0; i < n.values.size(); ++i) {
-      std::string key;
-      append_literal(key, n.values[i]);
-      keyed.emplace_back(std::move(key), i);
+    std::vector<std::string> keys;
+    for (const auto& v : n.values) {
+      keys.emplace_back();
+      append_literal(keys.back(), v);
     }
-    std::sort(keyed.begin(), keyed.end());
     std::vector<literal> values;
     std::vector<std::shared_ptr<const re2::RE2>> res;
-    for (std::size_t k = 0; k < keyed.size(); ++k) {
-      if (k > 0 && keyed[k].first == keyed[k - 1].first)
-        continue;
-      values.push_back(std::move(n.values[keyed[k].second]));
+    for (const auto i : sorted_unique(keys)) {
+      values.push_back(std::move(n.values[i]));
       if (!n.res.empty())
-        res.push_back(n.res[keyed[k].second]);
+        res.push_back(n.res[i]);
     }
     n.values = std::move(values);
     n.res = std::move(res);
   }
 
   void sort_ranges(node& n) {
-    std::vector<std::size_t> order(n.ranges.size());
-    for (std::size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](auto a, auto b) { return n.range_texts[a] < n.range_texts[b]; });
     std::vector<cidr_range> ranges;
     std::vector<std::string> texts;
-    for (std::size_t k = 0; k < order.size(); ++k) {
-      if (k > 0 && n.range_texts[order[k]] == n.range_texts[order[k - 1]])
-        continue;
-      ranges.push_back(n.ranges[order[k]]);
-      texts.push_back(n.range_texts[order[k]]);
+    for (const auto i : sorted_unique(n.range_texts)) {
+      ranges.push_back(n.ranges[i]);
+      texts.push_back(n.range_texts[i]);
     }
     n.ranges = std::move(ranges);
     n.range_texts = std::move(texts);
@@ -408,16 +411,12 @@ class normaliser {
         into->res.push_back(std::move(r));
       sort_values(*into);
     }
-    std::vector<std::pair<std::string, std::size_t>> keyed;
-    for (std::size_t i = 0; i < merged.size(); ++i)
-      keyed.emplace_back(print_.print(merged[i]), i);
-    std::sort(keyed.begin(), keyed.end());
+    std::vector<std::string> keys;
+    for (const auto& m : merged)
+      keys.push_back(print_.print(m));
     std::vector<node> children;
-    for (std::size_t k = 0; k < keyed.size(); ++k) {
-      if (k > 0 && keyed[k].first == keyed[k - 1].first)
-        continue;
-      children.push_back(std::move(merged[keyed[k].second]));
-    }
+    for (const auto i : sorted_unique(keys))
+      children.push_back(std::move(merged[i]));
     if (children.size() == 1) {
       node only = std::move(children[0]);
       n = std::move(only);
