@@ -63,7 +63,7 @@ bool holds(const node& n, const value& x) {
       if (x.t == value::type::number && l.has_number)
         c = compare_numbers(x.num, l.num);
       else if (x.t == value::type::string)
-        c = x.str.compare(l.text) < 0 ? -1 : (x.str.compare(l.text) > 0 ? 1 : 0);
+        c = x.str.compare(l.text);  // only its sign is read
       else
         return false;
       return n.op == cmp_op::lt   ? c < 0
