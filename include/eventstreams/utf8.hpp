@@ -1,5 +1,7 @@
-// UTF-8 well-formedness (Unicode table 3-7), shared by the JSON scanner and the config loader,
-// and the value of a hex digit, shared by the JSON scanner and the router's percent-decoding.
+// UTF-8 well-formedness (Unicode table 3-7), shared by the JSON scanner and the config loader;
+// the value of a hex digit, shared by the JSON scanner, the filter's field reader and the
+// router's percent-decoding; and what a JSON one-character escape stands for, shared by the
+// scanner and the filter's field reader.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +26,26 @@ constexpr int hex_value(char c) noexcept {
   if (c >= 'A' && c <= 'F')
     return c - 'A' + 10;
   return -1;
+}
+
+// The character that the JSON escape \e stands for (RFC 8259 §7): `b f n r t` are control
+// characters, `" \ /` stand for themselves. `u` is not a one-character escape; any other `e`
+// is returned as it is.
+constexpr char json_escaped_char(char e) noexcept {
+  switch (e) {
+    case 'b':
+      return '\b';
+    case 'f':
+      return '\f';
+    case 'n':
+      return '\n';
+    case 'r':
+      return '\r';
+    case 't':
+      return '\t';
+    default:
+      return e;
+  }
 }
 
 }  // namespace eventstreams

@@ -51,21 +51,6 @@ void unescape(std::string_view raw, std::string& out) {
     }
     const char e = raw[++i];
     switch (e) {
-      case 'b':
-        out.push_back('\b');
-        break;
-      case 'f':
-        out.push_back('\f');
-        break;
-      case 'n':
-        out.push_back('\n');
-        break;
-      case 'r':
-        out.push_back('\r');
-        break;
-      case 't':
-        out.push_back('\t');
-        break;
       case 'u': {
         int cp = hex4(raw, i + 1);
         if (cp < 0) {
@@ -87,8 +72,8 @@ void unescape(std::string_view raw, std::string& out) {
         break;
       }
       default:
-        out.push_back(e);
-        break;  // \" \\ \/
+        out.push_back(json_escaped_char(e));
+        break;
     }
   }
 }
@@ -250,16 +235,11 @@ class walker {
           return false;
         }
         ++members;
-        skip_ws();
-        if (p_ < end_ && *p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ < end_ && *p_ == '}') {
-          ++p_;
+        bool more = false;
+        if (!after_item('}', more))
+          return false;
+        if (!more)
           break;
-        }
-        return false;
       }
     }
     if (into != nullptr) {
@@ -269,13 +249,25 @@ class walker {
     return true;
   }
 
-  // The value of a member or element that trie node `next` stands for.
-  bool member(std::size_t next, unsigned depth) {
+  // The value of a member or element that trie node `next` stands for: into its slot, or into
+  // `fallback` (may be null) when no path ends there.
+  bool member(std::size_t next, unsigned depth, value* fallback = nullptr) {
     const auto slot = prog_.trie[next].slot;
-    value* into = slot == trie_node::no_slot ? nullptr : &work_.slots[slot];
-    if (into != nullptr && p_ < end_ && *p_ == '[')
-      return array(&prog_.trie[next], depth + 1, into, &work_.elements[slot]);
-    return read(next, depth + 1, into);
+    if (slot == trie_node::no_slot)
+      return read(next, depth + 1, fallback);
+    if (p_ < end_ && *p_ == '[')
+      return array(&prog_.trie[next], depth + 1, &work_.slots[slot], &work_.elements[slot]);
+    return read(next, depth + 1, &work_.slots[slot]);
+  }
+
+  // After a member or element: true with `more` when ',' follows, true without it when `close`
+  // ends the container, false for anything else.
+  bool after_item(char close, bool& more) {
+    skip_ws();
+    if (p_ >= end_ || (*p_ != ',' && *p_ != close))
+      return false;
+    more = *p_++ == ',';
+    return true;
   }
 
   bool array(const trie_node* node, unsigned depth, value* into,
@@ -299,34 +291,22 @@ class walker {
         value* target = elements != nullptr ? &element : nullptr;
         if (next != 0) {
           reset(next);
-          const auto slot = prog_.trie[next].slot;
-          if (slot != trie_node::no_slot && p_ < end_ && *p_ == '[') {
-            if (!array(&prog_.trie[next], depth + 1, &work_.slots[slot], &work_.elements[slot]))
-              return false;
-            if (target != nullptr)
-              *target = work_.slots[slot];
-          } else if (!read(next, depth + 1,
-                           slot != trie_node::no_slot ? &work_.slots[slot] : target)) {
+          if (!member(next, depth, target))
             return false;
-          } else if (slot != trie_node::no_slot && target != nullptr) {
+          const auto slot = prog_.trie[next].slot;
+          if (slot != trie_node::no_slot && target != nullptr)
             *target = work_.slots[slot];
-          }
         } else if (!read(0, depth + 1, target)) {
           return false;
         }
         if (elements != nullptr)
           elements->push_back(element);
         ++count;
-        skip_ws();
-        if (p_ < end_ && *p_ == ',') {
-          ++p_;
-          continue;
-        }
-        if (p_ < end_ && *p_ == ']') {
-          ++p_;
+        bool more = false;
+        if (!after_item(']', more))
+          return false;
+        if (!more)
           break;
-        }
-        return false;
       }
     }
     if (into != nullptr) {

@@ -63,26 +63,7 @@ std::string_view as_read(std::string_view raw, name_buffer& buf) {
         }
         c = static_cast<char>(code);
       } else {
-        switch (escape) {
-          case 'b':
-            c = '\b';
-            break;
-          case 'f':
-            c = '\f';
-            break;
-          case 'n':
-            c = '\n';
-            break;
-          case 'r':
-            c = '\r';
-            break;
-          case 't':
-            c = '\t';
-            break;
-          default:
-            c = escape;
-            break;  // '"', '\\', '/'
-        }
+        c = json_escaped_char(escape);
       }
     }
     if (n == buf.size()) {
