@@ -9,12 +9,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "micro_timing.hpp"
 #include "eventstreams/event_encoder.hpp"
 #include "eventstreams/position_vector.hpp"
 
+namespace bench = eventstreams::bench;
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
+using bench::sink;
 
 // A recentchange event as the public stream carries it (about 1 KB, meta with 9 members,
 // some non-ASCII and escaped text).
@@ -35,18 +38,6 @@ constexpr std::string_view event =
     R"( copyedit, fix &quot;citation needed&quot; tags</span>"})";
 
 constexpr std::string_view topic = "eqiad.mediawiki.recentchange";
-
-volatile std::size_t sink = 0;  // keeps the optimiser from dropping the work
-
-template <class Body>
-double ns_per_event(long iterations, Body&& body) {
-  const auto start = clock_type::now();
-  for (long i = 0; i < iterations; ++i) {
-    body(i);
-  }
-  const std::chrono::duration<double, std::nano> elapsed = clock_type::now() - start;
-  return elapsed.count() / static_cast<double>(iterations);
-}
 
 void report(const char* name, double ns) {
   const double mb_per_s = static_cast<double>(event.size()) / ns * 1e9 / 1e6;
@@ -69,7 +60,7 @@ int main(int argc, char** argv) {
   std::printf("event: %zu bytes, %ld iterations\n", event.size(), iterations);
 
   // The splice alone, into a buffer reused like a session's per-event scratch.
-  report("splice_meta", ns_per_event(iterations, [&](long i) {
+  report("splice_meta", bench::ns_per_iteration(iterations, [&](long i) {
            data.clear();
            bool canary = false;
            eventstreams::splice_meta(event, topic, 0, i, data, &canary);
@@ -82,7 +73,7 @@ int main(int argc, char** argv) {
       {{"eqiad.mediawiki.recentchange", 0, 0, std::nullopt},
        {"codfw.mediawiki.recentchange", 0, 88913, 1717245000000}});
   std::string batch;
-  report("splice + advance + id + sse frame", ns_per_event(iterations, [&](long i) {
+  report("splice + advance + id + sse frame", bench::ns_per_iteration(iterations, [&](long i) {
            data.clear();
            bool canary = false;
            if (eventstreams::splice_meta(event, topic, 0, i, data, &canary) ==
@@ -98,7 +89,7 @@ int main(int argc, char** argv) {
 
   // For scale: the DOM round trip the splice avoids (PLATFORM.md quotes 15-20 us).
   const long dom_iterations = iterations / 10 > 0 ? iterations / 10 : 1;
-  report("nlohmann parse + set + dump (ref)", ns_per_event(dom_iterations, [&](long i) {
+  report("nlohmann parse + set + dump (ref)", bench::ns_per_iteration(dom_iterations, [&](long i) {
            auto doc = nlohmann::json::parse(event);
            doc["meta"]["topic"] = topic;
            doc["meta"]["partition"] = 0;

@@ -11,14 +11,17 @@
 
 #include <nlohmann/json.hpp>
 
+#include "micro_timing.hpp"
 #include "eventstreams/filter.hpp"
 
 namespace ef = eventstreams::filter;
 
+namespace bench = eventstreams::bench;
+
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-volatile std::size_t sink = 0;  // keeps the optimiser from dropping the work
+using bench::clock_type;
+using bench::sink;
 
 // A recentchange event of the public stream's shape (~1 KB); `wiki` varies per record.
 std::string event(const std::string& wiki, int n) {
@@ -73,15 +76,6 @@ std::vector<std::string> passing_filter(int n) {
   return out;
 }
 
-template <class Body>
-double ns_per_record(long iterations, Body&& body) {
-  const auto start = clock_type::now();
-  for (long i = 0; i < iterations; ++i)
-    body(i);
-  const std::chrono::duration<double, std::nano> elapsed = clock_type::now() - start;
-  return elapsed.count() / static_cast<double>(iterations);
-}
-
 void report(const char* name, double ns) {
   std::printf("%-46s %9.1f ns/record %11.0f records/s\n", name, ns, 1e9 / ns);
 }
@@ -110,8 +104,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::size_t hits = 0;
-    const double ns =
-        ns_per_record(iterations, [&](long) { hits += made.filter->matches(record, work); });
+    const double ns = bench::ns_per_iteration(
+        iterations, [&](long) { hits += made.filter->matches(record, work); });
     sink = sink + hits;
     if (hits != static_cast<std::size_t>(iterations)) {
       std::fprintf(stderr, "the %d-predicate filter did not match every record\n", n);
@@ -123,20 +117,20 @@ int main(int argc, char** argv) {
   {
     auto made =
         ef::compile(std::vector<std::string>{"wiki=nlwiki", "namespace=0", "!bot"}, ef::limits{});
-    const double ns =
-        ns_per_record(iterations, [&](long) { sink = sink + made.filter->matches(record, work); });
+    const double ns = bench::ns_per_iteration(
+        iterations, [&](long) { sink = sink + made.filter->matches(record, work); });
     report("filter, rejected by its first predicate", ns);
   }
   {
     auto made =
         ef::compile(std::vector<std::string>{"$topic=eqiad.mediawiki.recentchange"}, ef::limits{});
-    const double ns =
-        ns_per_record(iterations, [&](long) { sink = sink + made.filter->matches(record, work); });
+    const double ns = bench::ns_per_iteration(
+        iterations, [&](long) { sink = sink + made.filter->matches(record, work); });
     report("filter on $topic only (no payload read)", ns);
   }
   {
-    const double ns = ns_per_record(iterations / 4,
-                                    [&](long) { sink = sink + nlohmann::json::parse(one).size(); });
+    const double ns = bench::ns_per_iteration(
+        iterations / 4, [&](long) { sink = sink + nlohmann::json::parse(one).size(); });
     report("for scale: nlohmann::json::parse (a DOM)", ns);
   }
   {
