@@ -2,6 +2,7 @@
 // clause, every limit checked while parsing, errors that name the clause and the character.
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <re2/re2.h>
@@ -372,15 +373,10 @@ class parser {
       return too_complex(start, "max_path_length", bounds_.max_path_length, "the path is too long");
     if (bare_single && p.segments.size() == 1)
       p.meta = pseudo_named(p.segments[0].text);
-    const auto text = path_text(p);
-    for (std::size_t i = 0; i < paths_.size(); ++i) {
-      if (path_text(paths_[i]) == text) {
-        slot = i;
-        return true;
-      }
-    }
-    slot = paths_.size();
-    paths_.push_back(std::move(p));
+    // One slot per path: equal paths are those with the same canonical spelling.
+    slot = static_cast<std::size_t>(std::find(paths_.begin(), paths_.end(), p) - paths_.begin());
+    if (slot == paths_.size())
+      paths_.push_back(std::move(p));
     return true;
   }
 

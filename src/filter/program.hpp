@@ -73,10 +73,13 @@ struct path_segment {
   std::string text;
   bool is_index = false;  // written as digits: an array index (quote it for a member)
   std::size_t index = 0;  // when is_index
+  bool operator==(const path_segment&) const = default;
 };
 struct path {
   std::vector<path_segment> segments;
   pseudo meta = pseudo::none;  // $topic etc.: the record's own field, no payload read
+  // Equal exactly when path_text() is: the spelling is canonical (digit segments too).
+  bool operator==(const path&) const = default;
 };
 
 enum class cmp_op : std::uint8_t { eq, ne, lt, le, gt, ge, prefix, suffix, contains, re, not_re };
