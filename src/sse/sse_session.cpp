@@ -190,7 +190,7 @@ void sse_session::drain_framed() {
   // The per-client blocks (keepalive ids, the pre-end id) carry the positions after the last
   // chunk written (docs/api.md §5.1).
   if (last)
-    format_.follow(last->end_id, moved);
+    format_.follow(last->end_id, moved, last);
   if (fatal && !fatal->end.empty())
     return end_on_strand(fatal->end);
   if (fatal)
@@ -277,8 +277,16 @@ void sse_session::flush() {
   auto result = writer_.flush(
       ending_, guard("write", &sse_session::on_write),
       [self = shared_from_this()] { self->close("stalled: the client stopped reading"); });
+  if (auto sent = writer_.take_sent_now())
+    ctx_.metrics.bytes_sent().Increment(static_cast<double>(sent));
   if (result == stream_writer::flush_result::ended)
-    close(end_reason_);  // HTTP/1.0 end with nothing left to send
+    return close(end_reason_);  // HTTP/1.0 end with nothing left to send
+  if (result == stream_writer::flush_result::written) {
+    // The socket took it all at once: what on_write does after a write, without one.
+    writer_.trim();
+    if (writer_.final_queued())
+      close(end_reason_);
+  }
 }
 
 void sse_session::on_write(beast::error_code ec, std::size_t bytes) {

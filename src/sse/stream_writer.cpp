@@ -17,7 +17,11 @@ stream_writer::stream_writer(beast::tcp_stream&& stream, bool chunked, std::size
       chunked_(chunked),
       max_buffered_(max_buffered),
       stall_timeout_(stall_timeout),
-      stall_timer_(stream_.get_executor()) {}
+      stall_timer_(stream_.get_executor()) {
+  // write_now() sends without waiting; the asynchronous operations do not mind the mode.
+  beast::error_code ec;
+  stream_.socket().non_blocking(true, ec);
+}
 
 void stream_writer::seal_pending() {
   if (pending_.empty())
@@ -87,7 +91,30 @@ stream_writer::flush_result stream_writer::prepare(bool final) {
   }
   if (inflight_.empty())
     return flush_result::ended;  // HTTP/1.0 end with nothing left to send
+  buffers_.push_back(net::buffer(inflight_));
   return flush_result::started;
+}
+
+bool stream_writer::write_now() {
+  beast::error_code ec;
+  // Without the stream's own operation: it would arm and cancel the stall timer, allocate an
+  // operation and post its completion, which cost more than the send for a socket with room.
+  // An error (a closed peer) is left to the asynchronous write, which meets it again.
+  std::size_t n = stream_.socket().write_some(buffers_, ec);
+  sent_now_ += n;
+  bytes_written_ += n;
+  auto first = buffers_.begin();
+  while (first != buffers_.end() && n >= first->size()) {
+    n -= first->size();
+    ++first;
+  }
+  buffers_.erase(buffers_.begin(), first);
+  if (buffers_.empty()) {
+    inflight_segments_.clear();  // unpins the shared chunks
+    return true;
+  }
+  buffers_.front() += n;
+  return false;
 }
 
 void stream_writer::written(std::size_t bytes) {

@@ -45,18 +45,24 @@ class stream_writer {
   enum class flush_result {
     busy,     // a write is in flight; its completion flushes again
     idle,     // nothing to write
-    started,  // a write started: `done` runs when it completes
+    written,  // the socket took every byte at once: no write is in flight, `done` will not run
+    started,  // the socket took part (or none) at once; `done` runs when the rest is written
     ended,    // the end was asked and the body needs no final bytes (HTTP/1.0): close now
   };
-  // Starts writing the header, the pending bytes (as one chunk) and, when `final`, the final
-  // chunk. `done(error_code, bytes)` completes the write: call written() first in it.
-  // `stalled()` runs when the write has not completed within the stall timeout.
+  // Writes the header, the pending bytes (as one chunk) and, when `final`, the final chunk: first
+  // with one non-blocking send (a socket with room takes them at once, with no asynchronous
+  // operation, timer or completion), then, for what it did not take, with an asynchronous write.
+  // `done(error_code, bytes)` completes that write: call written() first in it. `stalled()` runs
+  // when it has not completed within the stall timeout. take_sent_now() has the bytes the
+  // non-blocking send wrote.
   template <class Done, class Stalled>
   flush_result flush(bool final, Done&& done, Stalled&& stalled) {
     if (writing_)
       return flush_result::busy;
     if (auto r = prepare(final); r != flush_result::started)
       return r;
+    if (write_now())
+      return flush_result::written;
     writing_ = true;
     // A client that stopped reading leaves this write pending once the socket buffers are full.
     stall_timer_.expires_after(stall_timeout_);
@@ -66,12 +72,11 @@ class stream_writer {
       if (!ec && writing_ && seq == write_seq_)
         stalled();
     });
-    if (buffers_.empty())
-      net::async_write(stream_, net::buffer(inflight_), std::forward<Done>(done));
-    else
-      net::async_write(stream_, buffers_, std::forward<Done>(done));  // gathered: one writev
+    net::async_write(stream_, buffers_, std::forward<Done>(done));  // gathered: one writev
     return flush_result::started;
   }
+  // The bytes the non-blocking sends of flush() wrote since the last call.
+  std::size_t take_sent_now() noexcept { return std::exchange(sent_now_, 0); }
 
   // The write completed (or failed) after `bytes`: the first call of the `done` handler.
   void written(std::size_t bytes);
@@ -90,6 +95,9 @@ class stream_writer {
  private:
   flush_result prepare(bool final);
   flush_result prepare_gathered(bool final);
+  // One non-blocking send of buffers_; true when it took every byte (the write is over), else
+  // buffers_ keeps what is left.
+  bool write_now();
   // Moves pending() into the queue as one framed segment.
   void seal_pending();
 
@@ -110,11 +118,12 @@ class stream_writer {
   std::vector<segment> queue_;     // framed segments after pending_ was sealed (shared mode)
   std::size_t queued_bytes_ = 0;
   std::vector<segment> inflight_segments_;  // pinned while written
-  std::vector<net::const_buffer> buffers_;  // inflight_ then the segments, when gathered
+  std::vector<net::const_buffer> buffers_;  // what is left to write: inflight_, the segments
   bool writing_ = false;
   bool final_queued_ = false;
   std::uint64_t write_seq_ = 0;  // writes started, for the stall timer
   std::uint64_t bytes_written_ = 0;
+  std::size_t sent_now_ = 0;  // by write_now(), not yet taken
   std::array<char, 512> read_buffer_;
 };
 

@@ -248,5 +248,58 @@ TEST_F(SessionTest, AClientThatStopsReadingIsClosedAfterTheStallTimeout) {
   EXPECT_LT(src_->taken, 2000u);
 }
 
+// The writer sends what the socket has room for at once, and only the rest asynchronously:
+// the bytes on the wire are the same either way, in order, counted once.
+TEST_F(SessionTest, TheWriterSendsAtOnceWhatTheSocketTakesAndTheRestAsynchronously) {
+  connect(/*small_buffers=*/true);
+  stream_writer w(std::move(*server_), /*chunked=*/true, 1 << 24, 5s);
+  server_.reset();
+  w.set_header(header);
+  int done = 0;
+  std::size_t async_bytes = 0;
+  beast::error_code async_ec;
+  auto on_done = [&](beast::error_code ec, std::size_t n) {
+    w.written(n);
+    ++done;
+    async_bytes += n;
+    async_ec = ec;
+  };
+  auto on_stall = [] { ADD_FAILURE() << "stalled"; };
+
+  // Room: written at once, no write in flight, no completion.
+  w.pending() = "hello";
+  ASSERT_EQ(w.flush(false, on_done, on_stall), stream_writer::flush_result::written);
+  const std::size_t first =
+      std::string_view(header).size() + std::string_view("5\r\nhello\r\n").size();
+  EXPECT_EQ(w.take_sent_now(), first);
+  EXPECT_EQ(w.take_sent_now(), 0u);
+  EXPECT_FALSE(w.writing());
+  EXPECT_EQ(w.bytes_written(), first);
+
+  // Shared chunks far larger than the socket's buffers: part goes at once, the rest (from the
+  // middle of a segment) asynchronously.
+  auto a = std::make_shared<std::string>(300000, 'a');
+  auto b = std::make_shared<std::string>(300000, 'b');
+  (*a)[0] = 'A';
+  (*b)[299999] = 'B';
+  w.push_framed(*a, a);
+  w.pending() = "own";  // sealed as its own chunk between the two
+  w.push_framed(*b, b);
+  ASSERT_EQ(w.flush(true, on_done, on_stall), stream_writer::flush_result::started);
+  const std::size_t now = w.take_sent_now();
+  EXPECT_LT(now, a->size());
+  EXPECT_TRUE(w.writing());
+  ASSERT_TRUE(run_until([&] { return done == 1; }, 10s));
+  EXPECT_FALSE(async_ec);
+  const std::size_t total = first + a->size() + std::string_view("3\r\nown\r\n").size() +
+                            b->size() + std::string_view("0\r\n\r\n").size();
+  EXPECT_EQ(now + async_bytes, total - first);
+  EXPECT_EQ(w.bytes_written(), total);
+  ASSERT_TRUE(run_until([&] { return received_.size() == total; }));
+  EXPECT_EQ(received_,
+            std::string(header) + "5\r\nhello\r\n" + *a + "3\r\nown\r\n" + *b + "0\r\n\r\n");
+  w.close();
+}
+
 }  // namespace
 }  // namespace eventstreams::test
