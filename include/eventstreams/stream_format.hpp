@@ -72,8 +72,10 @@ class stream_format {
   // Shared mode: the stream's events were written from bytes framed for many streams with
   // equal positions; from here the id-only blocks, the error event and the pre-end block carry
   // `id` (those positions, rendered), and `moved` says whether they moved past the last event
-  // written. Valid until the next call; records stepped here afterwards are not supported.
-  void follow(std::string_view id, bool moved);
+  // written. `owner` keeps the bytes of `id` alive (the chunk that carries them: a member of a
+  // cohort would otherwise copy the id, kilobytes over many partitions, for every batch). Valid
+  // until the next call; records stepped here afterwards are not supported.
+  void follow(std::string_view id, bool moved, std::shared_ptr<const void> owner);
 
   // A fatal error after the 200. SSE: `event: error` with the current id and `problem` (a
   // problem JSON object) as data. NDJSON: nothing, the response just ends (docs/api.md §4).
@@ -104,7 +106,8 @@ class stream_format {
   std::unique_ptr<filter::scratch> filter_work_;  // with filter_
   bool id_moved_ = false;
   std::string scratch_;  // one spliced record
-  std::string followed_id_;
+  std::string_view followed_id_;
+  std::shared_ptr<const void> followed_owner_;  // holds followed_id_'s bytes
   bool following_ = false;
 };
 

@@ -72,9 +72,10 @@ record_outcome stream_format::record(const spliced_record& rec, std::string& out
   return record_outcome::sent;
 }
 
-void stream_format::follow(std::string_view id, bool moved) {
+void stream_format::follow(std::string_view id, bool moved, std::shared_ptr<const void> owner) {
   following_ = true;
-  followed_id_.assign(id);
+  followed_owner_ = std::move(owner);
+  followed_id_ = id;
   id_moved_ = moved;
 }
 
