@@ -69,6 +69,7 @@ class server {
   std::optional<net::signal_set> signals_;
   std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_,
       refresh_timer_;
+  std::uint64_t departures_at_trim_ = 0;  // registry departures when the last trim ran
   // The streams of the file (SIGHUP re-reads them) and, with stream_config.uri, the fetched ones;
   // both touched only under reload_mutex_ once the I/O threads run.
   std::vector<stream_config> inline_streams_;
@@ -472,7 +473,9 @@ void server::check_shutdown() {
 // Every connection creates and destroys a librdkafka consumer (threads, fetch buffers, queues):
 // glibc keeps much of what they free inside its arenas, so RSS creeps up with connection churn
 // although nothing leaks (heaptrack: ~60 bytes per connection still allocated; malloc_trim(0)
-// gave back 5.2 of 22.6 MB after 55,000 churned connections). Trimming now and then bounds it.
+// gave back 5.2 of 22.6 MB after 55,000 churned connections). Trimming now and then bounds it,
+// after streams closed only: the trim holds each arena's lock while it walks it, so the I/O
+// threads' allocations wait meanwhile, and with no stream closed there is nothing to give back.
 void server::schedule_trim() {
   const auto interval = ctx_.cfg.server.memory_trim_interval;
   if (interval.count() == 0)
@@ -481,8 +484,11 @@ void server::schedule_trim() {
   trim_timer_->async_wait([this](beast::error_code ec) {
     if (ec || stopping_)
       return;
-    // It walks every arena: not on an I/O thread.
-    net::post(*blocking_, [] { malloc_trim(0); });
+    if (auto left = ctx_.registry.departures(); left != departures_at_trim_) {
+      departures_at_trim_ = left;
+      // It walks every arena: not on an I/O thread.
+      net::post(*blocking_, [] { malloc_trim(0); });
+    }
     schedule_trim();
   });
 }

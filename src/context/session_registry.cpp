@@ -43,6 +43,12 @@ void session_registry::leave(stream_member* s) {
   if (ip != per_ip_.end() && --ip->second == 0)
     per_ip_.erase(ip);
   members_.erase(it);
+  ++departures_;
+}
+
+std::uint64_t session_registry::departures() const {
+  std::lock_guard lock(mutex_);
+  return departures_;
 }
 
 std::size_t session_registry::size() const {

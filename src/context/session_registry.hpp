@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,8 @@ class session_registry {
   void hand_over(stream_member* from, stream_member* to, std::weak_ptr<stream_member> weak);
   void leave(stream_member* s);
   std::size_t size() const;
+  // Members that left since the process started.
+  std::uint64_t departures() const;
   // Calls `f` on every live member (f should only post work onto the member's strand).
   void for_each(const std::function<void(std::shared_ptr<stream_member>)>& f) const;
 
@@ -44,6 +47,7 @@ class session_registry {
   };
   std::unordered_map<stream_member*, entry> members_;
   std::unordered_map<std::string, std::size_t> per_ip_;
+  std::uint64_t departures_ = 0;
 };
 
 }  // namespace eventstreams
