@@ -266,6 +266,7 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
     std::int64_t sent = 0;
     if (data.starts_with(sent_key) && parse_int(d + sent_key.size(), d_end, sent)) {
       latencies_.push_back(now_real_ns_ - sent);
+      sent_.push_back(sent);
     }
   }
   std::int64_t partition = -1, offset = -1;

@@ -77,6 +77,8 @@ class sse_client_pool {
   // Only after stop().
   const std::vector<connection_stats>& stats() const { return stats_; }
   std::vector<std::int64_t>& latencies_ns() { return latencies_; }
+  // Parallel to latencies_ns(): each sample's bench_sent_ns (when the event was produced).
+  const std::vector<std::int64_t>& sent_ns() const { return sent_; }
 
  private:
   struct connection;
@@ -91,6 +93,7 @@ class sse_client_pool {
   std::vector<connection> conns_;
   std::vector<connection_stats> stats_;
   std::vector<std::int64_t> latencies_;
+  std::vector<std::int64_t> sent_;
   std::vector<char> read_buffer_;
   std::thread thread_;
   std::atomic<bool> stop_{false};
