@@ -192,7 +192,9 @@ metrics::metrics()
 void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {
   if (timestamps.empty())
     return;
-  std::vector<double> increments(delivery_lag_bounds_.size() + 1, 0.0);
+  // Per thread and reused: a shared-mode batch calls this once per client.
+  thread_local std::vector<double> increments;
+  increments.assign(delivery_lag_bounds_.size() + 1, 0.0);
   double sum = 0;
   for (auto ts : timestamps) {
     double lag = static_cast<double>(std::max<std::int64_t>(0, now_ms - ts)) / 1000.0;
