@@ -1,6 +1,7 @@
 // Record -> SSE bytes: the `meta` splice, the event frame and the NDJSON line (API.md §5.2).
 #pragma once
 
+#include <charconv>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -30,6 +31,14 @@ void append_sse_event(std::string& out, std::string_view id, std::string_view da
 void append_sse_id_block(std::string& out, std::string_view id);
 // Appends "<data>\n" (NDJSON).
 void append_ndjson_line(std::string& out, std::string_view data);
+
+// Appends the decimal digits of `v`.
+template <class Int>
+void append_int(std::string& out, Int v) {
+  char buf[24];
+  const auto res = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, res.ptr);
+}
 
 // Appends `s` as a JSON string literal (with quotes), escaping as RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view s);

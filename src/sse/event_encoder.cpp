@@ -10,13 +10,6 @@
 namespace eventstreams {
 namespace {
 
-template <class Int>
-void append_int(std::string& out, Int v) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
-}
-
 // Copies a span of validated JSON. A raw CR or LF there can only be whitespace between tokens
 // (strings cannot hold them), and it would split the `data:` line, so it becomes a space.
 void append_span(std::string& out, std::string_view text, detail::json_span span,

@@ -15,13 +15,6 @@ namespace {
 // partition; this bound keeps a corrupt id from sizing it absurdly.
 constexpr std::int32_t max_partition = 1 << 20;
 
-template <class Int>
-void append_int(std::string& out, Int v) {
-  char buf[24];
-  const auto res = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, res.ptr);
-}
-
 }  // namespace
 
 position_vector::position_vector(std::vector<partition_position> positions)
