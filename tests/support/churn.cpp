@@ -9,9 +9,9 @@
 #include "test_producer.hpp"
 
 namespace eventstreams::test {
-namespace {
 
-// Ids seen on earlier connections, shared by the client threads (a bounded ring).
+// Ids seen on earlier connections, shared by the client threads (a bounded ring). Not in the
+// anonymous namespace: churn_driver::state holds one.
 class id_pool {
  public:
   void add(const std::string& id) {
@@ -33,6 +33,8 @@ class id_pool {
   std::vector<std::string> ids_;
   std::size_t next_ = 0;
 };
+
+namespace {
 
 const std::vector<std::string> malformed_ids = {
     "garbage",

@@ -235,8 +235,8 @@ TEST(LastEventId, DeepNestingIsRejectedNotCrashing) {
 
 // ---- plan_start ----------------------------------------------------------------------------
 
-constexpr partition_bounds bounds{100, 200};
-constexpr std::int64_t ts = 1532031066001;
+constexpr partition_bounds plan_bounds{100, 200};
+constexpr std::int64_t entry_ts = 1532031066001;
 constexpr std::int64_t since = 1714564800000;
 
 last_event_entry entry(std::optional<std::int64_t> offset, std::optional<std::int64_t> timestamp) {
@@ -253,15 +253,16 @@ void expect_plan(const start_plan& p, start_kind kind, std::int64_t value,
 start_plan plan(std::optional<std::int64_t> offset, std::optional<std::int64_t> timestamp,
                 resume_policy policy, std::optional<std::int64_t> since_ms = std::nullopt) {
   const auto e = entry(offset, timestamp);
-  return plan_start(&e, since_ms, policy, bounds);
+  return plan_start(&e, since_ms, policy, plan_bounds);
 }
 
 TEST(PlanStart, NoEntryUsesSinceElseEnd) {
   for (auto policy : {resume_policy::offset, resume_policy::timestamp}) {
-    expect_plan(plan_start(nullptr, since, policy, bounds), start_kind::timestamp, since,
+    expect_plan(plan_start(nullptr, since, policy, plan_bounds), start_kind::timestamp, since,
                 std::nullopt);
-    expect_plan(plan_start(nullptr, 0, policy, bounds), start_kind::timestamp, 0, std::nullopt);
-    expect_plan(plan_start(nullptr, std::nullopt, policy, bounds), start_kind::end, 200,
+    expect_plan(plan_start(nullptr, 0, policy, plan_bounds), start_kind::timestamp, 0,
+                std::nullopt);
+    expect_plan(plan_start(nullptr, std::nullopt, policy, plan_bounds), start_kind::end, 200,
                 std::nullopt);
   }
 }
@@ -280,8 +281,8 @@ TEST(PlanStart, OffsetPolicyInRangeIsExact) {
   expect_plan(plan(150, std::nullopt, p), start_kind::offset, 150, std::nullopt);
   expect_plan(plan(200, std::nullopt, p), start_kind::offset, 200, std::nullopt);  // high
   // The entry's timestamp does not override a valid offset, but is carried for the id.
-  expect_plan(plan(100, ts, p), start_kind::offset, 100, ts);
-  expect_plan(plan(200, ts, p), start_kind::offset, 200, ts);
+  expect_plan(plan(100, entry_ts, p), start_kind::offset, 100, entry_ts);
+  expect_plan(plan(200, entry_ts, p), start_kind::offset, 200, entry_ts);
   // `since` never overrides an entry.
   expect_plan(plan(150, std::nullopt, p, since), start_kind::offset, 150, std::nullopt);
 }
@@ -292,24 +293,25 @@ TEST(PlanStart, OffsetPolicyOutOfRange) {
   expect_plan(plan(0, std::nullopt, p), start_kind::earliest, 100, std::nullopt);
   expect_plan(plan(201, std::nullopt, p), start_kind::end, 200, std::nullopt);
   expect_plan(plan(INT64_MAX, std::nullopt, p), start_kind::end, 200, std::nullopt);
-  expect_plan(plan(99, ts, p), start_kind::timestamp, ts, ts);
-  expect_plan(plan(201, ts, p), start_kind::timestamp, ts, ts);
+  expect_plan(plan(99, entry_ts, p), start_kind::timestamp, entry_ts, entry_ts);
+  expect_plan(plan(201, entry_ts, p), start_kind::timestamp, entry_ts, entry_ts);
   expect_plan(plan(201, std::nullopt, p, since), start_kind::end, 200, std::nullopt);
 }
 
 TEST(PlanStart, OffsetPolicySpecialOffsets) {
   const auto p = resume_policy::offset;
   expect_plan(plan(-1, std::nullopt, p), start_kind::end, 200, std::nullopt);
-  expect_plan(plan(-1, ts, p), start_kind::timestamp, ts, ts);
+  expect_plan(plan(-1, entry_ts, p), start_kind::timestamp, entry_ts, entry_ts);
   expect_plan(plan(-1, std::nullopt, p, since), start_kind::end, 200, std::nullopt);
   expect_plan(plan(-2, std::nullopt, p), start_kind::earliest, 100, std::nullopt);
-  expect_plan(plan(-2, ts, p), start_kind::earliest, 100, ts);
+  expect_plan(plan(-2, entry_ts, p), start_kind::earliest, 100, entry_ts);
 }
 
 TEST(PlanStart, TimestampOnlyEntry) {
   for (auto policy : {resume_policy::offset, resume_policy::timestamp}) {
-    expect_plan(plan(std::nullopt, ts, policy), start_kind::timestamp, ts, ts);
-    expect_plan(plan(std::nullopt, ts, policy, since), start_kind::timestamp, ts, ts);
+    expect_plan(plan(std::nullopt, entry_ts, policy), start_kind::timestamp, entry_ts, entry_ts);
+    expect_plan(plan(std::nullopt, entry_ts, policy, since), start_kind::timestamp, entry_ts,
+                entry_ts);
     expect_plan(plan(std::nullopt, 0, policy), start_kind::timestamp, 0, 0);
   }
 }
@@ -318,7 +320,7 @@ TEST(PlanStart, TimestampPolicyTimestampWins) {
   const auto p = resume_policy::timestamp;
   for (std::int64_t offset : {100, 150, 200, 99, 201, -1, -2}) {
     SCOPED_TRACE(offset);
-    expect_plan(plan(offset, ts, p), start_kind::timestamp, ts, ts);
+    expect_plan(plan(offset, entry_ts, p), start_kind::timestamp, entry_ts, entry_ts);
   }
 }
 
@@ -342,12 +344,12 @@ TEST(PlanStart, EmptyPartitionOffsetAtHighIsExact) {
 }
 
 TEST(PlanStart, WholeTopicEntryAppliesLikeAnExactOne) {
-  const last_event_entry whole{"a", std::nullopt, 150, ts};
-  expect_plan(plan_start(&whole, std::nullopt, resume_policy::offset, bounds), start_kind::offset,
-              150, ts);
+  const last_event_entry whole{"a", std::nullopt, 150, entry_ts};
+  expect_plan(plan_start(&whole, std::nullopt, resume_policy::offset, plan_bounds),
+              start_kind::offset, 150, entry_ts);
   const last_event_entry bare{"a", std::nullopt, std::nullopt, std::nullopt};
-  expect_plan(plan_start(&bare, since, resume_policy::offset, bounds), start_kind::timestamp, since,
-              std::nullopt);
+  expect_plan(plan_start(&bare, since, resume_policy::offset, plan_bounds), start_kind::timestamp,
+              since, std::nullopt);
 }
 
 }  // namespace
