@@ -15,6 +15,9 @@
 //   (e) an idle stream that the server ends every 2 s: the eventsource library reconnects by
 //       itself with the id of the start block, and events that begin to arrive across the
 //       ends are each received exactly once.
+//   (f) /v2/ui's server filter box shows the server's canonical form or its 400 detail, and the
+//       page's stream, with the filter percent-encoded in its URL, receives only what matches;
+//       screenshot ui-filter.png.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -326,12 +329,12 @@ streams:
 
 // ---------------------------------------------------------------- (b) known events in order
 
-const SEQ_CONFIG = extra => `
+const SEQ_CONFIG = (extra, partitions = 2) => `
 server: {listen: "127.0.0.1:0", heartbeat_interval: 1s${extra}}
 kafka:
   bootstrap_servers: embedded
   properties: {fetch.wait.max.ms: 20}
-  embedded: {brokers: 1, partitions: 2, demo_rate: 0}
+  embedded: {brokers: 1, partitions: ${partitions}, demo_rate: 0}
 streams:
   seq: {topics: [eqiad.seq, codfw.seq], description: "test events"}
 `;
@@ -499,6 +502,80 @@ test('(e) the eventsource client keeps its position across server ends on an idl
     } finally {
       es.close();
     }
+  } finally {
+    await stopDaemon(d);
+  }
+});
+
+// ---------------------------------------------------------------- (f) the server filter box
+
+test('(f) /v2/ui server filter: canonical form or the 400 detail, and a stream of matches only', { timeout: 90000 }, async () => {
+  // One partition: the last event produced is the last one to arrive.
+  const d = await startDaemon('ui-filter', SEQ_CONFIG('', 1));
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const problems = [], streamUrls = [];
+    page.on('pageerror', e => problems.push(`page error: ${e.message}`));
+    // (The 400 of a refused filter's check is logged as "Failed to load resource".)
+    page.on('console', m => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`); });
+    page.on('request', r => { if (r.url().includes('/v2/stream/')) streamUrls.push(r.url()); });
+    await page.goto(`${d.base}/v2/ui`);
+    await page.locator('#streams input[data-stream="seq"]').check();
+
+    // A valid filter: the server's canonical form shows. '&' and '+' must be percent-encoded
+    // in the URL, else they end the parameter or turn into a space.
+    const FILTER = "tag = 'x&y+z'";
+    await page.locator('#server-filter').fill(FILTER);
+    await page.locator('#filter-check[data-state="ok"]').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#filter-check code').textContent(), 'tag=x&y+z');
+
+    // An invalid one: the detail of the server's 400, word for word.
+    const BAD = 'title~x';
+    const served = await (await fetch(`${d.base}/v2/filter?filter=${encodeURIComponent(BAD)}`)).json();
+    assert.match(served.detail, /^filter #1 at character 6: /);
+    await page.locator('#server-filter').fill(BAD);
+    await page.locator('#filter-check[data-state="bad"]').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#filter-check').textContent(), served.detail);
+    assert.equal(await page.locator('#server-filter').getAttribute('aria-invalid'), 'true');
+    // Watch does not open a stream the server would refuse.
+    await page.locator('#toggle').click();
+    await page.locator('#status[data-state="error"]').waitFor({ timeout: 10000 });
+    assert.deepEqual(streamUrls, []);
+
+    // The valid filter again, and Watch: the filter is in the stream URL, percent-encoded.
+    await page.locator('#server-filter').fill(FILTER);
+    await page.locator('#filter-check[data-state="ok"]').waitFor({ timeout: 10000 });
+    await page.locator('#toggle').click();
+    await page.locator('#status[data-state="open"]').waitFor({ timeout: 15000 });
+    const filtersOf = url => { const u = new URL(url); return [u.pathname, u.searchParams.getAll('filter')]; };
+    assert.deepEqual(streamUrls.map(filtersOf), [['/v2/stream/seq', [FILTER]]]);
+
+    // A third of the events match; 'x&y z' is what '+' sent unencoded would match.
+    const tags = ['x&y+z', 'x&y z', 'x'];
+    const events = [...Array(30).keys()].map(n => ({ ...seqEvent('f', n), tag: tags[n % 3] }));
+    await produceAll(d, 'eqiad.seq', [...events, { ...seqEvent('f', 'end'), tag: 'x&y+z' }]);
+    await page.locator('#events .ti', { hasText: 'f-end' }).waitFor({ timeout: 15000 });
+    const wanted = [...events.filter(e => e.tag === 'x&y+z').map(e => e.title), 'f-end'];
+    assert.equal(wanted.length, 11);
+    assert.equal(await page.locator('#count').textContent(), String(wanted.length), 'received only the matches');
+    assert.deepEqual(await page.locator('#events .ti').allTextContents(), wanted.reverse(), 'the matches, newest first');
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-filter.png') });
+
+    // The text search still narrows what the page shows, among what the server sent.
+    await page.locator('#filter').fill('f-2');
+    await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 3, null, { timeout: 5000 });
+    assert.deepEqual(await page.locator('#events .ti').allTextContents(), ['f-27', 'f-24', 'f-21']);
+    await page.locator('#filter').fill('');
+
+    // Enter applies a changed filter to the open stream: it reconnects with the new one.
+    await page.locator('#server-filter').fill('seq>=20');
+    await page.locator('#server-filter').press('Enter');
+    await until('the stream reopened with the new filter', () => streamUrls.length === 2, 10000);
+    assert.deepEqual(filtersOf(streamUrls[1]), ['/v2/stream/seq', ['seq>=20']]);
+    await page.locator('#status[data-state="open"]').waitFor({ timeout: 15000 });
+    assert.equal(await page.locator('#filter-check code').textContent(), 'seq>=20');
+    assert.deepEqual(problems, []);
+    await page.close();
   } finally {
     await stopDaemon(d);
   }
