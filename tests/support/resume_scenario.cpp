@@ -14,6 +14,7 @@
 
 #include "background_producer.hpp"
 #include "sse_client.hpp"
+#include "sse_cut.hpp"
 #include "stream_checks.hpp"
 
 namespace eventstreams::test {
@@ -37,83 +38,6 @@ struct kept_block {
 
 // What the last kept block was, for resume_stats.
 enum class id_source { event, start_block, keepalive_block };
-
-// Where each byte of the decoded (chunked) body lies in `raw`, for the body received so far.
-std::vector<std::size_t> body_byte_positions(const std::string& raw, std::size_t pos) {
-  std::vector<std::size_t> out;
-  while (true) {
-    auto eol = raw.find("\r\n", pos);
-    if (eol == std::string::npos)
-      break;
-    auto size = std::stoull(raw.substr(pos, eol - pos), nullptr, 16);
-    if (size == 0)
-      break;
-    pos = eol + 2;
-    for (std::size_t i = 0; i < size && pos + i < raw.size(); ++i)
-      out.push_back(pos + i);
-    pos += size + 2;
-    if (pos > raw.size())
-      break;
-  }
-  return out;
-}
-
-// [begin, end) of each complete block with an id in an SSE body: events, and id-only blocks
-// ("id: …" with no data, which fire no event but set the id); comment blocks (":ok",
-// ": filter …", ":") are left out.
-struct block {
-  std::size_t begin = 0;
-  std::size_t end = 0;
-  bool event = false;
-};
-std::vector<block> id_blocks(const std::string& body) {
-  std::vector<block> out;
-  std::size_t pos = 0;
-  while (true) {
-    auto blank = body.find("\n\n", pos);
-    if (blank == std::string::npos)
-      break;
-    if (body[pos] != ':')
-      out.push_back({pos, blank + 2, body.compare(pos, 4, "id: ") != 0});
-    pos = blank + 2;
-  }
-  return out;
-}
-
-struct cut {
-  std::size_t keep = 0;       // complete blocks before the cut
-  std::size_t raw_bytes = 0;  // the cut, in bytes of the response as received
-  std::string how;
-};
-
-// Where the client pretends its connection broke. It has received at least `raw_bytes` bytes;
-// only the blocks complete within them count, as for a client whose socket died there.
-cut choose_cut(const sse_client& c, const std::vector<block>& blocks, std::mt19937_64& rng,
-               std::size_t min_keep) {
-  const auto pos = body_byte_positions(c.raw(), c.head_size());
-  const std::size_t n = blocks.size();
-  const auto raw_after = [&](std::size_t keep) {
-    return keep == 0 ? c.head_size() : pos[blocks[keep - 1].end - 1] + 1;
-  };
-  switch (rng() % 4) {
-    case 0:
-    case 1:
-      if (n > min_keep) {
-        // Inside block j: at least its first byte arrived, its final '\n' did not.
-        std::size_t j = min_keep + rng() % (n - min_keep);
-        std::size_t lo = pos[blocks[j].begin] + 1, hi = pos[blocks[j].end - 1];
-        std::size_t at = lo + rng() % (hi - lo + 1);
-        return {j, at, "cut at byte " + std::to_string(at) + " inside block " + std::to_string(j)};
-      }
-      [[fallthrough]];
-    case 2: {
-      std::size_t keep = min_keep + rng() % (n - min_keep + 1);
-      return {keep, raw_after(keep), "cut after block " + std::to_string(keep)};
-    }
-    default:
-      return {n, c.raw().size(), "closed after all " + std::to_string(n) + " received"};
-  }
-}
 
 // The event's position, from its data's meta (the daemon sets it from the record).
 bool to_kept(const sse_event& ev, kept_block& out) {
@@ -190,14 +114,14 @@ void run_resume_scenario(const resume_scenario& s, resume_stats* stats) {
   // The client's view of a connection's body: its blocks with an id, in order. The test's own
   // parse must agree with the client's.
   const auto blocks_of = [&](const sse_client& c) {
-    auto blocks = id_blocks(c.body());
+    auto blocks = blocks_with_id(c.body());
     const auto events = static_cast<std::size_t>(
-        std::count_if(blocks.begin(), blocks.end(), [](const block& b) { return b.event; }));
+        std::count_if(blocks.begin(), blocks.end(), [](const sse_block& b) { return b.event; }));
     EXPECT_EQ(events, c.events().size()) << describe(c);
     EXPECT_EQ(blocks.size() - events, c.id_blocks().size()) << describe(c);
     return blocks;
   };
-  const auto keep_blocks = [&](const sse_client& c, const std::vector<block>& blocks,
+  const auto keep_blocks = [&](const sse_client& c, const std::vector<sse_block>& blocks,
                                std::size_t count) {
     std::size_t events = 0, id_only = 0;
     for (std::size_t i = 0; i < count; ++i) {
