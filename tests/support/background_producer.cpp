@@ -51,7 +51,8 @@ void background_producer::run(std::uint64_t seed, std::chrono::microseconds inte
         target = targets_[rng() % targets_.size()];
       }
       next += interval;
-      std::string value = "{\"seq\":" + std::to_string(seq) + ",\"pad\":\"" +
+      std::string value = "{\"seq\":" + std::to_string(seq) +
+                          ",\"group\":" + std::to_string(seq / 16 % 8) + ",\"pad\":\"" +
                           std::string(rng() % 200, static_cast<char>('a' + seq % 26)) + "\"}";
       auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                         std::chrono::system_clock::now().time_since_epoch())

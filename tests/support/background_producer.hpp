@@ -26,8 +26,10 @@ struct topic_partition_ref {
 class background_producer {
  public:
   // Starts producing at once: one record every `interval` to a partition drawn (with `seed`)
-  // from `targets`. Record values are {"seq":N,"pad":"..."} with N = the record's index in
-  // records() and a pad of random length, so events differ in size.
+  // from `targets`. Record values are {"seq":N,"group":G,"pad":"..."} with N = the record's
+  // index in records(), G = N / 16 % 8 (runs of 16 records share a group: a filter on one group
+  // sees bursts of matches with longer gaps between them), and a pad of random length, so events
+  // differ in size.
   background_producer(const std::string& bootstrap, std::vector<topic_partition_ref> targets,
                       std::uint64_t seed, std::chrono::microseconds interval);
   ~background_producer();

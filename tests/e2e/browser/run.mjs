@@ -15,11 +15,18 @@
 //   (e) an idle stream that the server ends every 2 s: the eventsource library reconnects by
 //       itself with the id of the start block, and events that begin to arrive across the
 //       ends are each received exactly once.
+//   (f) /v2/ui's server filter box shows the server's canonical form or its 400 detail, and the
+//       page's stream, with the filter percent-encoded in its URL, receives only what matches;
+//       screenshot ui-filter.png.
+//   (g) with a filter that skips every record, the keepalive's id-only block moves a browser
+//       EventSource's position without a message event: its automatic reconnect, after a cut
+//       that the daemon did not make, carries that block's id as Last-Event-ID.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtemp, writeFile, mkdir, rm } from 'node:fs/promises';
 import { createWriteStream, existsSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -326,12 +333,12 @@ streams:
 
 // ---------------------------------------------------------------- (b) known events in order
 
-const SEQ_CONFIG = extra => `
+const SEQ_CONFIG = (extra, partitions = 2) => `
 server: {listen: "127.0.0.1:0", heartbeat_interval: 1s${extra}}
 kafka:
   bootstrap_servers: embedded
   properties: {fetch.wait.max.ms: 20}
-  embedded: {brokers: 1, partitions: 2, demo_rate: 0}
+  embedded: {brokers: 1, partitions: ${partitions}, demo_rate: 0}
 streams:
   seq: {topics: [eqiad.seq, codfw.seq], description: "test events"}
 `;
@@ -500,6 +507,168 @@ test('(e) the eventsource client keeps its position across server ends on an idl
       es.close();
     }
   } finally {
+    await stopDaemon(d);
+  }
+});
+
+// ---------------------------------------------------------------- (f) the server filter box
+
+test('(f) /v2/ui server filter: canonical form or the 400 detail, and a stream of matches only', { timeout: 90000 }, async () => {
+  // One partition: the last event produced is the last one to arrive.
+  const d = await startDaemon('ui-filter', SEQ_CONFIG('', 1));
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const problems = [], streamUrls = [];
+    page.on('pageerror', e => problems.push(`page error: ${e.message}`));
+    // (The 400 of a refused filter's check is logged as "Failed to load resource".)
+    page.on('console', m => { if (m.type() === 'error' && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`); });
+    page.on('request', r => { if (r.url().includes('/v2/stream/')) streamUrls.push(r.url()); });
+    await page.goto(`${d.base}/v2/ui`);
+    await page.locator('#streams input[data-stream="seq"]').check();
+
+    // A valid filter: the server's canonical form shows. '&' and '+' must be percent-encoded
+    // in the URL, else they end the parameter or turn into a space.
+    const FILTER = "tag = 'x&y+z'";
+    await page.locator('#server-filter').fill(FILTER);
+    await page.locator('#filter-check[data-state="ok"]').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#filter-check code').textContent(), 'tag=x&y+z');
+
+    // An invalid one: the detail of the server's 400, word for word.
+    const BAD = 'title~x';
+    const served = await (await fetch(`${d.base}/v2/filter?filter=${encodeURIComponent(BAD)}`)).json();
+    assert.match(served.detail, /^filter #1 at character 6: /);
+    await page.locator('#server-filter').fill(BAD);
+    await page.locator('#filter-check[data-state="bad"]').waitFor({ timeout: 10000 });
+    assert.equal(await page.locator('#filter-check').textContent(), served.detail);
+    assert.equal(await page.locator('#server-filter').getAttribute('aria-invalid'), 'true');
+    // Watch does not open a stream the server would refuse.
+    await page.locator('#toggle').click();
+    await page.locator('#status[data-state="error"]').waitFor({ timeout: 10000 });
+    assert.deepEqual(streamUrls, []);
+
+    // The valid filter again, and Watch: the filter is in the stream URL, percent-encoded.
+    await page.locator('#server-filter').fill(FILTER);
+    await page.locator('#filter-check[data-state="ok"]').waitFor({ timeout: 10000 });
+    await page.locator('#toggle').click();
+    await page.locator('#status[data-state="open"]').waitFor({ timeout: 15000 });
+    const filtersOf = url => { const u = new URL(url); return [u.pathname, u.searchParams.getAll('filter')]; };
+    assert.deepEqual(streamUrls.map(filtersOf), [['/v2/stream/seq', [FILTER]]]);
+
+    // A third of the events match; 'x&y z' is what '+' sent unencoded would match.
+    const tags = ['x&y+z', 'x&y z', 'x'];
+    const events = [...Array(30).keys()].map(n => ({ ...seqEvent('f', n), tag: tags[n % 3] }));
+    await produceAll(d, 'eqiad.seq', [...events, { ...seqEvent('f', 'end'), tag: 'x&y+z' }]);
+    await page.locator('#events .ti', { hasText: 'f-end' }).waitFor({ timeout: 15000 });
+    const wanted = [...events.filter(e => e.tag === 'x&y+z').map(e => e.title), 'f-end'];
+    assert.equal(wanted.length, 11);
+    assert.equal(await page.locator('#count').textContent(), String(wanted.length), 'received only the matches');
+    assert.deepEqual(await page.locator('#events .ti').allTextContents(), wanted.reverse(), 'the matches, newest first');
+    await page.screenshot({ path: join(ARTIFACTS, 'ui-filter.png') });
+
+    // The text search still narrows what the page shows, among what the server sent.
+    await page.locator('#filter').fill('f-2');
+    await page.waitForFunction(() => document.querySelectorAll('#events > li').length === 3, null, { timeout: 5000 });
+    assert.deepEqual(await page.locator('#events .ti').allTextContents(), ['f-27', 'f-24', 'f-21']);
+    await page.locator('#filter').fill('');
+
+    // Enter applies a changed filter to the open stream: it reconnects with the new one.
+    await page.locator('#server-filter').fill('seq>=20');
+    await page.locator('#server-filter').press('Enter');
+    await until('the stream reopened with the new filter', () => streamUrls.length === 2, 10000);
+    assert.deepEqual(filtersOf(streamUrls[1]), ['/v2/stream/seq', ['seq>=20']]);
+    await page.locator('#status[data-state="open"]').waitFor({ timeout: 15000 });
+    assert.equal(await page.locator('#filter-check code').textContent(), 'seq>=20');
+    assert.deepEqual(problems, []);
+    await page.close();
+  } finally {
+    await stopDaemon(d);
+  }
+});
+
+// ---------------------------------------------------------------- (g) id-only blocks
+
+/**
+ * An HTTP proxy in front of daemon `d` that passes everything through as it comes and records,
+ * for each stream request (/v2/stream/…), its Last-Event-ID header and the response body so far;
+ * `end()` ends that response towards the browser: a cut the daemon does not make, so it sends
+ * nothing before it. Resolves to { base, streams: [{ lastEventId, body, end }], close() }.
+ */
+async function tapProxy(d) {
+  const streams = [];
+  const server = http.createServer((req, res) => {
+    const stream = req.url.startsWith('/v2/stream/') ? { lastEventId: req.headers['last-event-id'], body: '' } : null;
+    const up = http.request(`${d.base}${req.url}`, { method: req.method, headers: req.headers, agent: false }, upRes => {
+      res.writeHead(upRes.statusCode, upRes.headers);
+      upRes.on('data', b => { if (stream) stream.body += b; res.write(b); });
+      upRes.on('end', () => res.end());
+      upRes.on('error', () => res.destroy());
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+    if (stream) {
+      stream.end = () => { up.destroy(); res.end(); };
+      streams.push(stream);
+    }
+  });
+  await new Promise(r => server.listen(0, '127.0.0.1', r));
+  return {
+    base: `http://127.0.0.1:${server.address().port}`,
+    streams,
+    close: () => { server.closeAllConnections(); return new Promise(r => server.close(r)); },
+  };
+}
+
+/** The ids of the id-only blocks (an `id:` line alone) in an SSE body, in order. */
+const idOnlyBlocks = body => body.split('\n\n').slice(0, -1).filter(b => /^id: [^\n]*$/.test(b)).map(b => b.slice(4));
+/** The sum of the offsets in an id: how far it is, over every partition. */
+const offsetSum = id => JSON.parse(id).reduce((n, e) => n + e.offset, 0);
+
+test('(g) an id-only block moves the browser\'s Last-Event-ID without a message event', { timeout: 90000 }, async () => {
+  // SEQ_CONFIG: a keepalive every 1 s, no max_connection_duration.
+  const d = await startDaemon('id-only', SEQ_CONFIG(''));
+  const proxy = await tapProxy(d);
+  try {
+    const page = await browserSource(proxy, `/v2/stream/seq?filter=${encodeURIComponent('pick=true')}`);
+    await until('the start block', () => proxy.streams.length === 1 && idOnlyBlocks(proxy.streams[0].body).length === 1, 10000);
+    const first = proxy.streams[0];
+    assert.equal(first.lastEventId, undefined, 'a first connection has no Last-Event-ID');
+    const startId = idOnlyBlocks(first.body)[0];
+    const start = offsetSum(startId);
+
+    // Records the filter skips, in both partitions of eqiad.seq: the keepalive after them is an
+    // id-only block past all of them.
+    const N = 20;
+    await produceAll(d, 'eqiad.seq', [...Array(N).keys()].map(n => ({ ...seqEvent('g', n), pick: false })));
+    const moved = await until('an id-only block past the skipped records',
+      () => idOnlyBlocks(first.body).find(id => offsetSum(id) === start + N), 15000);
+    const was = new Map(JSON.parse(startId).map(e => [`${e.topic}/${e.partition}`, e.offset]));
+    assert.equal(JSON.parse(moved).filter(e => e.offset > was.get(`${e.topic}/${e.partition}`)).length, 2,
+      `the skipped records moved both partitions of eqiad.seq: ${startId} -> ${moved}`);
+    assert.doesNotMatch(first.body, /^(data|event):/m, 'nothing but comments and id-only blocks on the wire');
+    assert.deepEqual(await page.evaluate(() => window.__got), [], 'no message event');
+
+    // The connection breaks: the browser reconnects by itself (3 s later) and sends back the id
+    // of the last block, an id-only one.
+    assert.equal(idOnlyBlocks(first.body).at(-1), moved);
+    first.end();
+    await until('the automatic reconnect', () => proxy.streams.length === 2, 15000);
+    assert.equal(proxy.streams[1].lastEventId, moved, 'Last-Event-ID is the id-only block\'s id');
+    await page.waitForFunction(() => window.__opens === 2, null, { timeout: 10000 });
+    assert.ok(await page.evaluate(() => window.__errors) >= 1, 'the cut fired an error event');
+    assert.deepEqual(await page.evaluate(() => window.__got), [], 'still no message event');
+
+    // The first matching record comes at the position the id-only block gave.
+    await produceAll(d, 'eqiad.seq', [{ ...seqEvent('g', N), pick: true }]);
+    await page.waitForFunction(() => window.__got.length === 1, null, { timeout: 15000 });
+    const [got] = await page.evaluate(() => window.__got);
+    assert.equal(got.seq, N);
+    const at = JSON.parse(moved).find(e => e.topic === got.topic && e.partition === got.partition);
+    assert.equal(got.offset, at.offset, 'the match is the record right after the skipped ones');
+    const [lastEventId] = await page.evaluate(() => window.__ids);
+    assert.equal(offsetSum(lastEventId), start + N + 1);
+    await page.close();
+  } finally {
+    await proxy.close();
     await stopDaemon(d);
   }
 });
