@@ -9,7 +9,7 @@
 namespace eventstreams::test {
 namespace {
 
-daemon_config one_stream(std::string heartbeat = "0") {
+daemon_config format_daemon(std::string heartbeat = "0") {
   daemon_config cfg;
   cfg.heartbeat_interval = std::move(heartbeat);
   cfg.streams = {{"rc", {"eqiad.fmt.rc"}, {"recent"}, false}};
@@ -21,7 +21,7 @@ std::string sse_event_bytes(const std::string& id, const std::string& data) {
 }
 
 TEST(Format, SseResponseHeadersAndExactEventBytes) {
-  daemon_process d(one_stream());
+  daemon_process d(format_daemon());
   auto c = open_stream(d.port(), "/v2/stream/rc");
   const auto& h = c->head();
   EXPECT_EQ(h.version, 11u);
@@ -57,7 +57,7 @@ TEST(Format, SseResponseHeadersAndExactEventBytes) {
 }
 
 TEST(Format, IdleStreamsGetHeartbeatCommentsButNdjsonDoesNot) {
-  daemon_process d(one_stream("300ms"));
+  daemon_process d(format_daemon("300ms"));
   const auto requested = std::chrono::steady_clock::now();
   auto sse = open_stream(d.port(), "/v2/stream/rc");
   auto nd = open_stream(d.port(), "/v2/stream/rc", {{"Accept", "application/json"}}, 11, false);
@@ -103,7 +103,7 @@ TEST(Format, IdleStreamsGetHeartbeatCommentsButNdjsonDoesNot) {
 }
 
 TEST(Format, AcceptApplicationJsonGivesNdjson) {
-  daemon_process d(one_stream());
+  daemon_process d(format_daemon());
   auto c = open_stream(d.port(), "/v2/stream/recent",
                        {{"Accept", "application/json; q=1.0, text/plain"}}, 11, false);
   EXPECT_EQ(c->head().get("Content-Type"), "application/x-ndjson; charset=utf-8");
@@ -134,7 +134,7 @@ TEST(Format, AcceptApplicationJsonGivesNdjson) {
 }
 
 TEST(Format, Http10GetsTheStreamWithoutChunkedEncoding) {
-  daemon_process d(one_stream());
+  daemon_process d(format_daemon());
   auto c = open_stream(d.port(), "/v2/stream/rc", {}, 10);
   const auto& h = c->head();
   EXPECT_EQ(h.version, 10u);

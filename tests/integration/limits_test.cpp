@@ -25,7 +25,7 @@ daemon_config with_server(daemon_config base, const settings& server) {
   return base;
 }
 
-daemon_config one_stream(const std::string& name, const std::string& topic) {
+daemon_config named_stream_daemon(const std::string& name, const std::string& topic) {
   daemon_config cfg;
   cfg.streams = {{name, {topic}, {}, false}};
   return cfg;
@@ -85,7 +85,7 @@ std::unique_ptr<sse_client> open_when_admitted(std::uint16_t port, const std::st
 TEST(Limits, RequestHeaderOverMaxRequestHeaderBytesIs431) {
   // 2048 rather than the default 8192: a 3000-byte header passes the default but not this.
   daemon_process d(
-      with_server(one_stream("s", "hdr.topic"), {{"max_request_header_bytes", "2048"}}));
+      with_server(named_stream_daemon("s", "hdr.topic"), {{"max_request_header_bytes", "2048"}}));
 
   auto big = attempt(d.port(), "/v2/stream/s", {{"X-Pad", std::string(3000, 'a')}});
   EXPECT_TRUE(is_problem(*big, 431, "request_header_fields_too_large"));
@@ -102,7 +102,7 @@ TEST(Limits, RequestHeaderOverMaxRequestHeaderBytesIs431) {
 }
 
 TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
-  daemon_process d(with_server(one_stream("s", "slow.topic"), {{"request_header_timeout", "1s"}}));
+  daemon_process d(with_server(named_stream_daemon("s", "slow.topic"), {{"request_header_timeout", "1s"}}));
   // Each case: time from before the connection (or, keep-alive, the request) until the client
   // saw the close. The daemon's deadline runs from later moments (the accept, its response), so
   // a slow client can only make this longer, never shorter.
@@ -182,7 +182,7 @@ TEST(Limits, MoreThanMaxStreamsPerRequestIs400) {
 }
 
 TEST(Limits, MaxConnectionsAnswers503WithRetryAfterUntilOneCloses) {
-  daemon_process d(with_server(one_stream("s", "max.topic"), {{"max_connections", "2"}}));
+  daemon_process d(with_server(named_stream_daemon("s", "max.topic"), {{"max_connections", "2"}}));
   auto first = open_stream(d.port(), "/v2/stream/s");
   auto second = open_stream(d.port(), "/v2/stream/s");
   auto third = attempt(d.port(), "/v2/stream/s");
@@ -197,7 +197,7 @@ TEST(Limits, MaxConnectionsAnswers503WithRetryAfterUntilOneCloses) {
 }
 
 TEST(Limits, ClientIpConnectionLimitAnswers429WithRetryAfter) {
-  daemon_process d(with_server(one_stream("s", "ip.topic"), {{"client_ip_connection_limit", "2"}}));
+  daemon_process d(with_server(named_stream_daemon("s", "ip.topic"), {{"client_ip_connection_limit", "2"}}));
   auto first = open_stream(d.port(), "/v2/stream/s");
   auto second = open_stream(d.port(), "/v2/stream/s");
   auto third = attempt(d.port(), "/v2/stream/s");
@@ -211,7 +211,7 @@ TEST(Limits, ClientIpConnectionLimitAnswers429WithRetryAfter) {
 
 TEST(Limits, ClientIpHeaderCountsEachForwardedAddressSeparately) {
   daemon_process d(
-      with_server(one_stream("s", "xff.topic"),
+      with_server(named_stream_daemon("s", "xff.topic"),
                   {{"client_ip_connection_limit", "1"}, {"client_ip_header", "X-Client-IP"}}));
   std::vector<std::unique_ptr<sse_client>> open;
   for (const char* ip : {"10.0.0.1", "10.0.0.2", "2001:db8::3"}) {
@@ -236,7 +236,7 @@ TEST(Limits, ClientIpHeaderCountsEachForwardedAddressSeparately) {
 TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
   // Per-IP limit 2 (by header, so two "clients" share the loopback peer), process limit 3.
   daemon_process d(
-      with_server(one_stream("s", "drift.topic"), {{"max_connections", "3"},
+      with_server(named_stream_daemon("s", "drift.topic"), {{"max_connections", "3"},
                                                    {"client_ip_connection_limit", "2"},
                                                    {"client_ip_header", "X-Client-IP"}}));
   test_producer p(d.bootstrap());
@@ -320,7 +320,7 @@ TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
 }
 
 TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
-  daemon_process d(with_server(one_stream("s", "dur.topic"), {{"max_connection_duration", "2s"}}));
+  daemon_process d(with_server(named_stream_daemon("s", "dur.topic"), {{"max_connection_duration", "2s"}}));
   // Taken before the request: the daemon's 2 s run from when the stream starts, after it.
   const auto requested = clock_type::now();
   auto first = open_stream(d.port(), "/v2/stream/s");
@@ -379,7 +379,7 @@ TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
 TEST(Limits, MaxConnectionDurationEndsAStreamPausedByBackpressure) {
   // The deadline passes while the session is paused (its buffer is full and a write pending
   // because the client does not read); once the client reads again it must get a clean end.
-  auto cfg = one_stream("s", "pause.topic");
+  auto cfg = named_stream_daemon("s", "pause.topic");
   cfg.partitions = 4;  // the mock keeps ~5 MB per partition
   daemon_process d(with_server(cfg, {{"max_connection_duration", "2s"},
                                      {"stall_timeout", "60s"},

@@ -11,13 +11,6 @@
 namespace eventstreams::test {
 namespace {
 
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 TEST(Readiness, ReadyzIsReadyWithTheEmbeddedCluster) {
   daemon_config cfg;
   cfg.brokers = 1;

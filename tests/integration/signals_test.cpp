@@ -21,13 +21,6 @@ void write_config(const std::filesystem::path& path, const std::string& yaml) {
   std::filesystem::rename(tmp, path);
 }
 
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 // A daemon whose Kafka is unreachable (nothing listens on port 1), debug-logged, with one
 // client whose stream is stuck in its start-up lookup (kafka_timeout 60 s), and the readiness
 // refresh stuck as well: what a Kafka outage looks like.

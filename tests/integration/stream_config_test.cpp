@@ -63,13 +63,6 @@ nlohmann::json streams_of(const daemon_process& d) {
   return parse_json(http_get(d.port(), "/v2/streams").body);
 }
 
-std::size_t occurrences(const std::string& text, const std::string& needle) {
-  std::size_t n = 0;
-  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
-    ++n;
-  return n;
-}
-
 double fetches(const daemon_process& d, const std::string& result) {
   return metric_sum(d.port(), "eventstreams_stream_config_fetches_total",
                     "result=\"" + result + "\"");

@@ -6,6 +6,13 @@
 
 namespace eventstreams::test {
 
+std::size_t occurrences(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1))
+    ++n;
+  return n;
+}
+
 std::vector<position> fresh_positions(const std::vector<std::string>& topics,
                                       std::int32_t partitions) {
   std::vector<position> out;

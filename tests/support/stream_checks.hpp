@@ -16,6 +16,9 @@
 
 namespace eventstreams::test {
 
+// How many times `needle` occurs in `text` (overlapping occurrences count).
+std::size_t occurrences(const std::string& text, const std::string& needle);
+
 // One entry of an SSE id, as the tests expect it.
 struct position {
   std::string topic;
