@@ -1,5 +1,5 @@
-// The benchmark's events (recentchange-like, ~1 KB, stamped with their send time) and the two
-// ways it writes them: as fast as possible, or paced. Written with the tests' producer
+// The two ways the benchmark writes its events (recentchange_event.hpp, stamped with their send
+// time): as fast as possible, or paced. Written with the tests' producer
 // (tests/support/test_producer.hpp) in counting mode.
 #pragma once
 
@@ -7,13 +7,10 @@
 #include <cstdint>
 #include <string>
 
+#include "recentchange_event.hpp"
 #include "test_producer.hpp"
 
 namespace bench {
-
-// Appends to `out` an event of about 1 KB shaped like a MediaWiki recentchange event, whose
-// first member is "bench_sent_ns" (CLOCK_REALTIME ns) and second "bench_seq". Never a canary.
-void make_event(std::uint64_t seq, std::int64_t sent_ns, std::string& out);
 
 struct produce_result {
   std::uint64_t produced = 0;   // accepted by librdkafka
