@@ -102,7 +102,8 @@ TEST(Limits, RequestHeaderOverMaxRequestHeaderBytesIs431) {
 }
 
 TEST(Limits, SlowClientsAreClosedAfterRequestHeaderTimeout) {
-  daemon_process d(with_server(named_stream_daemon("s", "slow.topic"), {{"request_header_timeout", "1s"}}));
+  daemon_process d(
+      with_server(named_stream_daemon("s", "slow.topic"), {{"request_header_timeout", "1s"}}));
   // Each case: time from before the connection (or, keep-alive, the request) until the client
   // saw the close. The daemon's deadline runs from later moments (the accept, its response), so
   // a slow client can only make this longer, never shorter.
@@ -197,7 +198,8 @@ TEST(Limits, MaxConnectionsAnswers503WithRetryAfterUntilOneCloses) {
 }
 
 TEST(Limits, ClientIpConnectionLimitAnswers429WithRetryAfter) {
-  daemon_process d(with_server(named_stream_daemon("s", "ip.topic"), {{"client_ip_connection_limit", "2"}}));
+  daemon_process d(
+      with_server(named_stream_daemon("s", "ip.topic"), {{"client_ip_connection_limit", "2"}}));
   auto first = open_stream(d.port(), "/v2/stream/s");
   auto second = open_stream(d.port(), "/v2/stream/s");
   auto third = attempt(d.port(), "/v2/stream/s");
@@ -237,8 +239,8 @@ TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
   // Per-IP limit 2 (by header, so two "clients" share the loopback peer), process limit 3.
   daemon_process d(
       with_server(named_stream_daemon("s", "drift.topic"), {{"max_connections", "3"},
-                                                   {"client_ip_connection_limit", "2"},
-                                                   {"client_ip_header", "X-Client-IP"}}));
+                                                            {"client_ip_connection_limit", "2"},
+                                                            {"client_ip_header", "X-Client-IP"}}));
   test_producer p(d.bootstrap());
   const header_list a{{"X-Client-IP", "192.0.2.1"}}, b{{"X-Client-IP", "192.0.2.2"}};
   constexpr int cycles = 90;
@@ -320,7 +322,8 @@ TEST(Limits, ConnectionCountersGoDownExactlyOncePerClosedConnection) {
 }
 
 TEST(Limits, MaxConnectionDurationEndsWithACompleteEventAndResumesWithoutGap) {
-  daemon_process d(with_server(named_stream_daemon("s", "dur.topic"), {{"max_connection_duration", "2s"}}));
+  daemon_process d(
+      with_server(named_stream_daemon("s", "dur.topic"), {{"max_connection_duration", "2s"}}));
   // Taken before the request: the daemon's 2 s run from when the stream starts, after it.
   const auto requested = clock_type::now();
   auto first = open_stream(d.port(), "/v2/stream/s");
