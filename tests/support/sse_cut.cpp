@@ -36,28 +36,31 @@ std::vector<sse_block> blocks_with_id(const std::string& body) {
   return out;
 }
 
+connection_cut cut_after(const sse_client& c, const std::vector<sse_block>& blocks,
+                         std::size_t keep) {
+  const std::size_t raw =
+      keep == 0 ? c.head_size()
+                : body_byte_positions(c.raw(), c.head_size())[blocks[keep - 1].end - 1] + 1;
+  return {keep, raw, "cut after block " + std::to_string(keep)};
+}
+
 connection_cut choose_cut(const sse_client& c, const std::vector<sse_block>& blocks,
                           std::mt19937_64& rng, std::size_t min_keep) {
-  const auto pos = body_byte_positions(c.raw(), c.head_size());
   const std::size_t n = blocks.size();
-  const auto raw_after = [&](std::size_t keep) {
-    return keep == 0 ? c.head_size() : pos[blocks[keep - 1].end - 1] + 1;
-  };
   switch (rng() % 4) {
     case 0:
     case 1:
       if (n > min_keep) {
         // Inside block j: at least its first byte arrived, its final '\n' did not.
+        const auto pos = body_byte_positions(c.raw(), c.head_size());
         std::size_t j = min_keep + rng() % (n - min_keep);
         std::size_t lo = pos[blocks[j].begin] + 1, hi = pos[blocks[j].end - 1];
         std::size_t at = lo + rng() % (hi - lo + 1);
         return {j, at, "cut at byte " + std::to_string(at) + " inside block " + std::to_string(j)};
       }
       [[fallthrough]];
-    case 2: {
-      std::size_t keep = min_keep + rng() % (n - min_keep + 1);
-      return {keep, raw_after(keep), "cut after block " + std::to_string(keep)};
-    }
+    case 2:
+      return cut_after(c, blocks, min_keep + rng() % (n - min_keep + 1));
     default:
       return {n, c.raw().size(), "closed after all " + std::to_string(n) + " received"};
   }

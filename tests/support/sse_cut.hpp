@@ -33,6 +33,10 @@ struct connection_cut {
   std::string how;            // for the test's transcript
 };
 
+// A cut right after the first `keep` of `blocks` (on the wire: after that block's last byte).
+connection_cut cut_after(const sse_client& c, const std::vector<sse_block>& blocks,
+                         std::size_t keep);
+
 // Where the client pretends its connection broke, keeping at least `min_keep` of `blocks`
 // (blocks_with_id(c.body())). It has received at least `raw_bytes` bytes; only the blocks
 // complete within them count.
