@@ -281,12 +281,16 @@ void sse_session::flush() {
     ctx_.metrics.bytes_sent().Increment(static_cast<double>(sent));
   if (result == stream_writer::flush_result::ended)
     return close(end_reason_);  // HTTP/1.0 end with nothing left to send
-  if (result == stream_writer::flush_result::written) {
-    // The socket took it all at once: what on_write does after a write, without one.
-    writer_.trim();
-    if (writer_.final_queued())
-      close(end_reason_);
-  }
+  if (result == stream_writer::flush_result::written)
+    wrote_all();  // the socket took it all at once: no on_write will come
+}
+
+bool sse_session::wrote_all() {
+  writer_.trim();
+  if (!writer_.final_queued())
+    return true;
+  close(end_reason_);
+  return false;
 }
 
 void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
@@ -295,9 +299,8 @@ void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   ctx_.metrics.bytes_sent().Increment(static_cast<double>(bytes));
   if (ec)
     return close("write failed: " + ec.message());
-  writer_.trim();
-  if (writer_.final_queued())
-    return close(end_reason_);
+  if (!wrote_all())
+    return;
   if (paused_) {
     paused_ = false;
     drain();  // flushes

@@ -85,6 +85,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void account(const framed_chunk& chunk);
   void flush();
   void on_write(beast::error_code ec, std::size_t bytes);
+  // After a write completed in full: the buffers back to their idle size, and the response
+  // closed once its final chunk went out. False when it closed.
+  bool wrote_all();
   void do_read_client();
   void on_read_client(beast::error_code ec, std::size_t bytes);
   void schedule_heartbeat();
