@@ -2,9 +2,10 @@
 #include "recentchange_event.hpp"
 
 #include <array>
-#include <charconv>
 #include <ctime>
 #include <string_view>
+
+#include "eventstreams/event_encoder.hpp"  // append_int
 
 namespace bench {
 namespace {
@@ -25,12 +26,7 @@ constexpr std::array<std::string_view, 4> comments{
     R"(→‎References: add {{cite web}}, remove dead link)",
     R"(Created page with \"'''Example''' is a village.\")"};
 
-template <class Int>
-void append_int(std::string& out, Int v) {
-  char buf[24];
-  auto r = std::to_chars(buf, buf + sizeof buf, v);
-  out.append(buf, r.ptr);
-}
+using eventstreams::append_int;
 
 void append_hex(std::string& out, std::uint64_t v, int digits) {
   static constexpr char hex[] = "0123456789abcdef";
