@@ -47,11 +47,9 @@ void report(const char* name, double ns) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long iterations = argc > 1 ? std::atol(argv[1]) : 200000;
-  if (iterations <= 0) {
-    std::fprintf(stderr, "usage: encode_bench [iterations > 0]\n");
+  const long iterations = bench::iterations_arg(argc, argv, 200000, "encode_bench");
+  if (iterations == 0)
     return 2;
-  }
   std::string data;
   if (eventstreams::splice_meta(event, topic, 0, 1, data) != eventstreams::splice_result::ok) {
     std::fprintf(stderr, "benchmark event does not splice\n");

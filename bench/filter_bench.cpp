@@ -83,11 +83,9 @@ void report(const char* name, double ns) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long iterations = argc > 1 ? std::atol(argv[1]) : 200000;
-  if (iterations <= 0) {
-    std::fprintf(stderr, "usage: filter_bench [iterations > 0]\n");
+  const long iterations = bench::iterations_arg(argc, argv, 200000, "filter_bench");
+  if (iterations == 0)
     return 2;
-  }
   const std::string one = event("enwiki", 0);
   std::printf("event: %zu bytes; %ld iterations per row\n", one.size(), iterations);
   ef::scratch work;

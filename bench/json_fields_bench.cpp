@@ -145,11 +145,9 @@ void report(const char* name, double ns, std::optional<std::size_t> hits = std::
 }  // namespace
 
 int main(int argc, char** argv) {
-  const long iterations = argc > 1 ? std::atol(argv[1]) : 1000000;
-  if (iterations <= 0) {
-    std::fprintf(stderr, "usage: json_fields_bench [iterations > 0]\n");
+  const long iterations = mb::iterations_arg(argc, argv, 1000000, "json_fields_bench");
+  if (iterations == 0)
     return 2;
-  }
   std::vector<std::string> events(event_count);
   std::vector<simdjson::padded_string> padded;
   std::size_t total = 0, largest = 0;
