@@ -27,6 +27,8 @@ struct framed_chunk {
   std::uint64_t end_bytes = 0;        // the cohort's framed bytes up to and including this chunk
   std::string end_id;                 // the positions after this chunk, rendered as an SSE id
   std::uint32_t records = 0;          // records stepped (sent, skipped or dropped)
+  std::uint64_t end_records = 0;      // the cohort's records stepped up to and including this chunk
+  std::int64_t first_timestamp = -1;  // of the chunk's first record stepped, ms; -1: none (lag)
   bool any_event = false;             // at least one event in `bytes`
   bool moved_after_event = false;     // records after the chunk's last event moved the positions
   std::vector<std::uint32_t> events;  // per position index: events in `bytes`
@@ -99,9 +101,11 @@ class cohort {
   stream_format format_;
   std::shared_ptr<const framed_chunk> tail_;
   std::uint64_t bytes_ = 0;
+  std::uint64_t records_total_ = 0;  // stepped and published
   // The open batch.
   std::string body_;
   std::uint32_t records_ = 0;
+  std::int64_t first_timestamp_ = -1;
   bool any_event_ = false;
   bool moved_after_event_ = false;
   std::vector<std::uint32_t> events_;

@@ -27,6 +27,15 @@ struct source_record {
   std::optional<std::string_view> key;  // none for a record without a key ($key of filters)
 };
 
+// How far behind the end of its partitions a stream is, sampled once a second
+// (docs/api.md "Metrics"): the records it has not received yet, summed over its partitions, and
+// an upper estimate of how old the oldest of them is, the largest over its partitions (0 when
+// it is caught up).
+struct source_lag {
+  std::int64_t records = 0;
+  double seconds = 0;
+};
+
 struct source_error {
   bool fatal = false;  // the stream ends with an error (docs/api.md §5.5)
   std::string kind;    // short name, e.g. "_TRANSPORT", for metrics and logs

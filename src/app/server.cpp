@@ -45,6 +45,7 @@ class server {
   void check_shutdown();
   void schedule_readiness(std::chrono::milliseconds after);
   void schedule_trim();
+  void schedule_lag_sample();
   void schedule_watchdog(std::chrono::microseconds interval);
   void notify_status();
   bool join_blocking_before(std::chrono::steady_clock::time_point deadline);
@@ -68,7 +69,7 @@ class server {
   std::shared_ptr<listener> listener_;
   std::optional<net::signal_set> signals_;
   std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_,
-      refresh_timer_;
+      refresh_timer_, lag_timer_;
   std::uint64_t departures_at_trim_ = 0;  // registry departures when the last trim ran
   // The streams of the file (SIGHUP re-reads them) and, with stream_config.uri, the fetched ones;
   // both touched only under reload_mutex_ once the I/O threads run.
@@ -178,11 +179,13 @@ int server::run() {
   readiness_timer_.emplace(*control_);
   trim_timer_.emplace(*control_);
   refresh_timer_.emplace(*control_);
+  lag_timer_.emplace(*control_);
   // Armed on the strand, like every later re-arm.
   net::post(*control_, [this] {
     schedule_readiness(std::chrono::milliseconds(0));
     schedule_trim();
     schedule_refresh();
+    schedule_lag_sample();
   });
   std::uint64_t watchdog_usec = 0;
   if (sd_watchdog_enabled(0, &watchdog_usec) > 0) {
@@ -207,6 +210,7 @@ int server::run() {
   readiness_timer_.reset();
   trim_timer_.reset();
   refresh_timer_.reset();
+  lag_timer_.reset();
   watchdog_timer_.reset();
   shutdown_timer_.reset();
   listener_.reset();
@@ -451,6 +455,8 @@ void server::begin_shutdown() {
     trim_timer_->cancel();
   if (refresh_timer_)
     refresh_timer_->cancel();
+  if (lag_timer_)
+    lag_timer_->cancel();
   ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->end("server shutdown"); });
   shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
   start_shutdown_watchdog();
@@ -490,6 +496,18 @@ void server::schedule_trim() {
       net::post(*blocking_, [] { malloc_trim(0); });
     }
     schedule_trim();
+  });
+}
+
+// Once a second, every stream samples its lag into the metrics on its own strand, where its
+// source lives (docs/api.md "Metrics"): one post per stream, a few cached lookups each.
+void server::schedule_lag_sample() {
+  lag_timer_->expires_after(std::chrono::seconds(1));
+  lag_timer_->async_wait([this](beast::error_code ec) {
+    if (ec || stopping_)
+      return;
+    ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->sample_lag(); });
+    schedule_lag_sample();
   });
 }
 

@@ -19,6 +19,9 @@ class stream_member {
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe: posts
   // onto the member's strand.
   virtual void end(std::string reason) = 0;
+  // Samples the stream's lag into the metrics (docs/api.md "Metrics"); a stream that does not
+  // stream yet has none. Thread-safe: posts onto the member's strand.
+  virtual void sample_lag() {}
 };
 
 // Thread-safe. A stream joins when its request is admitted and leaves in its destructor.

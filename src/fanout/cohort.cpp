@@ -73,6 +73,8 @@ void cohort::step(const spliced_record& rec) {
         event_timestamps_.push_back(rec.timestamp);
       break;
   }
+  if (records_ == 0)
+    first_timestamp_ = rec.timestamp;
   ++records_;
 }
 
@@ -92,6 +94,10 @@ std::shared_ptr<const framed_chunk> cohort::publish() {
   if (format_.kind() == framing::sse)
     c->end_id.assign(format_.id());
   c->records = records_;
+  records_total_ += records_;
+  c->end_records = records_total_;
+  c->first_timestamp = first_timestamp_;
+  first_timestamp_ = -1;
   c->any_event = any_event_;
   c->moved_after_event = moved_after_event_;
   c->events = events_;
@@ -114,6 +120,7 @@ std::shared_ptr<const framed_chunk> cohort::fail(std::string kind, std::string d
   auto e = std::make_shared<framed_chunk>();
   e->cohort = id_;
   e->end_bytes = bytes_;
+  e->end_records = records_total_;
   e->end_id = tail_->end_id;
   e->events.assign(events_.size(), 0);
   e->error = std::move(kind);
@@ -128,6 +135,7 @@ std::shared_ptr<const framed_chunk> cohort::merge_into(const cohort& into,
   auto j = std::make_shared<framed_chunk>();
   j->cohort = into.id();
   j->end_bytes = into.tail()->end_bytes;
+  j->end_records = into.tail()->end_records;
   j->end_id = into.tail()->end_id;
   j->events.assign(events_.size(), 0);
   j->jump = into.tail();

@@ -38,6 +38,9 @@ struct consumer::impl {
   queue_ptr queue;
   int wake_fd = -1;
   std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
+  std::int64_t created_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
   std::vector<rd_kafka_message_t*> held;  // records handed out by the last poll()
 
   // Every assigned partition: the next offset, as delivered so far, and its index in the
@@ -45,6 +48,10 @@ struct consumer::impl {
   struct assigned {
     std::int64_t next = -1;  // -1: not assigned
     std::size_t index = source_record::no_index;
+    // For the lag (docs/api.md "Metrics"): the timestamp of the last record handed out, and
+    // when lag() last saw the partition caught up (ms since the epoch; -1: never).
+    std::int64_t last_timestamp = -1;
+    std::int64_t caught_up_ms = -1;
   };
   struct topic_positions {
     std::string name;
@@ -230,9 +237,14 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
       errors.push_back(std::move(e));
       continue;
     }
+    rd_kafka_timestamp_type_t tstype;
+    const std::int64_t timestamp = rd_kafka_message_timestamp(m, &tstype);
     auto* slot = impl_->find(m->rkt, m->partition);
-    if (slot)
+    if (slot) {
       slot->next = m->offset + 1;
+      if (timestamp >= 0)
+        slot->last_timestamp = timestamp;
+    }
     impl_->bytes_since_empty += static_cast<std::int64_t>(m->len);
     ++impl_->messages_since_empty;
     record& r = out[n++];
@@ -240,8 +252,7 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     r.topic = rd_kafka_topic_name(m->rkt);
     r.partition = m->partition;
     r.offset = m->offset;
-    rd_kafka_timestamp_type_t tstype;
-    r.timestamp = rd_kafka_message_timestamp(m, &tstype);
+    r.timestamp = timestamp;
     r.value = m->payload ? std::string_view(static_cast<const char*>(m->payload), m->len)
                          : std::string_view{};
     r.key = m->key ? std::optional<std::string_view>(std::in_place,
@@ -258,6 +269,39 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     impl_->empty_queue_seen();
   }
   return n;
+}
+
+source_lag consumer::lag(std::int64_t now_ms) {
+  source_lag out;
+  for (auto& t : impl_->topics) {
+    for (std::size_t p = 0; p < t.partitions.size(); ++p) {
+      auto& a = t.partitions[p];
+      if (a.next < 0)
+        continue;
+      // The end as of the last Fetch answer for the partition, read from librdkafka's cache:
+      // non-blocking (rd_kafka_query_watermark_offsets would ask the broker).
+      std::int64_t low = -1, high = -1;
+      if (rd_kafka_get_watermark_offsets(impl_->rk.get(), t.name.c_str(),
+                                         static_cast<std::int32_t>(p), &low,
+                                         &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+          high < 0)
+        continue;
+      if (high <= a.next) {
+        a.caught_up_ms = now_ms;
+        continue;
+      }
+      out.records += high - a.next;
+      // The oldest record not received yet (offset a.next) came after the last one received
+      // and after the partition was last seen caught up: its age is at most the time since the
+      // later of the two. With neither known, the time since the consumer was created.
+      std::int64_t after = std::max(a.last_timestamp, a.caught_up_ms);
+      if (after < 0)
+        after = impl_->created_ms;
+      out.seconds = std::max(
+          out.seconds, static_cast<double>(std::max<std::int64_t>(0, now_ms - after)) / 1000.0);
+    }
+  }
+  return out;
 }
 
 }  // namespace eventstreams::kafka

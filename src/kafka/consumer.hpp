@@ -41,6 +41,11 @@ class consumer {
   // Non-blocking: up to out.size() records; errors encountered are appended to `errors`.
   std::size_t poll(std::span<record> out, std::vector<consumer_error>& errors);
 
+  // Non-blocking: how far the records poll() handed out are behind the end of the assigned
+  // partitions at `now_ms` (wall clock), from librdkafka's cached high watermarks (docs/api.md
+  // "Metrics"). Partitions whose end is not known yet (no fetch answered) count as caught up.
+  source_lag lag(std::int64_t now_ms);
+
   // How often poll() restarted fetchers parked at the prefetch cap.
   std::uint64_t fetch_kicks() const;
 

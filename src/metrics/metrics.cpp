@@ -116,6 +116,28 @@ metrics::metrics()
                         .Register(*registry_)
                         .Add({}, delivery_lag_buckets())),
       delivery_lag_bounds_(delivery_lag_buckets()),
+      client_lag_records_(
+          BuildHistogram()
+              .Name("eventstreams_client_lag_records")
+              .Help("Records each stream had not received yet, summed over its partitions (high "
+                    "watermark - next offset), sampled once a second per stream")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0, 1, 10, 100, 1000, 10000, 100000,
+                                                               1000000, 10000000})),
+      client_lag_seconds_(
+          BuildHistogram()
+              .Name("eventstreams_client_lag_seconds")
+              .Help("Estimated age of the oldest record each stream had not received yet (0 when "
+                    "caught up), sampled once a second per stream")
+              .Register(*registry_)
+              .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+                                                               900, 3600, 21600, 86400})),
+      clients_lagging_(BuildGauge()
+                           .Name("eventstreams_clients_lagging")
+                           .Help("Streams more than 10 seconds behind (eventstreams_client_lag_"
+                                 "seconds) at their last sample")
+                           .Register(*registry_)
+                           .Add({})),
       kafka_errors_(BuildCounter()
                         .Name("eventstreams_kafka_errors_total")
                         .Help("Errors reported by Kafka clients, by kind")
@@ -203,6 +225,11 @@ void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, st
     increments[static_cast<std::size_t>(b - delivery_lag_bounds_.begin())] += 1;
   }
   delivery_lag_.ObserveMultiple(increments, sum);
+}
+
+void metrics::observe_client_lag(std::int64_t records, double seconds) {
+  client_lag_records_.Observe(static_cast<double>(records));
+  client_lag_seconds_.Observe(seconds);
 }
 
 std::string metrics::render() const {

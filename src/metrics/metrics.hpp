@@ -44,6 +44,13 @@ class metrics {
   // Observes, in one call, the delivery lag of events with these Kafka timestamps sent at
   // `now_ms` (the shared mode accounts for a chunk of events at once).
   void observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms);
+  // Client lag (docs/api.md "Metrics"), sampled once a second per stream: records behind the
+  // ends of its partitions (summed) and the estimated age of the oldest of them (the largest
+  // over its partitions), as histograms without per-client labels; and the streams more than
+  // lagging_seconds behind.
+  static constexpr double lagging_seconds = 10;
+  void observe_client_lag(std::int64_t records, double seconds);
+  prometheus::Gauge& clients_lagging() { return clients_lagging_; }
   prometheus::Counter& kafka_errors(const std::string& kind) {
     return kafka_errors_.Add({{"kind", kind}});
   }
@@ -97,6 +104,9 @@ class metrics {
   prometheus::Histogram& connection_duration_;
   prometheus::Histogram& delivery_lag_;
   std::vector<double> delivery_lag_bounds_;
+  prometheus::Histogram& client_lag_records_;
+  prometheus::Histogram& client_lag_seconds_;
+  prometheus::Gauge& clients_lagging_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
   prometheus::Counter& fetch_restarts_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;

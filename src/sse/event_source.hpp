@@ -61,6 +61,14 @@ class event_source {
 
   virtual source_stats stats() const = 0;
 
+  // Non-blocking: how far the stream is behind the end of its partitions at `now_ms` (wall
+  // clock), docs/api.md "Metrics"; nothing when the source cannot tell (then the stream is left
+  // out of the lag metrics).
+  virtual std::optional<source_lag> lag(std::int64_t now_ms) {
+    (void)now_ms;
+    return std::nullopt;
+  }
+
   // Ends the wait and releases what is tied to the strand. Idempotent.
   virtual void close() = 0;
 };

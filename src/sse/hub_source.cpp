@@ -1,6 +1,8 @@
 // A cohort member as an event source (docs/api.md §11).
 #include "sse/hub_source.hpp"
 
+#include <algorithm>
+
 namespace eventstreams {
 
 hub_source::hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window)
@@ -56,6 +58,7 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
       // The cohort merged into one with equal positions: continue there, writing nothing.
       token_ = std::static_pointer_cast<const fanout::cohort_token>(next->jump_keep);
       cursor_ = next->jump;
+      tail_records_ = 0;  // counted in the other cohort from here on
       shard_.move(*this, token_->id);
       continue;
     }
@@ -79,6 +82,8 @@ void hub_source::async_wait(wait_handler ready) {
 }
 
 void hub_source::on_advance(const framed_chunk& tail) {
+  if (token_ && tail.cohort == token_->id && !tail.jump)
+    tail_records_ = std::max(tail_records_, tail.end_records);
   if (waiting_) {
     auto h = std::move(waiting_);
     waiting_ = nullptr;
@@ -94,6 +99,23 @@ void hub_source::on_advance(const framed_chunk& tail) {
     overrun_ = true;
     cursor_.reset();
   }
+}
+
+// The records of its cohort's chain the member has not taken yet (the hub's own consumer is
+// taken to keep up), and the age of the first of them (docs/api.md "Metrics").
+std::optional<source_lag> hub_source::lag(std::int64_t now_ms) {
+  if (closed_ || !cursor_)
+    return std::nullopt;  // overrun: it ends at the next event boundary
+  source_lag out;
+  const framed_chunk* next = cursor_->next();
+  if (!next || next->jump || !next->error.empty())
+    return out;
+  out.records =
+      static_cast<std::int64_t>(std::max(tail_records_, next->end_records) - cursor_->end_records);
+  if (next->first_timestamp >= 0)
+    out.seconds =
+        static_cast<double>(std::max<std::int64_t>(0, now_ms - next->first_timestamp)) / 1000.0;
+  return out;
 }
 
 void hub_source::close() {

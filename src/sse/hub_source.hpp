@@ -28,6 +28,7 @@ class hub_source final : public event_source, public fanout::shard_member {
   void async_wait(wait_handler ready) override;
   void reset_wake() override {}
   source_stats stats() const override { return {}; }
+  std::optional<source_lag> lag(std::int64_t now_ms) override;
   void close() override;
 
   void on_advance(const framed_chunk& tail) override;
@@ -44,6 +45,8 @@ class hub_source final : public event_source, public fanout::shard_member {
   bool listed_ = false;  // in the shard's member list (on the strand, from the first poll)
   bool closed_ = false;
   bool overrun_ = false;
+  // The end_records of the newest chunk of its cohort (on_advance), for the lag.
+  std::uint64_t tail_records_ = 0;
 };
 
 }  // namespace eventstreams

@@ -50,6 +50,10 @@ source_stats per_connection_source::stats() const {
   return {consumer_.fetch_kicks()};
 }
 
+std::optional<source_lag> per_connection_source::lag(std::int64_t now_ms) {
+  return consumer_.lag(now_ms);
+}
+
 void per_connection_source::close() {
   if (!wake_)
     return;

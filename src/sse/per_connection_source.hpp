@@ -28,6 +28,7 @@ class per_connection_source final : public event_source {
   void async_wait(wait_handler ready) override;
   void reset_wake() override;
   source_stats stats() const override;
+  std::optional<source_lag> lag(std::int64_t now_ms) override;
   void close() override;
 
  private:

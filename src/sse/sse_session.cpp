@@ -56,6 +56,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, opened_stream opened, serve
 }
 
 sse_session::~sse_session() {
+  set_lagging(false);  // a session dropped without close() (the loop stopped)
   if (close_reason_) {
     totals_.bytes = writer_.bytes_written();
     log_close(req_, close_seconds_, totals_, *close_reason_);
@@ -69,9 +70,11 @@ void sse_session::log_close(const stream_request& req, double seconds, const str
                             std::string_view reason) {
   spdlog::info(
       "close client={} streams={} mode={} duration={:.3f}s events={} bytes={} "
-      "skipped_canary={} skipped_not_json={} skipped_filter={} reason=\"{}\"",
+      "skipped_canary={} skipped_not_json={} skipped_filter={} lag_records={} lag_seconds={:.1f} "
+      "reason=\"{}\"",
       req.client, req.stream_list(), mode_name(req.mode), seconds, totals.events, totals.bytes,
-      totals.skipped_canary, totals.skipped_not_json, totals.skipped_filter, reason);
+      totals.skipped_canary, totals.skipped_not_json, totals.skipped_filter, totals.lag.records,
+      totals.lag.seconds, reason);
 }
 
 void sse_session::start() {
@@ -350,6 +353,32 @@ void sse_session::end(std::string reason) {
   });
 }
 
+void sse_session::sample_lag() {
+  net::post(writer_.get_executor(),
+            [self = shared_from_this()] { self->guarded("lag", [&] { self->on_sample_lag(); }); });
+}
+
+void sse_session::on_sample_lag() {
+  if (closed_ || !started_ || !source_)
+    return;
+  auto lag = source_->lag(now_ms());
+  if (!lag)
+    return;
+  totals_.lag = *lag;
+  ctx_.metrics.observe_client_lag(lag->records, lag->seconds);
+  set_lagging(lag->seconds > metrics::lagging_seconds);
+}
+
+void sse_session::set_lagging(bool lagging) {
+  if (lagging == lagging_)
+    return;
+  lagging_ = lagging;
+  if (lagging)
+    ctx_.metrics.clients_lagging().Increment();
+  else
+    ctx_.metrics.clients_lagging().Decrement();
+}
+
 void sse_session::end_on_strand(std::string reason) {
   if (closed_ || ending_)
     return;
@@ -367,6 +396,12 @@ void sse_session::close(const std::string& reason) {
   closed_ = true;
   heartbeat_.cancel();
   duration_timer_.cancel();
+  set_lagging(false);
+  // The close line's lag: the figures now, before the source goes (docs/api.md "Metrics").
+  if (source_ && was_open && started_) {
+    if (auto lag = source_->lag(now_ms()))
+      totals_.lag = *lag;
+  }
   if (source_)
     source_->close();
   writer_.close();

@@ -41,6 +41,7 @@ struct stream_totals {
   std::uint64_t skipped_canary = 0;
   std::uint64_t skipped_not_json = 0;
   std::uint64_t skipped_filter = 0;  // records the stream's filter did not match
+  source_lag lag;                    // at the close (docs/api.md "Metrics")
 };
 
 class sse_session : public std::enable_shared_from_this<sse_session>, public stream_member {
@@ -53,6 +54,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   net::any_io_executor executor() { return writer_.get_executor(); }
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
   void end(std::string reason) override;
+  // Observes the stream's lag in the metrics (the server's once-a-second sampler). Thread-safe.
+  void sample_lag() override;
 
   // The one line logged per closed stream (also for one that closed before its 200).
   static void log_close(const stream_request& req, double seconds, const stream_totals& totals,
@@ -93,6 +96,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void schedule_heartbeat();
   void on_heartbeat(beast::error_code ec);
   void end_on_strand(std::string reason);
+  void on_sample_lag();
+  // Counts the stream in eventstreams_clients_lagging, or no longer.
+  void set_lagging(bool lagging);
   void close(const std::string& reason);
 
   server_context& ctx_;
@@ -113,6 +119,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;
   bool started_ = false;  // the 200 header is queued
+  bool lagging_ = false;  // counted in eventstreams_clients_lagging
   std::string end_reason_;
   std::optional<std::string> close_reason_;  // set by close(); logged by the destructor
   double close_seconds_ = 0;

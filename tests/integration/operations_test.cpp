@@ -244,7 +244,7 @@ TEST(Operations, OneInfoLinePerClosedStreamAndNonePerEvent) {
       R"(^\S+ info close client=127\.0\.0\.1:\d+ streams=ops mode=(?:per_connection|shared) )"
       R"(duration=(\d+\.\d{3})s )"
       R"(events=(\d+) bytes=(\d+) skipped_canary=(\d+) skipped_not_json=(\d+) )"
-      R"(skipped_filter=(\d+) reason="client closed"$)");
+      R"(skipped_filter=(\d+) lag_records=(\d+) lag_seconds=(\d+\.\d) reason="client closed"$)");
   std::smatch f;
   ASSERT_TRUE(std::regex_match(closes[0], f, close_line)) << closes[0];
   EXPECT_GT(std::stod(f[1]), 0.0);
@@ -253,6 +253,9 @@ TEST(Operations, OneInfoLinePerClosedStreamAndNonePerEvent) {
   EXPECT_EQ(std::stoi(f[4]), m.canary);
   EXPECT_EQ(std::stoi(f[5]), m.not_json);
   EXPECT_EQ(std::stoi(f[6]), 0);  // no filter
+  // It had read everything: nothing behind (docs/api.md "Metrics").
+  EXPECT_EQ(std::stoi(f[7]), 0);
+  EXPECT_EQ(std::stod(f[8]), 0.0);
 }
 
 TEST(Operations, JsonLogFormatMakesEveryLineAJsonObject) {

@@ -179,7 +179,8 @@ void sse_client_pool::on_event(connection& c, std::uint32_t events) {
       return;
     const std::string req = "GET " + opts_.path +
                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
-                            "User-Agent: eventstreams-test-pool\r\n\r\n";
+                            "User-Agent: eventstreams-test-pool\r\n" +
+                            opts_.headers + "\r\n";
     if (::send(c.fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
       return finish(c, "cannot send the request");
     }

@@ -29,6 +29,8 @@ struct pool_options {
   int rcvbuf = 0;
   // false: the clients send their request and then read nothing until resume_reading().
   bool read = true;
+  // More request header lines, each ending in "\r\n" (e.g. a Last-Event-ID).
+  std::string headers;
 };
 
 struct connection_stats {

@@ -167,6 +167,26 @@ TEST(Cohort, SkipsRecordsBelowItsPositions) {
   EXPECT_EQ(ch->end_id, R"([{"topic":"t","partition":0,"offset":12,"timestamp":1011}])");
 }
 
+TEST(Cohort, ChunksCountTheRecordsSteppedAndKeepTheFirstOnesTimestamp) {
+  // What a member's lag is computed from (docs/api.md "Metrics"): the records of the chain after
+  // its cursor, and the age of the first of them.
+  cohort c(1, framing::sse, true, position_vector({{"t", 0, 0, std::nullopt}}), {false});
+  EXPECT_EQ(c.tail()->end_records, 0u);
+  std::string buf;
+  c.step(splice_once({0, "t", 0, 0, 100, R"({"n":0})"}, buf));
+  c.step(splice_once({0, "t", 0, 1, 101, "not json"}, buf));
+  auto first = c.publish();
+  c.step(splice_once({0, "t", 0, 2, 102, R"({"meta":{"domain":"canary"}})"}, buf));
+  c.step(splice_once({0, "t", 0, 3, 103, R"({"n":3})"}, buf));
+  c.step(splice_once({0, "t", 0, 4, 104, R"({"n":4})"}, buf));
+  auto second = c.publish();
+  EXPECT_EQ(first->end_records, 2u);
+  EXPECT_EQ(first->first_timestamp, 100);
+  EXPECT_EQ(second->end_records, 5u);
+  EXPECT_EQ(second->first_timestamp, 102);  // skipped records count: they are behind too
+  EXPECT_EQ(c.fail("_FATAL", "x")->end_records, 5u);
+}
+
 TEST(Cohort, MergeHandsMembersOverAtEqualPositions) {
   // A joined at the start; B joined later at the same offsets but no timestamp: a variant until
   // the partition delivers, then equal.
@@ -185,6 +205,7 @@ TEST(Cohort, MergeHandsMembersOverAtEqualPositions) {
   auto keep = std::make_shared<int>(7);
   auto jump = b.merge_into(a, keep);
   EXPECT_EQ(jump->jump, a.tail());
+  EXPECT_EQ(jump->end_records, a.tail()->end_records);  // counted in the cohort it joins
   EXPECT_EQ(jump->jump_keep, keep);
   EXPECT_TRUE(jump->bytes.empty());
   // A member of B: B's chunk, then the jump, then A's next chunk.

@@ -36,6 +36,8 @@ class fake_source final : public event_source {
     std::size_t resets = 0;
     std::uint64_t kicks = 0;
     std::uint64_t kicks_per_poll = 0;  // added to `kicks` by every poll
+    std::optional<source_lag> lag;     // what lag() answers
+    std::size_t lag_asked = 0;
     bool attached = false;
     bool closed = false;
     std::optional<wait_handler> waiter;
@@ -115,6 +117,10 @@ class fake_source final : public event_source {
   }
   void reset_wake() override { ++s_->resets; }
   source_stats stats() const override { return {s_->kicks}; }
+  std::optional<source_lag> lag(std::int64_t) override {
+    ++s_->lag_asked;
+    return s_->lag;
+  }
 
   void close() override {
     if (s_->closed)

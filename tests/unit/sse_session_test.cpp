@@ -205,6 +205,52 @@ TEST_F(SessionTest, FetchKicksOfTheSourceReachTheMetric) {
   EXPECT_EQ(ctx_.metrics.fetch_restarts().Value(), static_cast<double>(src_->kicks));
 }
 
+// A sample of the metrics' text: `name value`, or -1 when absent.
+double sample(const server_context& ctx, const std::string& name) {
+  const auto text = ctx.metrics.render();
+  auto at = text.find("\n" + name + " ");
+  return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+
+TEST_F(SessionTest, LagSamplesReachTheHistogramsAndTheLaggingGauge) {
+  start();
+  ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));
+  auto session = session_.lock();
+  ASSERT_NE(session, nullptr);
+  auto sampled = [&](double n) {
+    return run_until([&] { return sample(ctx_, "eventstreams_client_lag_records_count") == n; });
+  };
+  // A source that cannot tell is left out.
+  session->sample_lag();
+  ASSERT_TRUE(run_until([&] { return src_->lag_asked == 1; }));
+  EXPECT_EQ(sample(ctx_, "eventstreams_client_lag_records_count"), 0);
+
+  src_->lag = source_lag{500, 12.5};  // more than 10 s behind
+  session->sample_lag();
+  ASSERT_TRUE(sampled(1));
+  EXPECT_EQ(sample(ctx_, "eventstreams_client_lag_records_sum"), 500);
+  EXPECT_EQ(sample(ctx_, "eventstreams_client_lag_seconds_sum"), 12.5);
+  EXPECT_EQ(ctx_.metrics.clients_lagging().Value(), 1);
+  session->sample_lag();  // still lagging: counted once
+  ASSERT_TRUE(sampled(2));
+  EXPECT_EQ(ctx_.metrics.clients_lagging().Value(), 1);
+
+  src_->lag = source_lag{3, 10};  // behind, but not more than 10 s
+  session->sample_lag();
+  ASSERT_TRUE(sampled(3));
+  EXPECT_EQ(ctx_.metrics.clients_lagging().Value(), 0);
+
+  src_->lag = source_lag{7, 30};
+  session->sample_lag();
+  ASSERT_TRUE(sampled(4));
+  EXPECT_EQ(ctx_.metrics.clients_lagging().Value(), 1);
+  session.reset();
+  // A stream that ends is no longer counted.
+  client_.shutdown(tcp::socket::shutdown_send);
+  ASSERT_TRUE(run_until([&] { return src_->closed; }));
+  EXPECT_EQ(ctx_.metrics.clients_lagging().Value(), 0);
+}
+
 TEST_F(SessionTest, BackpressurePausesDrainingWhileTheClientDoesNotReadAndResumesWhenItDoes) {
   ctx_.cfg.server.max_buffered_bytes = 4096;
   connect(/*small_buffers=*/true);
