@@ -209,7 +209,26 @@ metrics::metrics()
                             .Help("Distinct compiled filters alive (shared by the streams that "
                                   "ask for the same canonical form; at most filter.max_compiled)")
                             .Register(*registry_)
-                            .Add({})) {}
+                            .Add({})) {
+  // The label sets known in advance exist from the start, at 0: a dashboard or an alert sees
+  // every family before its first event, and rate() starts from 0 (docs/api.md "Metrics").
+  for (const char* reason : disconnect_reasons)
+    clients_disconnected_.Add({{"reason", reason}});
+  for (const char* reason : {"canary", "not_json", "filter"})
+    events_skipped_.Add({{"reason", reason}});
+  for (const char* mode : {"per_connection", "shared"})
+    streams_opened_.Add({{"mode", mode}});
+  for (const char* reason : {"invalid_filter", "filter_too_complex", "unavailable"})
+    filters_rejected_.Add({{"reason", reason}});
+  for (const char* where : {"request", "setup", "stream", "loop", "hub"})
+    internal_errors_.Add({{"where", where}});
+  // librdkafka's names of the errors that end a stream, and of the broker connection errors
+  // that are the most common otherwise (src/kafka/consumer.cpp).
+  for (const char* kind :
+       {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_FATAL", "TOPIC_AUTHORIZATION_FAILED", "_UNKNOWN_TOPIC",
+        "_UNKNOWN_PARTITION", "_AUTHENTICATION"})
+    kafka_errors_.Add({{"kind", kind}});
+}
 
 void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {
   if (timestamps.empty())

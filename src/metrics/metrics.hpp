@@ -55,6 +55,10 @@ class metrics {
     return kafka_errors_.Add({{"kind", kind}});
   }
   prometheus::Counter& fetch_restarts() { return fetch_restarts_; }
+  // The reasons a stream ends with, as labels (sse_session maps its close reasons to these).
+  static constexpr const char* disconnect_reasons[] = {
+      "client_closed", "server_shutdown", "max_connection_duration", "kafka_error", "write_failed",
+      "client_error",  "stalled",         "internal_error",          "overrun",     "other"};
   prometheus::Counter& clients_disconnected(const std::string& reason) {
     return clients_disconnected_.Add({{"reason", reason}});
   }

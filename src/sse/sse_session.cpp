@@ -14,16 +14,14 @@ namespace {
 // Records encoded per turn on the strand before yielding to other connections.
 constexpr std::size_t records_per_turn = 2048;
 
-// A bounded set of metric labels for close reasons.
+// A bounded set of metric labels for close reasons (metrics::disconnect_reasons): a reason
+// starts with its label, written with spaces or underscores.
 std::string reason_label(const std::string& reason) {
-  for (const char* label :
-       {"client closed", "server shutdown", "max_connection_duration", "kafka error",
-        "write failed", "client error", "stalled", "internal error", "overrun"}) {
-    if (reason.starts_with(label)) {
-      std::string out(label);
-      std::replace(out.begin(), out.end(), ' ', '_');
-      return out;
-    }
+  for (const char* label : metrics::disconnect_reasons) {
+    std::string spaced(label);
+    std::replace(spaced.begin(), spaced.end(), '_', ' ');
+    if (reason.starts_with(label) || reason.starts_with(spaced))
+      return label;
   }
   return "other";
 }
