@@ -117,13 +117,16 @@ void http_session::handle_stream(const request& req, const std::string& streams,
     if (sel.unknown.size() > max_names) {
       names += " and " + std::to_string(sel.unknown.size() - max_names) + " more";
     }
-    send(make_problem(req, error_kind::unknown_stream, "unknown streams: " + names));
+    refuse_stream(make_problem(req, error_kind::unknown_stream, "unknown streams: " + names),
+                  "unknown_stream");
     return;
   }
   if (sel.stream_names.size() > ctx_.cfg.server.max_streams_per_request) {
-    send(make_problem(req, error_kind::bad_request,
-                      "at most " + std::to_string(ctx_.cfg.server.max_streams_per_request) +
-                          " streams per request"));
+    refuse_stream(
+        make_problem(req, error_kind::bad_request,
+                     "at most " + std::to_string(ctx_.cfg.server.max_streams_per_request) +
+                         " streams per request"),
+        "too_many_streams");
     return;
   }
   std::optional<std::int64_t> since;
@@ -132,10 +135,11 @@ void http_session::handle_stream(const request& req, const std::string& streams,
     since = parse_since(*text);
     if (!since) {
       auto shown = text->substr(0, 64);
-      send(make_problem(req, error_kind::invalid_timestamp,
-                        "since=" + shown +
-                            " is not milliseconds since the epoch, an ISO-8601 date-time, or "
-                            "YYYY-MM-DD"));
+      refuse_stream(make_problem(req, error_kind::invalid_timestamp,
+                                 "since=" + shown +
+                                     " is not milliseconds since the epoch, an ISO-8601 "
+                                     "date-time, or YYYY-MM-DD"),
+                    "invalid_timestamp");
       return;
     }
   }
@@ -143,34 +147,42 @@ void http_session::handle_stream(const request& req, const std::string& streams,
   if (auto it = req.find("Last-Event-ID"); it != req.end()) {
     auto parsed = parse_last_event_id(std::string_view(it->value()));
     if (auto* err = std::get_if<last_event_id_error>(&parsed)) {
-      send(make_problem(req, error_kind::invalid_last_event_id, err->detail));
+      refuse_stream(make_problem(req, error_kind::invalid_last_event_id, err->detail),
+                    "invalid_last_event_id");
       return;
     }
     entries = std::move(std::get<std::vector<last_event_entry>>(parsed));
     for (const auto& e : entries) {
       if (std::find(sel.topics.begin(), sel.topics.end(), e.topic) == sel.topics.end()) {
-        send(make_problem(req, error_kind::topic_not_allowed,
-                          "Last-Event-ID names topic " + e.topic.substr(0, 249) +
-                              ", which the requested streams do not read"));
+        refuse_stream(make_problem(req, error_kind::topic_not_allowed,
+                                   "Last-Event-ID names topic " + e.topic.substr(0, 249) +
+                                       ", which the requested streams do not read"),
+                      "topic_not_allowed");
         return;
       }
     }
   }
   auto filtered = filter_of_request(req, query, ctx_, true);
   if (filtered.refusal)
-    return send(std::move(*filtered.refusal));
+    return refuse_stream(std::move(*filtered.refusal), "filter");
   if (req.method() == http::verb::head) {
     send(stream_opener::head_response(req));
     return;
   }
   if (ctx_.shutting_down) {
-    send(make_problem(req, error_kind::unavailable, "the server is shutting down"));
+    refuse_stream(make_problem(req, error_kind::unavailable, "the server is shutting down"),
+                  "shutting_down");
     return;
   }
   // The socket and any bytes read past the request go to the streaming session.
   std::make_shared<stream_opener>(std::move(stream_), req, std::move(sel), std::move(entries),
                                   since, std::move(filtered.filter), ctx_)
       ->run();
+}
+
+void http_session::refuse_stream(response res, const char* reason) {
+  ctx_.metrics.streams_refused(reason).Increment();
+  send(std::move(res));
 }
 
 void http_session::send(response res) {

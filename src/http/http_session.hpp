@@ -27,6 +27,8 @@ class http_session : public std::enable_shared_from_this<http_session> {
   void do_close();
   // Answers the stream route with an error, or hands the connection to a stream_opener.
   void handle_stream(const request& req, const std::string& streams, const std::string& query);
+  // Sends a stream request's refusal, counted under `reason` (metrics::refusal_reasons).
+  void refuse_stream(response res, const char* reason);
 
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;

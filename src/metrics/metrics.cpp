@@ -99,6 +99,11 @@ metrics::metrics()
                           .Name("eventstreams_events_skipped_total")
                           .Help("Records read but not sent, by reason (canary, not_json, filter)")
                           .Register(*registry_)),
+      streams_refused_(BuildCounter()
+                           .Name("eventstreams_streams_refused_total")
+                           .Help("Stream requests answered with an error instead of their 200, by "
+                                 "reason")
+                           .Register(*registry_)),
       http_requests_(BuildCounter()
                          .Name("eventstreams_http_requests_total")
                          .Help("HTTP requests answered, by route and status code")
@@ -214,6 +219,8 @@ metrics::metrics()
   // every family before its first event, and rate() starts from 0 (docs/api.md "Metrics").
   for (const char* reason : disconnect_reasons)
     clients_disconnected_.Add({{"reason", reason}});
+  for (const char* reason : refusal_reasons)
+    streams_refused_.Add({{"reason", reason}});
   for (const char* reason : {"canary", "not_json", "filter"})
     events_skipped_.Add({{"reason", reason}});
   for (const char* mode : {"per_connection", "shared"})

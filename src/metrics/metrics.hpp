@@ -36,6 +36,16 @@ class metrics {
   prometheus::Counter& events_skipped(const std::string& reason) {
     return events_skipped_.Add({{"reason", reason}});
   }
+  // Stream requests answered with an error instead of their 200, by reason (docs/api.md
+  // "Metrics"); each is also counted in http_requests{route="stream"} by its status.
+  static constexpr const char* refusal_reasons[] = {
+      "unknown_stream",    "too_many_streams", "invalid_timestamp", "invalid_last_event_id",
+      "topic_not_allowed", "filter",           "shutting_down",     "connection_limit",
+      "client_limit",      "starting_limit",   "out_of_resources",  "kafka_unavailable",
+      "internal_error"};
+  prometheus::Counter& streams_refused(const std::string& reason) {
+    return streams_refused_.Add({{"reason", reason}});
+  }
   prometheus::Counter& http_requests(const std::string& route, unsigned code) {
     return http_requests_.Add({{"route", route}, {"code", std::to_string(code)}});
   }
@@ -104,6 +114,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& events_sent_;
   prometheus::Counter& bytes_sent_;
   prometheus::Family<prometheus::Counter>& events_skipped_;
+  prometheus::Family<prometheus::Counter>& streams_refused_;
   prometheus::Family<prometheus::Counter>& http_requests_;
   prometheus::Histogram& connection_duration_;
   prometheus::Histogram& delivery_lag_;

@@ -109,9 +109,10 @@ void stream_opener::run() {
                                  ctx_.cfg.server.max_connections,
                                  ctx_.cfg.server.client_ip_connection_limit)) {
     case session_registry::join_result::process_limit:
-      return fail_before_start(error_kind::unavailable, "the server is at its connection limit");
+      return fail_before_start(error_kind::unavailable, "connection_limit",
+                               "the server is at its connection limit");
     case session_registry::join_result::client_limit:
-      return fail_before_start(error_kind::too_many_requests,
+      return fail_before_start(error_kind::too_many_requests, "client_limit",
                                "too many concurrent streams from this client");
     case session_registry::join_result::ok:
       break;
@@ -130,7 +131,8 @@ void stream_opener::look_up_start() {
   // requests (or clients that give up) cannot pile up lookups and consumers.
   if (ctx_.starting.fetch_add(1) >= ctx_.cfg.server.max_starting_streams) {
     ctx_.starting.fetch_sub(1);
-    return fail_before_start(error_kind::unavailable, "too many streams are starting; retry");
+    return fail_before_start(error_kind::unavailable, "starting_limit",
+                             "too many streams are starting; retry");
   }
   // The deadline starts now, not when a pool thread is free: during a Kafka outage queued
   // requests are answered 503 within kafka_timeout instead of one pool round after another.
@@ -231,9 +233,9 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
   if (ending_)
     return close(end_reason_);
   if (r->internal)
-    return fail_before_start(error_kind::internal, "");
+    return fail_before_start(error_kind::internal, "internal_error", "");
   if (r->error)
-    return fail_before_start(error_kind::kafka_unavailable, r->error.detail);
+    return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
   if (use_hub_)
     return join_hub(std::move(r->positions));
   start(std::move(r->positions));
@@ -262,7 +264,7 @@ void stream_opener::start(std::vector<partition_position> start_positions) {
   auto pass_canary =
       stream_format::canary_policy(req_.selection.topics, req_.selection.pass_canary, positions);
   if (auto refused = source_->attach(socket().get_executor()))
-    return fail_before_start(error_kind::unavailable, *refused);
+    return fail_before_start(error_kind::unavailable, "out_of_resources", *refused);
 
   std::string header = response_header(req_);
   stream_format format(req_.body, std::move(positions), std::move(pass_canary), req_.filter);
@@ -285,10 +287,11 @@ void stream_opener::on_exception(const char* step, const char* what) {
   spdlog::error("client={} unexpected error ({}): {}", req_.client, step, what);
   if (closed_ || handed_off_)
     return;  // closed, or the socket went with the session (or with its failed construction)
-  fail_before_start(error_kind::internal, "");  // no internals in the body
+  fail_before_start(error_kind::internal, "internal_error", "");  // no internals in the body
 }
 
-void stream_opener::fail_before_start(error_kind kind, const std::string& detail) {
+void stream_opener::fail_before_start(error_kind kind, const char* reason,
+                                      const std::string& detail) {
   request req;
   req.method_string(req_.method);
   req.target(req_.target);
@@ -299,6 +302,7 @@ void stream_opener::fail_before_start(error_kind kind, const std::string& detail
                req_.client, req_.stream_list(), problem_for(kind).type, detail);
   closed_ = true;  // nothing streams from here on; the write below ends the connection
   ctx_.metrics.http_requests("stream", problem_for(kind).status).Increment();
+  ctx_.metrics.streams_refused(reason).Increment();
   http::async_write(socket(), *res,
                     [self = shared_from_this(), res](beast::error_code, std::size_t) {
                       beast::error_code ec;

@@ -61,7 +61,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
     run_guarded(std::forward<F>(f), [&](const char* what) { on_exception(step, what); });
   }
   void on_exception(const char* step, const char* what);
-  void fail_before_start(error_kind kind, const std::string& detail);
+  // Answers the request with `kind`'s error, counted under `reason` (metrics::refusal_reasons).
+  void fail_before_start(error_kind kind, const char* reason, const std::string& detail);
   void end_on_strand(std::string reason);
   void close(const std::string& reason);
 

@@ -220,6 +220,14 @@ TEST(Operations, StreamsRefusedAfterRoutingAreCountedInHttpRequests) {
   EXPECT_EQ(m.get("eventstreams_http_requests_total", {{"code", "200"}, {"route", "stream"}}), 1);
   EXPECT_EQ(m.get("eventstreams_http_requests_total", {{"code", "429"}, {"route", "stream"}}), 1)
       << "every answered request counts (README), refusals included";
+  // And each refusal by its reason (docs/api.md "Metrics"); the other reasons exist at 0.
+  auto unknown = http_get(d.port(), "/v2/stream/no-such-stream");
+  ASSERT_EQ(unknown.head.status, 400);
+  m = scrape(d.port());
+  EXPECT_EQ(m.get("eventstreams_streams_refused_total", {{"reason", "client_limit"}}), 1);
+  EXPECT_EQ(m.get("eventstreams_streams_refused_total", {{"reason", "unknown_stream"}}), 1);
+  EXPECT_TRUE(m.has("eventstreams_streams_refused_total", {{"reason", "connection_limit"}}));
+  EXPECT_EQ(m.get("eventstreams_streams_refused_total", {{"reason", "connection_limit"}}), 0);
 }
 
 TEST(Operations, OneInfoLinePerClosedStreamAndNonePerEvent) {
