@@ -59,6 +59,8 @@ struct consumer::impl {
     std::vector<assigned> partitions;  // by partition number
   };
   std::vector<topic_positions> topics;
+  // Every assigned partition, for rd_kafka_position() in lag(); made at the first call.
+  partition_list_ptr lag_list;
 
   // Prefetch kick (see poll()). Thresholds, then what was seen since the queue was last
   // empty: records taken (and their bytes) and the longest queue, which also counts records a
@@ -273,11 +275,29 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
 
 source_lag consumer::lag(std::int64_t now_ms) {
   source_lag out;
+  if (!impl_->lag_list) {
+    impl_->lag_list.reset(rd_kafka_topic_partition_list_new(1));
+    for (const auto& t : impl_->topics) {
+      for (std::size_t p = 0; p < t.partitions.size(); ++p) {
+        if (t.partitions[p].next >= 0)
+          rd_kafka_topic_partition_list_add(impl_->lag_list.get(), t.name.c_str(),
+                                            static_cast<std::int32_t>(p));
+      }
+    }
+  }
+  // librdkafka's position moves past the transaction markers that end a partition, which it
+  // never hands out: without it, a partition ending with one would look a record behind for
+  // ever. Non-blocking (the consumer's own state, under its lock).
+  rd_kafka_position(impl_->rk.get(), impl_->lag_list.get());
+  int listed = 0;
   for (auto& t : impl_->topics) {
     for (std::size_t p = 0; p < t.partitions.size(); ++p) {
       auto& a = t.partitions[p];
       if (a.next < 0)
         continue;
+      const auto& position = impl_->lag_list->elems[listed++];
+      const std::int64_t next =
+          position.err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::max(a.next, position.offset) : a.next;
       // The end as of the last Fetch answer for the partition, read from librdkafka's cache:
       // non-blocking (rd_kafka_query_watermark_offsets would ask the broker).
       std::int64_t low = -1, high = -1;
@@ -286,12 +306,12 @@ source_lag consumer::lag(std::int64_t now_ms) {
                                          &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
           high < 0)
         continue;
-      if (high <= a.next) {
+      if (high <= next) {
         a.caught_up_ms = now_ms;
         continue;
       }
-      out.records += high - a.next;
-      // The oldest record not received yet (offset a.next) came after the last one received
+      out.records += high - next;
+      // The oldest record not received yet (offset `next`) came after the last one received
       // and after the partition was last seen caught up: its age is at most the time since the
       // later of the two. With neither known, the time since the consumer was created.
       std::int64_t after = std::max(a.last_timestamp, a.caught_up_ms);
