@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <sstream>
@@ -86,13 +87,13 @@ struct sizing {
   std::int64_t min_lag = 0;
 };
 
-sizing size_for_this_machine() {
+// `overshoot`: the records the daemon may take for the slow client past its full write buffer
+// (what one turn of draining adds before it sees the buffer full).
+sizing size_for_this_machine(std::size_t overshoot) {
   // What the slow client can take in at most: its receive buffer, the daemon's send buffer and
-  // write buffer, and one turn of records (64) past the full write buffer. Everything produced
-  // beyond that is behind for good.
-  const std::size_t held_bytes =
-      2 * slow_rcvbuf + max_send_buffer() + max_buffered_bytes + 64 * 2 * record_bytes;
-  const std::size_t held_records = held_bytes / record_bytes;
+  // write buffer, and the overshoot. Everything produced beyond that is behind for good.
+  const std::size_t held_bytes = 2 * slow_rcvbuf + max_send_buffer() + max_buffered_bytes;
+  const std::size_t held_records = held_bytes / record_bytes + overshoot;
   sizing s;
   s.total = std::min(max_records, held_records + 2000);
   s.min_lag = static_cast<std::int64_t>(s.total) - static_cast<std::int64_t>(held_records);
@@ -111,8 +112,11 @@ daemon_config lag_config(const std::string& mode) {
   return cfg;
 }
 
-// `total` records of record_bytes, an hour old, round-robin over the partitions.
-void produce_hour_old(const std::string& bootstrap, std::size_t total) {
+// `total` records of record_bytes, an hour old, round-robin over the partitions; with `round`,
+// in rounds of that many records, each flushed and then followed by `after_round(records so
+// far)`, which stops the production when it returns false.
+void produce_hour_old(const std::string& bootstrap, std::size_t total, std::size_t round = 0,
+                      const std::function<bool(std::size_t)>& after_round = {}) {
   producer_options o;
   o.keep_records = false;
   o.linger_ms = 5;
@@ -124,6 +128,11 @@ void produce_hour_old(const std::string& bootstrap, std::size_t total) {
     std::string v = R"({"i":)" + std::to_string(i) + R"(,"pad":")";
     v.append(record_bytes - v.size() - 2, 'x') += "\"}";
     p.produce(topic, static_cast<std::int32_t>(i % partitions), v, hour_ago);
+    if (round != 0 && ((i + 1) % round == 0 || i + 1 == total)) {
+      ASSERT_TRUE(p.flush(60s));
+      if (!after_round(i + 1))
+        return;
+    }
   }
   // 60 s: the cluster acknowledges these megabytes in well under a second.
   ASSERT_TRUE(p.flush(60s));
@@ -194,7 +203,8 @@ void expect_lag_figures(daemon_process& d, sse_client_pool& fast, sse_client_poo
 }
 
 TEST(Lag, PerConnectionAClientThatStopsReadingShowsLagAndOneThatReadsDoesNot) {
-  const auto size = size_for_this_machine();
+  // A turn polls at most 64 records at a time from the consumer.
+  const auto size = size_for_this_machine(64);
   ASSERT_GT(size.min_lag, 1000) << "this machine's tcp_wmem allows too large a send buffer";
   daemon_process d(lag_config("per_connection"));
   // The backlog, an hour old, before either client connects: both start at the earliest record
@@ -211,7 +221,11 @@ TEST(Lag, PerConnectionAClientThatStopsReadingShowsLagAndOneThatReadsDoesNot) {
 }
 
 TEST(Lag, SharedAClientThatStopsReadingShowsLagAndOneThatReadsDoesNot) {
-  const auto size = size_for_this_machine();
+  // The shared consumer's batches (one chunk each) hold what arrived since its last batch: with
+  // the records produced in rounds that the fast client reads before the next round, a chunk
+  // holds at most a round, and a turn of draining takes at most 16 chunks past the full buffer.
+  constexpr std::size_t round = 50;
+  const auto size = size_for_this_machine(17 * round);
   ASSERT_GT(size.min_lag, 1000) << "this machine's tcp_wmem allows too large a send buffer";
   // Both clients in one group, which keeps the whole test's bytes for the slow one (no
   // overrun).
@@ -229,7 +243,12 @@ TEST(Lag, SharedAClientThatStopsReadingShowsLagAndOneThatReadsDoesNot) {
   ASSERT_TRUE(wait_for(
       [&] { return metric_sum(d.port(), "eventstreams_streams_opened_total", "shared") == 2; }, 30s,
       20ms));
-  produce_hour_old(d.bootstrap(), size.total);
+  produce_hour_old(d.bootstrap(), size.total, round, [&](std::size_t produced) {
+    // Milliseconds at loopback speed; 30 s only ends a failing test.
+    bool read = wait_for([&] { return fast.total_events() >= produced; }, 30s, 1ms);
+    EXPECT_TRUE(read) << fast.total_events() << " of " << produced;
+    return read;
+  });
   expect_lag_figures(d, fast, slow, size);
 }
 
