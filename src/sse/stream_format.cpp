@@ -30,7 +30,22 @@ void stream_format::preamble(std::string& out) {
     out += filter_->canonical();
     out += "\n\n";
   }
-  append_sse_id_block(out, positions_.id());
+  // A gap event takes the place of the start block: its id is the positions after the jump,
+  // so a client that reconnects after it does not get it again (docs/api.md §5.4).
+  std::vector<gap_partition> parts;
+  parts.reserve(start_gaps_.size());
+  for (const auto& g : start_gaps_) {
+    if (g.index >= positions_.size())
+      continue;
+    const auto& at = positions_.at(g.index);
+    parts.push_back(
+        {at.topic, at.partition, g.requested, g.resumed, g.missing, gap_reason_name(g.reason)});
+  }
+  if (parts.empty()) {
+    append_sse_id_block(out, positions_.id());
+  } else {
+    append_sse_gap_event(out, positions_.id(), parts);
+  }
 }
 
 record_outcome stream_format::record(const source_record& rec, std::string& out) {

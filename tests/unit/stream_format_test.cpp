@@ -40,6 +40,31 @@ TEST(StreamFormat, SsePreambleIsOkThenTheStartPositionsAsAnIdOnlyBlock) {
   EXPECT_FALSE(f.id_moved());
 }
 
+TEST(StreamFormat, SsePreambleWithAGapSendsTheGapEventInPlaceOfTheStartBlock) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  f.set_start_gaps({{1, gap_reason::retention, 2, 7, 5}});
+  std::string out;
+  f.preamble(out);
+  EXPECT_EQ(out, std::string(":ok\n\nevent: gap\nid: ") + start_id +
+                     "\n"
+                     R"(data: {"partitions":[{"topic":"b","partition":0,"requested":2,)"
+                     R"("resumed":7,"missing":5,"reason":"retention"}]})"
+                     "\n\n");
+  EXPECT_FALSE(f.id_moved());
+  // Events follow as usual; the next id moves on from the gap's.
+  out.clear();
+  EXPECT_EQ(f.record(rec(1, "b", 7, R"({"x":1})"), out), record_outcome::sent);
+  EXPECT_EQ(out.rfind("event: message\n", 0), 0u) << out;
+}
+
+TEST(StreamFormat, NdjsonGetsNoGapLine) {
+  stream_format f(framing::ndjson, two_positions(), {false, false});
+  f.set_start_gaps({{0, gap_reason::reset, 90, 5, 5}});
+  std::string out;
+  f.preamble(out);
+  EXPECT_EQ(out, "");
+}
+
 TEST(StreamFormat, NdjsonPreambleIsEmpty) {
   stream_format f(framing::ndjson, two_positions(), {false, false});
   std::string out;
