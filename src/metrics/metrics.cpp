@@ -127,6 +127,12 @@ metrics::metrics()
                                 "their backlog")
                           .Register(*registry_)
                           .Add({})),
+      gaps_(BuildCounter()
+                .Name("eventstreams_gaps_total")
+                .Help("Partitions whose stream started past records it had asked for (its "
+                      "Last-Event-ID offset was no longer retained, or the log was reset), by "
+                      "reason: retention, reset, unknown")
+                .Register(*registry_)),
       clients_disconnected_(BuildCounter()
                                 .Name("eventstreams_clients_disconnected_total")
                                 .Help("SSE connections ended, by reason")
@@ -187,7 +193,11 @@ metrics::metrics()
                             .Help("Distinct compiled filters alive (shared by the streams that "
                                   "ask for the same canonical form; at most filter.max_compiled)")
                             .Register(*registry_)
-                            .Add({})) {}
+                            .Add({})) {
+  // Every reason from the start, at 0: a dashboard can tell "no gap" from "not exported".
+  for (const char* reason : {"retention", "reset", "unknown"})
+    gaps_.Add({{"reason", reason}});
+}
 
 void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {
   if (timestamps.empty())

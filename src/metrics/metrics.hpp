@@ -48,6 +48,9 @@ class metrics {
     return kafka_errors_.Add({{"kind", kind}});
   }
   prometheus::Counter& fetch_restarts() { return fetch_restarts_; }
+  // Partitions whose start could not honour the Last-Event-ID offset (docs/api.md §5.4), by
+  // reason: retention, reset, unknown.
+  prometheus::Counter& gaps(const std::string& reason) { return gaps_.Add({{"reason", reason}}); }
   prometheus::Counter& clients_disconnected(const std::string& reason) {
     return clients_disconnected_.Add({{"reason", reason}});
   }
@@ -99,6 +102,7 @@ class metrics {
   std::vector<double> delivery_lag_bounds_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
   prometheus::Counter& fetch_restarts_;
+  prometheus::Family<prometheus::Counter>& gaps_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;
   prometheus::Family<prometheus::Counter>& internal_errors_;
   prometheus::Family<prometheus::Counter>& streams_opened_;
