@@ -72,14 +72,15 @@ struct start_plan {
   std::int64_t requested = 0;
 };
 
-// A partition whose start is a gap (docs/api.md §5.4), once its start offset is resolved.
-struct start_gap {
-  std::size_t index = 0;  // the partition's index in the resolved positions
+// A partition whose position jumped (docs/api.md §5.4): at the start, once the start offset is
+// resolved, or while streaming, when Kafka no longer had the next offset.
+struct position_gap {
+  std::size_t index = 0;  // the partition's index in the stream's positions
   gap_reason reason = gap_reason::unknown;
-  std::int64_t requested = 0;  // the offset the Last-Event-ID entry named
-  std::int64_t resumed = 0;    // the offset the stream starts at
+  std::int64_t requested = 0;  // the offset asked for: the Last-Event-ID entry's, or the next one
+  std::int64_t resumed = 0;    // the offset the stream continues at
   // Offsets passed over, never negative. retention: resumed - requested. reset: resumed - low,
-  // the records of the partition's current log that the stream starts after (the requested
+  // the records of the partition's current log that the stream continues after (the requested
   // offset belongs to a log that is gone, so nothing is known to lie between it and resumed).
   std::int64_t missing = 0;
 };

@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "eventstreams/resume.hpp"
+
 namespace eventstreams {
 
 // One record. The views stay valid until the source's next poll or its destruction.
@@ -25,6 +27,10 @@ struct source_record {
   std::int64_t timestamp = -1;  // ms since epoch, -1 if none
   std::string_view value;
   std::optional<std::string_view> key;  // none for a record without a key ($key of filters)
+  // Set on the first record after its partition's position jumped while streaming: Kafka no
+  // longer had the next offset (retention) or its log was reset (docs/api.md §5.4). Its
+  // `index` and `resumed` are this record's.
+  std::optional<position_gap> gap;
 };
 
 struct source_error {

@@ -57,6 +57,6 @@ lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<st
                                      std::optional<std::int64_t> since, resume_policy policy,
                                      std::chrono::milliseconds timeout,
                                      std::vector<partition_position>& out,
-                                     std::vector<start_gap>* gaps = nullptr);
+                                     std::vector<position_gap>* gaps = nullptr);
 
 }  // namespace eventstreams

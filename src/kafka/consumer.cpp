@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
 #include "kafka_conf.hpp"
@@ -116,6 +117,31 @@ struct consumer::impl {
     bytes_since_empty = 0;
     messages_since_empty = 0;
     longest_queue = 0;
+  }
+
+  // A record that is not the next one its partition expected: a hole (compaction, transaction
+  // markers: no gap), or librdkafka moved the position after Kafka answered "offset out of
+  // range" (auto.offset.reset): a gap (docs/api.md §5.4), told apart by the low watermark of the
+  // last fetch. Backwards can only be a reset log: a seek (kick) never lets older records through.
+  std::optional<position_gap> jumped(const rd_kafka_message_t* m, const assigned& slot) {
+    std::int64_t low = -1, high = -1;
+    rd_kafka_get_watermark_offsets(rk.get(), rd_kafka_topic_name(m->rkt), m->partition, &low,
+                                   &high);
+    position_gap g;
+    g.index = slot.index;
+    g.requested = slot.next;
+    g.resumed = m->offset;
+    if (m->offset < slot.next) {
+      g.reason = gap_reason::reset;
+      g.missing = std::max<std::int64_t>(0, m->offset - std::max<std::int64_t>(0, low));
+      return g;
+    }
+    if (low >= 0 && slot.next < low) {
+      g.reason = gap_reason::retention;
+      g.missing = m->offset - slot.next;
+      return g;
+    }
+    return std::nullopt;
   }
 
   void release_held() {
@@ -231,11 +257,15 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
       continue;
     }
     auto* slot = impl_->find(m->rkt, m->partition);
-    if (slot)
+    record& r = out[n++];
+    r.gap.reset();
+    if (slot) {
+      if (m->offset != slot->next)
+        r.gap = impl_->jumped(m, *slot);
       slot->next = m->offset + 1;
+    }
     impl_->bytes_since_empty += static_cast<std::int64_t>(m->len);
     ++impl_->messages_since_empty;
-    record& r = out[n++];
     r.index = slot ? slot->index : record::no_index;  // not assigned: the session skips it
     r.topic = rd_kafka_topic_name(m->rkt);
     r.partition = m->partition;

@@ -29,7 +29,7 @@ lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<st
                                      std::optional<std::int64_t> since, resume_policy policy,
                                      std::chrono::milliseconds timeout,
                                      std::vector<partition_position>& out,
-                                     std::vector<start_gap>* gaps) {
+                                     std::vector<position_gap>* gaps) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + timeout;
   auto left = [&] {

@@ -52,7 +52,7 @@ struct stream_opener::resolved {
   bool internal = false;   // set-up failed unexpectedly (answered 500)
   bool abandoned = false;  // the client closed before its source was created
   std::vector<partition_position> positions;
-  std::vector<start_gap> gaps;  // partitions whose start is a gap (docs/api.md §5.4)
+  std::vector<position_gap> gaps;  // partitions whose start is a gap (docs/api.md §5.4)
   std::unique_ptr<event_source> source;
 };
 
@@ -243,7 +243,7 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
 // The tables the session indexes per record, once per connection; the source's wake-up; then
 // the hand-off.
 void stream_opener::start(std::vector<partition_position> start_positions,
-                          std::vector<start_gap> gaps) {
+                          std::vector<position_gap> gaps) {
   position_vector positions(std::move(start_positions));
   const auto& names = req_.selection.stream_names;
   // An event counts for the first requested stream that reads its topic.
@@ -287,7 +287,7 @@ void stream_opener::start(std::vector<partition_position> start_positions,
 
 // Counted per partition, also for NDJSON, which gets no gap line (docs/api.md §5.4); one log
 // line per stream.
-void stream_opener::count_gaps(const std::vector<start_gap>& gaps,
+void stream_opener::count_gaps(const std::vector<position_gap>& gaps,
                                const position_vector& positions) {
   std::string parts;
   for (const auto& g : gaps) {

@@ -57,6 +57,36 @@ TEST(StreamFormat, SsePreambleWithAGapSendsTheGapEventInPlaceOfTheStartBlock) {
   EXPECT_EQ(out.rfind("event: message\n", 0), 0u) << out;
 }
 
+TEST(StreamFormat, ARecordAfterAJumpIsPrecededByAGapEventWithThePositionsAfterTheJump) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  auto r = rec(0, "a", 40, R"({"x":1})", 1234);
+  r.gap = position_gap{0, gap_reason::retention, 5, 40, 35};
+  EXPECT_EQ(f.record(r, out), record_outcome::sent);
+  EXPECT_EQ(out,
+            "event: gap\n"
+            R"(id: [{"topic":"a","partition":0,"offset":40},)"
+            R"({"topic":"b","partition":0,"offset":7}])"
+            "\n"
+            R"(data: {"partitions":[{"topic":"a","partition":0,"requested":5,)"
+            R"("resumed":40,"missing":35,"reason":"retention"}]})"
+            "\n\n"
+            "event: message\n"
+            R"(id: [{"topic":"a","partition":0,"offset":41,"timestamp":1234},)"
+            R"({"topic":"b","partition":0,"offset":7}])"
+            "\n"
+            R"(data: {"meta":{"topic":"a","partition":0,"offset":40},"x":1})"
+            "\n\n");
+  // NDJSON: the position moves, no gap line.
+  stream_format nd(framing::ndjson, two_positions(), {false, false});
+  out.clear();
+  auto skipped = rec(1, "b", 90, "not json");
+  skipped.gap = position_gap{1, gap_reason::reset, 7, 90, 0};
+  EXPECT_EQ(nd.record(skipped, out), record_outcome::skipped_not_json);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(nd.positions().at(1).next_offset, 91);
+}
+
 TEST(StreamFormat, NdjsonGetsNoGapLine) {
   stream_format f(framing::ndjson, two_positions(), {false, false});
   f.set_start_gaps({{0, gap_reason::reset, 90, 5, 5}});
