@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -119,6 +120,79 @@ TEST(Gaps, AnOffsetRetentionRemovedStartsWithAGapEventThenTheEarliestRetainedRec
   }
   EXPECT_EQ(nd_offsets, offsets_between(low, high + 1));
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_gaps_total", R"(reason="retention")"), before + 2);
+}
+
+// /proc/sys/net/ipv4/tcp_wmem's maximum: how far the kernel grows the daemon's send buffer.
+std::size_t max_send_buffer() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_wmem");
+  std::size_t min = 0, def = 0, max = 4u << 20;
+  in >> min >> def >> max;
+  return max;
+}
+
+TEST(Gaps, AStreamThatFallsBehindRetentionSaysSoBeforeItsNextEvent) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"behind.t", 1}});
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.streams = {{"behind", {"behind.t"}, {}, false}};
+  // The shared mode's consumer does not tell its streams of a jump yet (docs/api.md "Gaps").
+  cfg.fanout_mode = "per_connection";
+  // Small buffers: a client that stops reading soon stops its consumer, far behind the end.
+  cfg.server_settings = {{"stall_timeout", "1h"}, {"max_buffered_bytes", "65536"}};
+  cfg.kafka_properties = {{"queued.max.messages.kbytes", "256"},
+                          {"fetch.max.bytes", "131072"},
+                          {"message.max.bytes", "131072"}};
+  daemon_process d(cfg);
+  auto c = open_stream(d.port(), "/v2/stream/behind");  // starts at the end: offset 0
+
+  // The stream holds at most its socket (the daemon's send buffer, a few KB at the client that
+  // does not read), the session's buffer and the consumer's prefetch; what is produced past
+  // that and the mock's ~5 MB of retention is removed before the consumer gets there.
+  const auto bytes = max_send_buffer() + (16u << 20);
+  const auto records = static_cast<int>(bytes / pad_bytes);
+  test_producer p(cluster.bootstrap());
+  const std::string pad(pad_bytes, 'x');
+  for (int i = 0; i < records; ++i)
+    p.produce("behind.t", 0, R"({"n":)" + std::to_string(i) + R"(,"pad":")" + pad + "\"}");
+  ASSERT_TRUE(p.flush(60s));
+  const auto [low, high] = cluster.watermarks("behind.t", 0);
+  ASSERT_EQ(high, records);
+  const auto before = metric_sum(d.port(), "eventstreams_gaps_total", R"(reason="retention")");
+
+  // The client reads again: what the stream held, then the gap, then from the earliest record.
+  const auto last_arrived = [&](const sse_client& s) {
+    return !s.events().empty() && s.events().back().type == "message" &&
+           parse_json(s.events().back().data)["meta"]["offset"] == high - 1;
+  };
+  ASSERT_TRUE(c->read_until(last_arrived, 120s)) << describe(*c);
+  const auto& events = c->events();
+  std::size_t gap_at = events.size();
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (events[i].type == "gap") {
+      EXPECT_EQ(gap_at, events.size()) << "a second gap at event " << i;
+      gap_at = i;
+    }
+  }
+  ASSERT_LT(gap_at, events.size()) << "no gap event";
+  const auto before_gap = message_offsets({events.begin(), events.begin() + gap_at});
+  const auto after_gap = message_offsets({events.begin() + gap_at + 1, events.end()});
+  const auto expected_next = static_cast<std::int64_t>(before_gap.size());
+  EXPECT_EQ(before_gap, offsets_between(0, expected_next));
+  ASSERT_FALSE(after_gap.empty());
+  const auto resumed = after_gap.front();
+  EXPECT_GE(resumed, low);  // the earliest record then, or a later one once retention moved on
+  EXPECT_EQ(after_gap, offsets_between(resumed, high));
+  const auto part = parse_json(events[gap_at].data)["partitions"];
+  ASSERT_EQ(part.size(), 1u) << events[gap_at].data;
+  EXPECT_EQ(part[0]["topic"], "behind.t");
+  EXPECT_EQ(part[0]["partition"], 0);
+  EXPECT_EQ(part[0]["reason"], "retention");
+  EXPECT_EQ(part[0]["requested"], expected_next);
+  EXPECT_EQ(part[0]["resumed"], resumed);
+  EXPECT_EQ(part[0]["missing"], resumed - expected_next);
+  EXPECT_TRUE(id_equals(events[gap_at].id, {{"behind.t", 0, resumed, std::nullopt}}));
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_gaps_total", R"(reason="retention")"), before + 1);
 }
 
 TEST(Gaps, AnOffsetPastTheEndIsAResetGapThatResumesAtTheEnd) {
