@@ -54,9 +54,9 @@ enum class start_kind {
   end,        // the high watermark
 };
 
-// Why a partition's start could not honour the offset its Last-Event-ID entry named (docs/api.md
-// §5.4): the offset is below what the partition keeps (retention), above its end (the log was
-// truncated or reset), or the cause is not known.
+// Why a stream could not continue at the offset it asked for (a Last-Event-ID entry's) or
+// expected next (docs/api.md §5.4): the offset is below what the partition keeps (retention),
+// beyond its log, which was truncated or reset (reset), or the cause is not known.
 enum class gap_reason { retention, reset, unknown };
 
 // "retention", "reset" or "unknown": the `reason` of a gap event and of its metric label.

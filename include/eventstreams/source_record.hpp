@@ -29,8 +29,8 @@ struct source_record {
   std::optional<std::string_view> key;  // none for a record without a key ($key of filters)
   // Set on the first record after its partition's position jumped while streaming: Kafka no
   // longer had the next offset (retention) or its log was reset (docs/api.md §5.4). Its
-  // `index` and `resumed` are this record's.
-  std::optional<position_gap> gap;
+  // `index` and `resumed` are this record's. Valid as long as the views.
+  const position_gap* gap = nullptr;
 };
 
 struct source_error {

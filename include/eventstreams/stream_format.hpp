@@ -71,9 +71,9 @@ class stream_format {
   // and the spliced record as data, or an NDJSON line. Records that are not a JSON object and
   // canaries of a topic that drops them, and records the filter does not match, append
   // nothing, but still advance (docs/api.md §5.2).
-  record_outcome record(const source_record& rec, std::string& out);
   // A record with a gap (source_record::gap) first moves its position and appends the SSE
   // `gap` event, whose id is the positions after the jump (docs/api.md §5.4); NDJSON: nothing.
+  record_outcome record(const source_record& rec, std::string& out);
   // The same step for a record spliced already (the shared mode splices once per record).
   record_outcome record(const spliced_record& rec, std::string& out);
 

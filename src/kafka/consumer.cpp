@@ -40,6 +40,7 @@ struct consumer::impl {
   int wake_fd = -1;
   std::chrono::steady_clock::time_point created = std::chrono::steady_clock::now();
   std::vector<rd_kafka_message_t*> held;  // records handed out by the last poll()
+  std::vector<position_gap> gaps;         // of those records (reserved: pointers stay valid)
 
   // Every assigned partition: the next offset, as delivered so far, and its index in the
   // positions the consumer was created with (handed out with each record).
@@ -148,6 +149,7 @@ struct consumer::impl {
     for (auto* m : held)
       rd_kafka_message_destroy(m);
     held.clear();
+    gaps.clear();
   }
   ~impl() {
     release_held();
@@ -233,6 +235,7 @@ void consumer::reset_wake() const {
 std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& errors) {
   impl_->release_held();
   impl_->held.resize(out.size());
+  impl_->gaps.reserve(out.size());  // at most one per record: no reallocation below
   impl_->longest_queue =
       std::max<std::int64_t>(impl_->longest_queue, rd_kafka_queue_length(impl_->queue.get()));
   ssize_t got = rd_kafka_consume_batch_queue(impl_->queue.get(), 0, impl_->held.data(), out.size());
@@ -258,10 +261,12 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     }
     auto* slot = impl_->find(m->rkt, m->partition);
     record& r = out[n++];
-    r.gap.reset();
+    r.gap = nullptr;
     if (slot) {
-      if (m->offset != slot->next)
-        r.gap = impl_->jumped(m, *slot);
+      if (m->offset != slot->next) {
+        if (auto g = impl_->jumped(m, *slot))
+          r.gap = &impl_->gaps.emplace_back(*g);
+      }
       slot->next = m->offset + 1;
     }
     impl_->bytes_since_empty += static_cast<std::int64_t>(m->len);

@@ -129,9 +129,9 @@ metrics::metrics()
                           .Add({})),
       gaps_(BuildCounter()
                 .Name("eventstreams_gaps_total")
-                .Help("Partitions whose stream started past records it had asked for (its "
-                      "Last-Event-ID offset was no longer retained, or the log was reset), by "
-                      "reason: retention, reset, unknown")
+                .Help("Gaps, per partition: a stream skipped offsets it asked for (Last-Event-ID) "
+                      "or expected next, as Kafka no longer kept them (retention) or the "
+                      "partition's log was reset (reset); by reason: retention, reset, unknown")
                 .Register(*registry_)),
       clients_disconnected_(BuildCounter()
                                 .Name("eventstreams_clients_disconnected_total")

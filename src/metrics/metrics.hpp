@@ -48,8 +48,8 @@ class metrics {
     return kafka_errors_.Add({{"kind", kind}});
   }
   prometheus::Counter& fetch_restarts() { return fetch_restarts_; }
-  // Partitions whose start could not honour the Last-Event-ID offset (docs/api.md §5.4), by
-  // reason: retention, reset, unknown.
+  // Gaps sent, per partition: a stream could not continue at the offset its Last-Event-ID named
+  // or that it expected next (docs/api.md §5.4), by reason: retention, reset, unknown.
   prometheus::Counter& gaps(const std::string& reason) { return gaps_.Add({{"reason", reason}}); }
   prometheus::Counter& clients_disconnected(const std::string& reason) {
     return clients_disconnected_.Add({{"reason", reason}});

@@ -53,8 +53,9 @@ TEST_F(SessionTest, WritesTheHeaderThePreambleAndEachEventInChunks) {
 }
 
 TEST_F(SessionTest, ARecordAfterAJumpComesAfterItsGapEventAndTheGapIsCounted) {
+  const position_gap gap{0, gap_reason::retention, 5, 40, 35};
   src_->push(0, "a", 40, R"({"x":1})", 1700000000001);
-  src_->queue.back().record.gap = position_gap{0, gap_reason::retention, 5, 40, 35};
+  src_->queue.back().record.gap = &gap;
   start();
   ASSERT_TRUE(run_until([&] { return count(body().data, "event: message") == 1; })) << received_;
   const std::string preamble = std::string(":ok\n\nid: ") + start_id + "\n\n";

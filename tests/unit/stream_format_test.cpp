@@ -61,7 +61,8 @@ TEST(StreamFormat, ARecordAfterAJumpIsPrecededByAGapEventWithThePositionsAfterTh
   stream_format f(framing::sse, two_positions(), {false, false});
   std::string out;
   auto r = rec(0, "a", 40, R"({"x":1})", 1234);
-  r.gap = position_gap{0, gap_reason::retention, 5, 40, 35};
+  const position_gap retention{0, gap_reason::retention, 5, 40, 35};
+  r.gap = &retention;
   EXPECT_EQ(f.record(r, out), record_outcome::sent);
   EXPECT_EQ(out,
             "event: gap\n"
@@ -81,7 +82,8 @@ TEST(StreamFormat, ARecordAfterAJumpIsPrecededByAGapEventWithThePositionsAfterTh
   stream_format nd(framing::ndjson, two_positions(), {false, false});
   out.clear();
   auto skipped = rec(1, "b", 90, "not json");
-  skipped.gap = position_gap{1, gap_reason::reset, 7, 90, 0};
+  const position_gap reset{1, gap_reason::reset, 7, 90, 0};
+  skipped.gap = &reset;
   EXPECT_EQ(nd.record(skipped, out), record_outcome::skipped_not_json);
   EXPECT_EQ(out, "");
   EXPECT_EQ(nd.positions().at(1).next_offset, 91);
