@@ -9,9 +9,9 @@
 #include <string>
 #include <string_view>
 
-#include "eventstreams/resume.hpp"
-
 namespace eventstreams {
+
+struct position_gap;  // eventstreams/resume.hpp
 
 // One record. The views stay valid until the source's next poll or its destruction.
 struct source_record {

@@ -15,6 +15,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "eventstreams/resume.hpp"
 #include "kafka_conf.hpp"
 
 namespace eventstreams::kafka {
