@@ -29,7 +29,8 @@ bool is_blank(std::string_view s) {
   return true;
 }
 
-void check_plan(const start_plan& plan, const last_event_entry& entry, partition_bounds bounds) {
+void check_plan(const start_plan& plan, const last_event_entry& entry, partition_bounds bounds,
+                resume_policy policy) {
   switch (plan.kind) {
     case start_kind::offset:
       check(plan.value >= bounds.low && plan.value <= bounds.high, "offset plan out of bounds");
@@ -46,6 +47,18 @@ void check_plan(const start_plan& plan, const last_event_entry& entry, partition
       break;
   }
   check(plan.carried_timestamp == entry.timestamp, "carried timestamp differs from the entry's");
+  // A gap exactly when an offset >= 0 is out of range and was not overridden by a timestamp
+  // (docs/api.md "Gaps").
+  const bool by_timestamp_policy = policy == resume_policy::timestamp && entry.timestamp;
+  const bool out_of_range = entry.offset && *entry.offset >= 0 &&
+                            (*entry.offset < bounds.low || *entry.offset > bounds.high);
+  check(plan.gap.has_value() == (out_of_range && !by_timestamp_policy), "gap flag is wrong");
+  if (plan.gap) {
+    check(plan.requested == *entry.offset, "gap's requested offset is not the entry's");
+    check(*plan.gap == (*entry.offset < bounds.low ? eventstreams::gap_reason::retention
+                                                   : eventstreams::gap_reason::reset),
+          "gap reason is wrong");
+  }
 }
 
 }  // namespace
@@ -82,7 +95,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check(!entry.timestamp || *entry.timestamp >= 0, "entry with a negative timestamp");
     for (const auto bounds : bounds_list) {
       for (const auto policy : {resume_policy::offset, resume_policy::timestamp}) {
-        check_plan(plan_start(&entry, std::nullopt, policy, bounds), entry, bounds);
+        check_plan(plan_start(&entry, std::nullopt, policy, bounds), entry, bounds, policy);
       }
     }
   }

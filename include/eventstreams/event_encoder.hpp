@@ -3,6 +3,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -29,6 +30,20 @@ void append_sse_event(std::string& out, std::string_view id, std::string_view da
 // Appends "id: <id>\n\n": a block that moves an EventSource's last event id without firing
 // an event (docs/api.md §5.1).
 void append_sse_id_block(std::string& out, std::string_view id);
+// One partition of a gap event (docs/api.md §5.4).
+struct gap_partition {
+  std::string_view topic;
+  std::int32_t partition = 0;
+  std::int64_t requested = 0;
+  std::int64_t resumed = 0;
+  std::int64_t missing = 0;
+  std::string_view reason;  // "retention", "reset" or "unknown"
+};
+// Appends "event: gap\nid: <id>\ndata: {"partitions":[{"topic":…,"partition":…,"requested":…,
+// "resumed":…,"missing":…,"reason":…},…]}\n\n", the partitions in the order given. An
+// EventSource fires it only for addEventListener("gap"), never for onmessage.
+void append_sse_gap_event(std::string& out, std::string_view id,
+                          std::span<const gap_partition> partitions);
 // Appends "<data>\n" (NDJSON).
 void append_ndjson_line(std::string& out, std::string_view data);
 

@@ -36,6 +36,9 @@ class position_vector {
   // Records that the record at `offset` (with `timestamp_ms`, < 0 = none) was consumed from
   // entry `i`: next_offset becomes offset + 1.
   void advance(std::size_t i, std::int64_t offset, std::int64_t timestamp_ms);
+  // Moves entry `i` to `next_offset` after a gap: the record before it is unknown, so the entry
+  // has no timestamp.
+  void jump(std::size_t i, std::int64_t next_offset);
 
   // The JSON array, e.g.
   // [{"topic":"a","partition":0,"offset":12,"timestamp":1532031066001},{"topic":"b","partition":0,"offset":3}]

@@ -2,6 +2,7 @@
 // of API.md §4 and §5.3. Pure functions, no I/O.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,10 +54,35 @@ enum class start_kind {
   end,        // the high watermark
 };
 
+// Why a stream could not continue at the offset it asked for (a Last-Event-ID entry's) or
+// expected next (docs/api.md §5.4): the offset is below what the partition keeps (retention),
+// beyond its log, which was truncated or reset (reset), or the cause is not known.
+enum class gap_reason { retention, reset, unknown };
+
+// "retention", "reset" or "unknown": the `reason` of a gap event and of its metric label.
+const char* gap_reason_name(gap_reason reason) noexcept;
+
 struct start_plan {
   start_kind kind = start_kind::end;
   std::int64_t value = 0;
   std::optional<std::int64_t> carried_timestamp;  // the entry's timestamp, kept for the id
+  // Set when the entry's offset is outside the retained range and this plan replaces it: the
+  // stream starts with a gap event (docs/api.md §5.4). `requested` is that offset.
+  std::optional<gap_reason> gap;
+  std::int64_t requested = 0;
+};
+
+// A partition whose position jumped (docs/api.md §5.4): at the start, once the start offset is
+// resolved, or while streaming, when Kafka no longer had the next offset.
+struct position_gap {
+  std::size_t index = 0;  // the partition's index in the stream's positions
+  gap_reason reason = gap_reason::unknown;
+  std::int64_t requested = 0;  // the offset asked for: the Last-Event-ID entry's, or the next one
+  std::int64_t resumed = 0;    // the offset the stream continues at
+  // Offsets passed over, never negative. retention: resumed - requested. reset: resumed - low,
+  // the records of the partition's current log that the stream continues after (the requested
+  // offset belongs to a log that is gone, so nothing is known to lie between it and resumed).
+  std::int64_t missing = 0;
 };
 
 // The retained range of a partition: offsets [low, high) exist; high is the next offset.
@@ -70,7 +96,9 @@ struct partition_bounds {
 //  - resume_by offset: offset in [low, high] -> offset; out of range -> the entry's timestamp if
 //    any, else earliest (below low) or end (above high); -1 -> timestamp if any, else end;
 //    -2 -> earliest; no offset but a timestamp -> timestamp; neither -> as if no entry.
-//  - resume_by timestamp: an entry's timestamp wins over its offset; otherwise as above.
+//    An offset >= 0 outside [low, high] marks the plan as a gap: `retention` below low, `reset`
+//    above high (docs/api.md §5.4).
+//  - resume_by timestamp: an entry's timestamp wins over its offset (no gap); otherwise as above.
 //  - no entry: `since` -> timestamp(since); else end.
 start_plan plan_start(const last_event_entry* entry, std::optional<std::int64_t> since,
                       resume_policy policy, partition_bounds bounds);

@@ -11,6 +11,8 @@
 
 namespace eventstreams {
 
+struct position_gap;  // eventstreams/resume.hpp
+
 // One record. The views stay valid until the source's next poll or its destruction.
 struct source_record {
   // A record of a partition the connection was not assigned (librdkafka delivers none).
@@ -25,6 +27,10 @@ struct source_record {
   std::int64_t timestamp = -1;  // ms since epoch, -1 if none
   std::string_view value;
   std::optional<std::string_view> key;  // none for a record without a key ($key of filters)
+  // Set on the first record after its partition's position jumped while streaming: Kafka no
+  // longer had the next offset (retention) or its log was reset (docs/api.md §5.4). Its
+  // `index` and `resumed` are this record's. Valid as long as the views.
+  const position_gap* gap = nullptr;
 };
 
 // How far behind the end of its partitions a stream is, sampled once a second

@@ -49,11 +49,14 @@ class offset_lookup {
 
 // Every partition of `topics` (topic order, then partition order) with its concrete start
 // offset per plan_start. `entries` were validated against `topics` by the caller; entries for
-// partitions that do not exist are ignored. Blocks on `lookup`.
+// partitions that do not exist are ignored. Blocks on `lookup`. `gaps` (may be null) receives,
+// in position order, the partitions whose entry's offset could not be honoured (docs/api.md
+// §5.4).
 lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<std::string>& topics,
                                      const std::vector<last_event_entry>& entries,
                                      std::optional<std::int64_t> since, resume_policy policy,
                                      std::chrono::milliseconds timeout,
-                                     std::vector<partition_position>& out);
+                                     std::vector<partition_position>& out,
+                                     std::vector<position_gap>* gaps = nullptr);
 
 }  // namespace eventstreams

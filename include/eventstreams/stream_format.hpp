@@ -11,6 +11,7 @@
 #include "eventstreams/filter.hpp"
 
 #include "eventstreams/position_vector.hpp"
+#include "eventstreams/resume.hpp"
 #include "eventstreams/source_record.hpp"
 
 namespace eventstreams {
@@ -56,15 +57,22 @@ class stream_format {
   // Whether the positions moved since the last id written (SSE).
   bool id_moved() const noexcept { return id_moved_; }
 
+  // Partitions whose start is a gap (docs/api.md §5.4), `index` in positions(), in position
+  // order: the preamble announces them. Before preamble().
+  void set_start_gaps(std::vector<position_gap> gaps) { start_gaps_ = std::move(gaps); }
+
   // The start of the body. SSE: ":ok", a blank line, with a filter the comment
   // ": filter CANONICAL" and a blank line, and the start positions as an id-only block
-  // (docs/api.md §5.1). NDJSON: nothing.
+  // (docs/api.md §5.1), or, when the start is a gap, the `gap` event, which carries the same
+  // id (docs/api.md §5.4). NDJSON: nothing (no gap line either).
   void preamble(std::string& out);
 
   // Advances the record's position and appends its event: SSE `event: message` with the new id
   // and the spliced record as data, or an NDJSON line. Records that are not a JSON object and
   // canaries of a topic that drops them, and records the filter does not match, append
   // nothing, but still advance (docs/api.md §5.2).
+  // A record with a gap (source_record::gap) first moves its position and appends the SSE
+  // `gap` event, whose id is the positions after the jump (docs/api.md §5.4); NDJSON: nothing.
   record_outcome record(const source_record& rec, std::string& out);
   // The same step for a record spliced already (the shared mode splices once per record).
   record_outcome record(const spliced_record& rec, std::string& out);
@@ -98,6 +106,7 @@ class stream_format {
 
  private:
   void id_block(std::string& out);
+  void gap(const position_gap& g, std::string& out);
 
   framing framing_;
   position_vector positions_;
@@ -105,6 +114,7 @@ class stream_format {
   std::shared_ptr<const filter::compiled> filter_;
   std::unique_ptr<filter::scratch> filter_work_;  // with filter_
   bool id_moved_ = false;
+  std::vector<position_gap> start_gaps_;
   std::string scratch_;  // one spliced record
   std::string_view followed_id_;
   std::shared_ptr<const void> followed_owner_;  // holds followed_id_'s bytes

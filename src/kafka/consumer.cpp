@@ -12,8 +12,10 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <optional>
 #include <stdexcept>
 
+#include "eventstreams/resume.hpp"
 #include "kafka_conf.hpp"
 
 namespace eventstreams::kafka {
@@ -42,6 +44,7 @@ struct consumer::impl {
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count();
   std::vector<rd_kafka_message_t*> held;  // records handed out by the last poll()
+  std::vector<position_gap> gaps;         // of those records (reserved: pointers stay valid)
 
   // Every assigned partition: the next offset, as delivered so far, and its index in the
   // positions the consumer was created with (handed out with each record).
@@ -127,10 +130,36 @@ struct consumer::impl {
     longest_queue = 0;
   }
 
+  // A record that is not the next one its partition expected: a hole (compaction, transaction
+  // markers: no gap), or librdkafka moved the position after Kafka answered "offset out of
+  // range" (auto.offset.reset): a gap (docs/api.md §5.4), told apart by the low watermark of the
+  // last fetch. Backwards can only be a reset log: a seek (kick) never lets older records through.
+  std::optional<position_gap> jumped(const rd_kafka_message_t* m, const assigned& slot) {
+    std::int64_t low = -1, high = -1;
+    rd_kafka_get_watermark_offsets(rk.get(), rd_kafka_topic_name(m->rkt), m->partition, &low,
+                                   &high);
+    position_gap g;
+    g.index = slot.index;
+    g.requested = slot.next;
+    g.resumed = m->offset;
+    if (m->offset < slot.next) {
+      g.reason = gap_reason::reset;
+      g.missing = std::max<std::int64_t>(0, m->offset - std::max<std::int64_t>(0, low));
+      return g;
+    }
+    if (low >= 0 && slot.next < low) {
+      g.reason = gap_reason::retention;
+      g.missing = m->offset - slot.next;
+      return g;
+    }
+    return std::nullopt;
+  }
+
   void release_held() {
     for (auto* m : held)
       rd_kafka_message_destroy(m);
     held.clear();
+    gaps.clear();
   }
   ~impl() {
     release_held();
@@ -216,6 +245,7 @@ void consumer::reset_wake() const {
 std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& errors) {
   impl_->release_held();
   impl_->held.resize(out.size());
+  impl_->gaps.reserve(out.size());  // at most one per record: no reallocation below
   impl_->longest_queue =
       std::max<std::int64_t>(impl_->longest_queue, rd_kafka_queue_length(impl_->queue.get()));
   ssize_t got = rd_kafka_consume_batch_queue(impl_->queue.get(), 0, impl_->held.data(), out.size());
@@ -242,14 +272,19 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     rd_kafka_timestamp_type_t tstype;
     const std::int64_t timestamp = rd_kafka_message_timestamp(m, &tstype);
     auto* slot = impl_->find(m->rkt, m->partition);
+    record& r = out[n++];
+    r.gap = nullptr;
     if (slot) {
+      if (m->offset != slot->next) {
+        if (auto g = impl_->jumped(m, *slot))
+          r.gap = &impl_->gaps.emplace_back(*g);
+      }
       slot->next = m->offset + 1;
       if (timestamp >= 0)
         slot->last_timestamp = timestamp;
     }
     impl_->bytes_since_empty += static_cast<std::int64_t>(m->len);
     ++impl_->messages_since_empty;
-    record& r = out[n++];
     r.index = slot ? slot->index : record::no_index;  // not assigned: the session skips it
     r.topic = rd_kafka_topic_name(m->rkt);
     r.partition = m->partition;

@@ -154,6 +154,12 @@ metrics::metrics()
                                 "their backlog")
                           .Register(*registry_)
                           .Add({})),
+      gaps_(BuildCounter()
+                .Name("eventstreams_gaps_total")
+                .Help("Gaps, per partition: a stream skipped offsets it asked for (Last-Event-ID) "
+                      "or expected next, as Kafka no longer kept them (retention) or the "
+                      "partition's log was reset (reset); by reason: retention, reset, unknown")
+                .Register(*registry_)),
       clients_disconnected_(BuildCounter()
                                 .Name("eventstreams_clients_disconnected_total")
                                 .Help("SSE connections ended, by reason")
@@ -235,6 +241,9 @@ metrics::metrics()
        {"_TRANSPORT", "_ALL_BROKERS_DOWN", "_FATAL", "TOPIC_AUTHORIZATION_FAILED", "_UNKNOWN_TOPIC",
         "_UNKNOWN_PARTITION", "_AUTHENTICATION"})
     kafka_errors_.Add({{"kind", kind}});
+  // Every reason from the start, at 0: a dashboard can tell "no gap" from "not exported".
+  for (const char* reason : {"retention", "reset", "unknown"})
+    gaps_.Add({{"reason", reason}});
 }
 
 void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, std::int64_t now_ms) {

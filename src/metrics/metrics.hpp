@@ -69,6 +69,9 @@ class metrics {
   static constexpr const char* disconnect_reasons[] = {
       "client_closed", "server_shutdown", "max_connection_duration", "kafka_error", "write_failed",
       "client_error",  "stalled",         "internal_error",          "overrun",     "other"};
+  // Gaps sent, per partition: a stream could not continue at the offset its Last-Event-ID named
+  // or that it expected next (docs/api.md §5.4), by reason: retention, reset, unknown.
+  prometheus::Counter& gaps(const std::string& reason) { return gaps_.Add({{"reason", reason}}); }
   prometheus::Counter& clients_disconnected(const std::string& reason) {
     return clients_disconnected_.Add({{"reason", reason}});
   }
@@ -124,6 +127,7 @@ class metrics {
   prometheus::Gauge& clients_lagging_;
   prometheus::Family<prometheus::Counter>& kafka_errors_;
   prometheus::Counter& fetch_restarts_;
+  prometheus::Family<prometheus::Counter>& gaps_;
   prometheus::Family<prometheus::Counter>& clients_disconnected_;
   prometheus::Family<prometheus::Counter>& internal_errors_;
   prometheus::Family<prometheus::Counter>& streams_opened_;

@@ -94,6 +94,31 @@ void append_sse_id_block(std::string& out, std::string_view id) {
   out.append("\n\n");
 }
 
+void append_sse_gap_event(std::string& out, std::string_view id,
+                          std::span<const gap_partition> partitions) {
+  out.append("event: gap\nid: ");
+  out.append(id);
+  out.append("\ndata: {\"partitions\":[");
+  bool first = true;
+  for (const auto& p : partitions) {
+    out.append(first ? R"({"topic":)" : R"(,{"topic":)");
+    first = false;
+    append_json_string(out, p.topic);
+    out.append(R"(,"partition":)");
+    append_int(out, p.partition);
+    out.append(R"(,"requested":)");
+    append_int(out, p.requested);
+    out.append(R"(,"resumed":)");
+    append_int(out, p.resumed);
+    out.append(R"(,"missing":)");
+    append_int(out, p.missing);
+    out.append(R"(,"reason":)");
+    append_json_string(out, p.reason);
+    out.push_back('}');
+  }
+  out.append("]}\n\n");
+}
+
 void append_ndjson_line(std::string& out, std::string_view data) {
   out.reserve(out.size() + data.size() + 1);
   out.append(data);

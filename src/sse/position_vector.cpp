@@ -65,6 +65,14 @@ void position_vector::advance(std::size_t i, std::int64_t offset, std::int64_t t
   dirty_ = true;
 }
 
+void position_vector::jump(std::size_t i, std::int64_t next_offset) {
+  partition_position& p = positions_.at(i);
+  p.next_offset = next_offset;
+  p.timestamp.reset();
+  render_entry(i);
+  dirty_ = true;
+}
+
 const std::string& position_vector::id() {
   if (dirty_) {
     id_.clear();  // keeps the capacity: no allocation per event once warmed up

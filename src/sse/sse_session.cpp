@@ -243,6 +243,15 @@ void sse_session::account(const framed_chunk& c) {
 }
 
 void sse_session::encode(const source_record& rec) {
+  if (rec.gap) {
+    // The position jumped while streaming; format_ sends the gap event (docs/api.md §5.4).
+    ctx_.metrics.gaps(gap_reason_name(rec.gap->reason)).Increment();
+    spdlog::info(
+        "client={} {}/{} jumped from offset {} to {} while streaming: gap reason={} "
+        "missing={}",
+        req_.client, rec.topic, rec.partition, rec.gap->requested, rec.gap->resumed,
+        gap_reason_name(rec.gap->reason), rec.gap->missing);
+  }
   switch (format_.record(rec, writer_.pending())) {
     case record_outcome::not_assigned:
       return;

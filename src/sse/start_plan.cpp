@@ -2,19 +2,30 @@
 #include "eventstreams/resume.hpp"
 
 namespace eventstreams {
+namespace {
+
+start_plan make_plan(start_kind kind, std::int64_t value, std::optional<std::int64_t> carried) {
+  start_plan p;
+  p.kind = kind;
+  p.value = value;
+  p.carried_timestamp = carried;
+  return p;
+}
+
+}  // namespace
 
 start_plan plan_start(const last_event_entry* entry, std::optional<std::int64_t> since,
                       resume_policy policy, partition_bounds bounds) {
   // `value` of earliest/end carries the bound it resolves to now, for logs and callers that
   // want it; start resolution may still re-read the bounds.
   const auto earliest = [&](std::optional<std::int64_t> carried) {
-    return start_plan{start_kind::earliest, bounds.low, carried};
+    return make_plan(start_kind::earliest, bounds.low, carried);
   };
   const auto end = [&](std::optional<std::int64_t> carried) {
-    return start_plan{start_kind::end, bounds.high, carried};
+    return make_plan(start_kind::end, bounds.high, carried);
   };
   const auto by_time = [](std::int64_t ts, std::optional<std::int64_t> carried) {
-    return start_plan{start_kind::timestamp, ts, carried};
+    return make_plan(start_kind::timestamp, ts, carried);
   };
 
   if (entry == nullptr || (!entry->offset && !entry->timestamp)) {
@@ -33,12 +44,26 @@ start_plan plan_start(const last_event_entry* entry, std::optional<std::int64_t>
   }
   // high itself is valid: it is the next offset to be written, so resuming there is exact.
   if (offset >= bounds.low && offset <= bounds.high) {
-    return start_plan{start_kind::offset, offset, ts};
+    return make_plan(start_kind::offset, offset, ts);
   }
-  if (ts) {
-    return by_time(*ts, ts);
+  // Out of range: a gap the stream announces before any event of the partition (docs/api.md
+  // §5.4). With resume_by timestamp and a timestamp, the offset was not the position asked for.
+  start_plan plan = ts ? by_time(*ts, ts) : offset < bounds.low ? earliest(ts) : end(ts);
+  plan.gap = offset < bounds.low ? gap_reason::retention : gap_reason::reset;
+  plan.requested = offset;
+  return plan;
+}
+
+const char* gap_reason_name(gap_reason reason) noexcept {
+  switch (reason) {
+    case gap_reason::retention:
+      return "retention";
+    case gap_reason::reset:
+      return "reset";
+    case gap_reason::unknown:
+      break;
   }
-  return offset < bounds.low ? earliest(ts) : end(ts);
+  return "unknown";
 }
 
 }  // namespace eventstreams

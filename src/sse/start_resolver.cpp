@@ -28,7 +28,8 @@ lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<st
                                      const std::vector<last_event_entry>& entries,
                                      std::optional<std::int64_t> since, resume_policy policy,
                                      std::chrono::milliseconds timeout,
-                                     std::vector<partition_position>& out) {
+                                     std::vector<partition_position>& out,
+                                     std::vector<position_gap>* gaps) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + timeout;
   auto left = [&] {
@@ -67,6 +68,8 @@ lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<st
 
   out.clear();
   out.reserve(partitions.size());
+  if (gaps)
+    gaps->clear();
   std::size_t next_by_time = 0;
   for (std::size_t i = 0; i < partitions.size(); ++i) {
     std::int64_t offset = bounds[i].high;
@@ -86,6 +89,14 @@ lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<st
         offset = f < 0 ? bounds[i].high : std::max(f, bounds[i].low);
         break;
       }
+    }
+    if (gaps && plans[i].gap) {
+      const auto requested = plans[i].requested;
+      // retention: the offsets between the requested one and the start. reset: the requested
+      // offset belongs to a log that is gone; what the current log holds before the start.
+      const auto from = *plans[i].gap == gap_reason::retention ? requested : bounds[i].low;
+      gaps->push_back(
+          {out.size(), *plans[i].gap, requested, offset, std::max<std::int64_t>(0, offset - from)});
     }
     out.push_back(
         {partitions[i].topic, partitions[i].partition, offset, plans[i].carried_timestamp});

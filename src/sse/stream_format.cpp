@@ -30,12 +30,29 @@ void stream_format::preamble(std::string& out) {
     out += filter_->canonical();
     out += "\n\n";
   }
-  append_sse_id_block(out, positions_.id());
+  // A gap event takes the place of the start block: its id is the positions after the jump,
+  // so a client that reconnects after it does not get it again (docs/api.md §5.4).
+  std::vector<gap_partition> parts;
+  parts.reserve(start_gaps_.size());
+  for (const auto& g : start_gaps_) {
+    if (g.index >= positions_.size())
+      continue;
+    const auto& at = positions_.at(g.index);
+    parts.push_back(
+        {at.topic, at.partition, g.requested, g.resumed, g.missing, gap_reason_name(g.reason)});
+  }
+  if (parts.empty()) {
+    append_sse_id_block(out, positions_.id());
+  } else {
+    append_sse_gap_event(out, positions_.id(), parts);
+  }
 }
 
 record_outcome stream_format::record(const source_record& rec, std::string& out) {
   if (rec.index >= positions_.size())
     return record_outcome::not_assigned;  // librdkafka delivers no such record
+  if (rec.gap)
+    gap(*rec.gap, out);
   scratch_.clear();
   spliced_record s{rec.index, rec.offset, rec.timestamp, false, false, {}, rec.key};
   s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &s.canary) ==
@@ -70,6 +87,19 @@ record_outcome stream_format::record(const spliced_record& rec, std::string& out
     id_moved_ = false;
   }
   return record_outcome::sent;
+}
+
+void stream_format::gap(const position_gap& g, std::string& out) {
+  if (g.index >= positions_.size())
+    return;
+  positions_.jump(g.index, g.resumed);
+  if (framing_ == framing::ndjson)
+    return;  // NDJSON gets no gap line
+  const auto& at = positions_.at(g.index);
+  const gap_partition part{at.topic,  at.partition, g.requested,
+                           g.resumed, g.missing,    gap_reason_name(g.reason)};
+  append_sse_gap_event(out, positions_.id(), std::span(&part, 1));
+  id_moved_ = false;
 }
 
 void stream_format::follow(std::string_view id, bool moved, std::shared_ptr<const void> owner) {

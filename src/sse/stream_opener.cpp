@@ -52,6 +52,7 @@ struct stream_opener::resolved {
   bool internal = false;   // set-up failed unexpectedly (answered 500)
   bool abandoned = false;  // the client closed before its source was created
   std::vector<partition_position> positions;
+  std::vector<position_gap> gaps;  // partitions whose start is a gap (docs/api.md §5.4)
   std::unique_ptr<event_source> source;
 };
 
@@ -163,7 +164,7 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
     r.error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
   } else {
     r.error = resolve_start_positions(*ctx_.kafka, req_.selection.topics, req_.entries, req_.since,
-                                      ctx_.cfg.kafka.resume_by, left, r.positions);
+                                      ctx_.cfg.kafka.resume_by, left, r.positions, &r.gaps);
   }
   // A client that left while waiting for the pool gets no consumer: the peek sees its FIN.
   // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
@@ -238,12 +239,13 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
   if (use_hub_)
     return join_hub(std::move(r->positions));
-  start(std::move(r->positions));
+  start(std::move(r->positions), std::move(r->gaps));
 }
 
 // The tables the session indexes per record, once per connection; the source's wake-up; then
 // the hand-off.
-void stream_opener::start(std::vector<partition_position> start_positions) {
+void stream_opener::start(std::vector<partition_position> start_positions,
+                          std::vector<position_gap> gaps) {
   position_vector positions(std::move(start_positions));
   const auto& names = req_.selection.stream_names;
   // An event counts for the first requested stream that reads its topic.
@@ -267,7 +269,10 @@ void stream_opener::start(std::vector<partition_position> start_positions) {
     return fail_before_start(error_kind::unavailable, "out_of_resources", *refused);
 
   std::string header = response_header(req_);
+  if (!gaps.empty())
+    count_gaps(gaps, positions);
   stream_format format(req_.body, std::move(positions), std::move(pass_canary), req_.filter);
+  format.set_start_gaps(std::move(gaps));
   // From here the socket belongs to the session, even if constructing it fails.
   handed_off_ = true;
   auto session = std::make_shared<sse_session>(
@@ -280,6 +285,24 @@ void stream_opener::start(std::vector<partition_position> start_positions) {
   session_ = session;
   // On the session's executor: the opener's strand, or the shard's in shared mode.
   net::dispatch(session->executor(), [session] { session->start(); });
+}
+
+// Counted per partition, also for NDJSON, which gets no gap line (docs/api.md §5.4); one log
+// line per stream.
+void stream_opener::count_gaps(const std::vector<position_gap>& gaps,
+                               const position_vector& positions) {
+  std::string parts;
+  for (const auto& g : gaps) {
+    ctx_.metrics.gaps(gap_reason_name(g.reason)).Increment();
+    if (g.index >= positions.size())
+      continue;
+    const auto& at = positions.at(g.index);
+    parts +=
+        fmt::format("{}{}/{} {}->{} missing={} reason={}", parts.empty() ? "" : ", ", at.topic,
+                    at.partition, g.requested, g.resumed, g.missing, gap_reason_name(g.reason));
+  }
+  spdlog::info("client={} streams={} starts with a gap: {}", req_.client, req_.stream_list(),
+               parts);
 }
 
 void stream_opener::on_exception(const char* step, const char* what) {

@@ -54,7 +54,9 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   // Shared mode: a cohort of the hub at `positions`, the ends looked up (docs/api.md §11).
   void join_hub(std::vector<partition_position> positions);
   void on_joined(std::optional<fanout::join_result> joined);
-  void start(std::vector<partition_position> positions);
+  // `gaps`: partitions whose start is a gap, announced before any event (docs/api.md §5.4).
+  void start(std::vector<partition_position> positions, std::vector<position_gap> gaps = {});
+  void count_gaps(const std::vector<position_gap>& gaps, const position_vector& positions);
   // Runs `f`; an exception it throws is answered 500, never ends the process.
   template <class F>
   void guarded(const char* step, F&& f) {

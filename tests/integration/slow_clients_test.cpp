@@ -27,13 +27,13 @@ namespace {
 
 using namespace std::chrono_literals;
 
-constexpr int partitions = 4;
+constexpr int slow_partitions = 4;
 constexpr int stalled_count = 20;
-constexpr const char* topic = "slow.topic";
+constexpr const char* slow_topic = "slow.topic";
 constexpr std::size_t record_bytes = 1024;  // the value of every record produced
 // The mock broker keeps about 5 MB per partition: every batch below stays under 4 MB per
 // partition, so a reader that lags never loses a record, however slow the machine.
-constexpr std::size_t max_records = partitions * (4u << 20) / record_bytes;
+constexpr std::size_t max_records = slow_partitions * (4u << 20) / record_bytes;
 
 // The settings the memory bound is computed from (daemon and consumers).
 constexpr std::size_t max_buffered_bytes = 64u << 10;  // server.max_buffered_bytes
@@ -48,12 +48,12 @@ struct slow_env {
   mock_cluster cluster{1};
   std::unique_ptr<daemon_process> daemon;
   explicit slow_env(const std::string& stall_timeout) {
-    cluster.create_topic(topic, partitions);
+    cluster.create_topic(slow_topic, slow_partitions);
     daemon_config cfg;
     cfg.bootstrap_servers = cluster.bootstrap();
     cfg.brokers = 1;
     cfg.threads = 2;  // two I/O threads: two stalled clients holding one each would stop all
-    cfg.streams = {{"slow", {topic}, {}, false}};
+    cfg.streams = {{"slow", {slow_topic}, {}, false}};
     cfg.server_settings = {{"stall_timeout", stall_timeout},
                            {"max_buffered_bytes", std::to_string(max_buffered_bytes)},
                            {"max_connections", "100"}};
@@ -69,7 +69,7 @@ pool_options clients(std::uint16_t port, bool stalled) {
   pool_options o;
   o.port = port;
   o.path = "/v2/stream/slow";
-  o.partitions = partitions;  // a fresh topic: every partition starts at offset 0
+  o.partitions = slow_partitions;  // a fresh topic: every partition starts at offset 0
   if (stalled) {
     o.rcvbuf = 4096;  // fills after a few KB
     o.read = false;   // never reads (until resume_reading)
@@ -83,7 +83,7 @@ void produce(test_producer& p, int count) {
   for (int i = 0; i < count; ++i) {
     std::string v = R"({"i":)" + std::to_string(i) + R"(,"pad":")";
     v.append(record_bytes - v.size() - 2, 'x') += "\"}";
-    p.produce(topic, i % partitions, v);
+    p.produce(slow_topic, i % slow_partitions, v);
   }
   // 60 s: the cluster acknowledges these megabytes in well under a second.
   ASSERT_TRUE(p.flush(60s));
@@ -141,8 +141,8 @@ void expect_complete(const sse_client_pool& readers, const test_producer& p) {
     EXPECT_EQ(st.events, p.delivered());
     EXPECT_EQ(st.gaps, 0u);
     EXPECT_EQ(st.bad_events + st.id_mismatch, 0u);
-    for (int part = 0; part < partitions; ++part) {
-      auto range = p.ranges().find({topic, part});
+    for (int part = 0; part < slow_partitions; ++part) {
+      auto range = p.ranges().find({slow_topic, part});
       ASSERT_NE(range, p.ranges().end());
       EXPECT_EQ(st.next_offset[static_cast<std::size_t>(part)], range->second.last + 1)
           << "partition " << part;

@@ -430,6 +430,37 @@ TEST(SseEvent, SpliceThenFrame) {
             "data: {\"meta\":{\"topic\":\"t\",\"partition\":0,\"offset\":5}, \"a\": 1 }\n\n");
 }
 
+TEST(SseGapEvent, ExactBytesAndValidJsonData) {
+  const eventstreams::gap_partition parts[] = {
+      {"eqiad.mediawiki.recentchange", 0, 1200, 3500, 2300, "retention"},
+      {"t\"x", 3, 90, 4, 4, "reset"}};
+  std::string out = ":ok\n\n";
+  eventstreams::append_sse_gap_event(out, R"([{"topic":"a","partition":0,"offset":3500}])", parts);
+  EXPECT_EQ(out,
+            ":ok\n\nevent: gap\nid: [{\"topic\":\"a\",\"partition\":0,\"offset\":3500}]\n"
+            R"(data: {"partitions":[{"topic":"eqiad.mediawiki.recentchange","partition":0,)"
+            R"("requested":1200,"resumed":3500,"missing":2300,"reason":"retention"},)"
+            R"({"topic":"t\"x","partition":3,"requested":90,"resumed":4,"missing":4,)"
+            R"("reason":"reset"}]})"
+            "\n\n");
+  // The data line is one JSON object (the topic escaped), as clients parse it.
+  const auto data = out.substr(out.find("data: ") + 6);
+  const auto j = ordered_json::parse(data.substr(0, data.find('\n')));
+  EXPECT_EQ(j["partitions"][1]["topic"], "t\"x");
+  EXPECT_EQ(j["partitions"][0]["missing"], 2300);
+}
+
+TEST(SseGapEvent, OnePartition) {
+  const eventstreams::gap_partition part{"p", 1, 0, 7, 7, "unknown"};
+  std::string out;
+  eventstreams::append_sse_gap_event(out, "[]", std::span(&part, 1));
+  EXPECT_EQ(out,
+            "event: gap\nid: []\n"
+            R"(data: {"partitions":[{"topic":"p","partition":1,"requested":0,"resumed":7,)"
+            R"("missing":7,"reason":"unknown"}]})"
+            "\n\n");
+}
+
 TEST(EncoderNdjson, AppendsLine) {
   std::string out = "{\"a\":1}\n";
   eventstreams::append_ndjson_line(out, R"({"b":2})");

@@ -11,6 +11,8 @@
 
 namespace {
 
+using eventstreams::gap_reason;
+using eventstreams::gap_reason_name;
 using eventstreams::last_event_entry;
 using eventstreams::last_event_id_error;
 using eventstreams::max_last_event_id_bytes;
@@ -332,6 +334,37 @@ TEST(PlanStart, TimestampPolicyWithoutTimestampFallsBackToOffsetRules) {
   expect_plan(plan(201, std::nullopt, p), start_kind::end, 200, std::nullopt);
   expect_plan(plan(-1, std::nullopt, p), start_kind::end, 200, std::nullopt);
   expect_plan(plan(-2, std::nullopt, p), start_kind::earliest, 100, std::nullopt);
+}
+
+TEST(PlanStart, AnOffsetOutsideTheRangeIsAGapWithItsReason) {
+  for (auto policy : {resume_policy::offset, resume_policy::timestamp}) {
+    SCOPED_TRACE(static_cast<int>(policy));
+    auto below = plan(99, std::nullopt, policy);
+    ASSERT_TRUE(below.gap.has_value());
+    EXPECT_EQ(*below.gap, gap_reason::retention);
+    EXPECT_EQ(below.requested, 99);
+    auto above = plan(201, std::nullopt, policy);
+    ASSERT_TRUE(above.gap.has_value());
+    EXPECT_EQ(*above.gap, gap_reason::reset);
+    EXPECT_EQ(above.requested, 201);
+    // In range, at either bound, and the logical offsets are honoured exactly: no gap.
+    for (std::int64_t offset : {100, 150, 200, -1, -2})
+      EXPECT_FALSE(plan(offset, std::nullopt, policy).gap.has_value()) << offset;
+    EXPECT_FALSE(plan(std::nullopt, entry_ts, policy).gap.has_value());
+  }
+  // resume_by offset: the entry's timestamp is where it continues, still after a gap.
+  auto by_time = plan(0, entry_ts, resume_policy::offset);
+  expect_plan(by_time, start_kind::timestamp, entry_ts, entry_ts);
+  ASSERT_TRUE(by_time.gap.has_value());
+  EXPECT_EQ(*by_time.gap, gap_reason::retention);
+  // resume_by timestamp: the timestamp is the position asked for; the offset is not a gap.
+  EXPECT_FALSE(plan(0, entry_ts, resume_policy::timestamp).gap.has_value());
+}
+
+TEST(PlanStart, GapReasonNames) {
+  EXPECT_STREQ(gap_reason_name(gap_reason::retention), "retention");
+  EXPECT_STREQ(gap_reason_name(gap_reason::reset), "reset");
+  EXPECT_STREQ(gap_reason_name(gap_reason::unknown), "unknown");
 }
 
 TEST(PlanStart, EmptyPartitionOffsetAtHighIsExact) {

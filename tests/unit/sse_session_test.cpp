@@ -52,6 +52,33 @@ TEST_F(SessionTest, WritesTheHeaderThePreambleAndEachEventInChunks) {
   EXPECT_LE(src_->largest_ask, 64u);
 }
 
+TEST_F(SessionTest, ARecordAfterAJumpComesAfterItsGapEventAndTheGapIsCounted) {
+  const position_gap gap{0, gap_reason::retention, 5, 40, 35};
+  src_->push(0, "a", 40, R"({"x":1})", 1700000000001);
+  src_->queue.back().record.gap = &gap;
+  start();
+  ASSERT_TRUE(run_until([&] { return count(body().data, "event: message") == 1; })) << received_;
+  const std::string preamble = std::string(":ok\n\nid: ") + start_id + "\n\n";
+  EXPECT_EQ(body().data,
+            preamble +
+                "event: gap\n"
+                R"(id: [{"topic":"a","partition":0,"offset":40},)"
+                R"({"topic":"b","partition":0,"offset":7}])"
+                "\n"
+                R"(data: {"partitions":[{"topic":"a","partition":0,"requested":5,"resumed":40,)"
+                R"("missing":35,"reason":"retention"}]})"
+                "\n\n"
+                "event: message\n"
+                R"(id: [{"topic":"a","partition":0,"offset":41,"timestamp":1700000000001},)"
+                R"({"topic":"b","partition":0,"offset":7}])"
+                "\n"
+                R"(data: {"meta":{"topic":"a","partition":0,"offset":40},"x":1})"
+                "\n\n");
+  EXPECT_EQ(ctx_.metrics.gaps("retention").Value(), 1);
+  EXPECT_EQ(ctx_.metrics.gaps("reset").Value(), 0);
+  EXPECT_EQ(ctx_.metrics.events_sent("s").Value(), 1);
+}
+
 TEST_F(SessionTest, WaitsForTheWakeUpAndDrainsWhatArrivedThen) {
   start();
   ASSERT_TRUE(run_until([&] { return src_->waiter.has_value(); }));

@@ -110,6 +110,71 @@ TEST(StartResolver, ExactOffsetsResumeExactlyAndCarryTheirTimestamp) {
   EXPECT_FALSE(out[2].timestamp.has_value());
 }
 
+std::vector<position_gap> resolve_gaps(fake_lookup& f, const std::vector<last_event_entry>& e,
+                                    std::vector<partition_position>& out,
+                                    resume_policy policy = resume_policy::offset) {
+  std::vector<position_gap> gaps{{9, gap_reason::unknown, 1, 2, 3}};  // replaced, not appended to
+  auto err = resolve_start_positions(f, {"a", "b"}, e, std::nullopt, policy, 1s, out, &gaps);
+  EXPECT_FALSE(err) << err.detail;
+  return gaps;
+}
+
+TEST(StartResolver, OffsetsBelowTheRetainedRangeAreRetentionGapsFromTheEarliestRecord) {
+  auto f = make_cluster();
+  std::vector<partition_position> out;
+  auto gaps = resolve_gaps(f, {{"a", 0, 0, std::nullopt}, {"a", 1, 2, std::nullopt}}, out);
+  EXPECT_EQ(out[0].next_offset, 10);  // the earliest retained record
+  EXPECT_EQ(out[1].next_offset, 2);   // in range: exact, no gap
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_EQ(gaps[0].index, 0u);
+  EXPECT_EQ(gaps[0].reason, gap_reason::retention);
+  EXPECT_EQ(gaps[0].requested, 0);
+  EXPECT_EQ(gaps[0].resumed, 10);
+  EXPECT_EQ(gaps[0].missing, 10);
+}
+
+TEST(StartResolver, AGapWithATimestampResumesByItAndCountsFromTheRequestedOffset) {
+  auto f = make_cluster();
+  std::vector<partition_position> out;
+  auto gaps = resolve_gaps(f, {{"a", 0, 3, 1003}}, out);
+  EXPECT_EQ(out[0].next_offset, 13);  // the first record with ts >= 1003
+  ASSERT_EQ(gaps.size(), 1u);
+  EXPECT_EQ(gaps[0].reason, gap_reason::retention);
+  EXPECT_EQ(gaps[0].resumed, 13);
+  EXPECT_EQ(gaps[0].missing, 10);
+}
+
+TEST(StartResolver, OffsetsPastTheEndAreResetGapsCountingTheCurrentLogBeforeTheStart) {
+  auto f = make_cluster();
+  std::vector<partition_position> out;
+  // a/0 ends at 15 and b/0 (empty) at 5: both were asked for offsets they never reached.
+  auto gaps = resolve_gaps(f, {{"a", 0, 40, std::nullopt}, {"b", 0, 6, std::nullopt}}, out,
+                           resume_policy::timestamp);  // no timestamp: the offset rules apply
+  EXPECT_EQ(out[0].next_offset, 15);
+  EXPECT_EQ(out[2].next_offset, 5);
+  ASSERT_EQ(gaps.size(), 2u);
+  EXPECT_EQ(gaps[0].index, 0u);
+  EXPECT_EQ(gaps[0].reason, gap_reason::reset);
+  EXPECT_EQ(gaps[0].requested, 40);
+  EXPECT_EQ(gaps[0].resumed, 15);
+  EXPECT_EQ(gaps[0].missing, 5);  // [10, 15): the current log's records it starts after
+  EXPECT_EQ(gaps[1].index, 2u);
+  EXPECT_EQ(gaps[1].reason, gap_reason::reset);
+  EXPECT_EQ(gaps[1].missing, 0);  // nothing retained
+}
+
+TEST(StartResolver, ExactAndLogicalStartsAreNoGaps) {
+  auto f = make_cluster();
+  std::vector<partition_position> out;
+  auto gaps = resolve_gaps(
+      f, {{"a", 0, 15, std::nullopt}, {"a", 1, -2, std::nullopt}, {"b", 0, std::nullopt, 1}}, out);
+  EXPECT_TRUE(gaps.empty());
+  // resume_by timestamp: a timestamp wins over an offset out of range, no gap.
+  gaps = resolve_gaps(f, {{"a", 0, 0, 1001}}, out, resume_policy::timestamp);
+  EXPECT_EQ(out[0].next_offset, 11);
+  EXPECT_TRUE(gaps.empty());
+}
+
 TEST(StartResolver, SinceAppliesToUnlistedPartitionsThroughTheTimestampLookup) {
   auto f = make_cluster();
   auto out = resolve(f, {{"a", 0, 11, std::nullopt}}, 2000);

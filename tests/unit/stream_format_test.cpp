@@ -40,6 +40,63 @@ TEST(StreamFormat, SsePreambleIsOkThenTheStartPositionsAsAnIdOnlyBlock) {
   EXPECT_FALSE(f.id_moved());
 }
 
+TEST(StreamFormat, SsePreambleWithAGapSendsTheGapEventInPlaceOfTheStartBlock) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  f.set_start_gaps({{1, gap_reason::retention, 2, 7, 5}});
+  std::string out;
+  f.preamble(out);
+  EXPECT_EQ(out, std::string(":ok\n\nevent: gap\nid: ") + start_id +
+                     "\n"
+                     R"(data: {"partitions":[{"topic":"b","partition":0,"requested":2,)"
+                     R"("resumed":7,"missing":5,"reason":"retention"}]})"
+                     "\n\n");
+  EXPECT_FALSE(f.id_moved());
+  // Events follow as usual; the next id moves on from the gap's.
+  out.clear();
+  EXPECT_EQ(f.record(rec(1, "b", 7, R"({"x":1})"), out), record_outcome::sent);
+  EXPECT_EQ(out.rfind("event: message\n", 0), 0u) << out;
+}
+
+TEST(StreamFormat, ARecordAfterAJumpIsPrecededByAGapEventWithThePositionsAfterTheJump) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  auto r = rec(0, "a", 40, R"({"x":1})", 1234);
+  const position_gap retention{0, gap_reason::retention, 5, 40, 35};
+  r.gap = &retention;
+  EXPECT_EQ(f.record(r, out), record_outcome::sent);
+  EXPECT_EQ(out,
+            "event: gap\n"
+            R"(id: [{"topic":"a","partition":0,"offset":40},)"
+            R"({"topic":"b","partition":0,"offset":7}])"
+            "\n"
+            R"(data: {"partitions":[{"topic":"a","partition":0,"requested":5,)"
+            R"("resumed":40,"missing":35,"reason":"retention"}]})"
+            "\n\n"
+            "event: message\n"
+            R"(id: [{"topic":"a","partition":0,"offset":41,"timestamp":1234},)"
+            R"({"topic":"b","partition":0,"offset":7}])"
+            "\n"
+            R"(data: {"meta":{"topic":"a","partition":0,"offset":40},"x":1})"
+            "\n\n");
+  // NDJSON: the position moves, no gap line.
+  stream_format nd(framing::ndjson, two_positions(), {false, false});
+  out.clear();
+  auto skipped = rec(1, "b", 90, "not json");
+  const position_gap reset{1, gap_reason::reset, 7, 90, 0};
+  skipped.gap = &reset;
+  EXPECT_EQ(nd.record(skipped, out), record_outcome::skipped_not_json);
+  EXPECT_EQ(out, "");
+  EXPECT_EQ(nd.positions().at(1).next_offset, 91);
+}
+
+TEST(StreamFormat, NdjsonGetsNoGapLine) {
+  stream_format f(framing::ndjson, two_positions(), {false, false});
+  f.set_start_gaps({{0, gap_reason::reset, 90, 5, 5}});
+  std::string out;
+  f.preamble(out);
+  EXPECT_EQ(out, "");
+}
+
 TEST(StreamFormat, NdjsonPreambleIsEmpty) {
   stream_format f(framing::ndjson, two_positions(), {false, false});
   std::string out;

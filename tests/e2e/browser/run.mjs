@@ -21,6 +21,9 @@
 //   (g) with a filter that skips every record, the keepalive's id-only block moves a browser
 //       EventSource's position without a message event: its automatic reconnect, after a cut
 //       that the daemon did not make, carries that block's id as Last-Event-ID.
+//   (h) a Last-Event-ID offset the partition no longer has: the browser's
+//       addEventListener("gap") receives the gap event (docs/api.md §5.4), onmessage does not,
+//       and the events that follow reach onmessage as usual.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -592,12 +595,17 @@ test('(f) /v2/ui server filter: canonical form or the 400 detail, and a stream o
  * for each stream request (/v2/stream/…), its Last-Event-ID header and the response body so far;
  * `end()` ends that response towards the browser: a cut the daemon does not make, so it sends
  * nothing before it. Resolves to { base, streams: [{ lastEventId, body, end }], close() }.
+ * `opts.lastEventId` is sent for a stream request that has none (a browser's first one): an
+ * EventSource cannot set the header itself.
  */
-async function tapProxy(d) {
+async function tapProxy(d, opts = {}) {
   const streams = [];
   const server = http.createServer((req, res) => {
-    const stream = req.url.startsWith('/v2/stream/') ? { lastEventId: req.headers['last-event-id'], body: '' } : null;
-    const up = http.request(`${d.base}${req.url}`, { method: req.method, headers: req.headers, agent: false }, upRes => {
+    const isStream = req.url.startsWith('/v2/stream/');
+    const headers = { ...req.headers };
+    if (isStream && opts.lastEventId && headers['last-event-id'] === undefined) headers['last-event-id'] = opts.lastEventId;
+    const stream = isStream ? { lastEventId: headers['last-event-id'], body: '' } : null;
+    const up = http.request(`${d.base}${req.url}`, { method: req.method, headers, agent: false }, upRes => {
       res.writeHead(upRes.statusCode, upRes.headers);
       upRes.on('data', b => { if (stream) stream.body += b; res.write(b); });
       upRes.on('end', () => res.end());
@@ -666,6 +674,51 @@ test('(g) an id-only block moves the browser\'s Last-Event-ID without a message 
     assert.equal(got.offset, at.offset, 'the match is the record right after the skipped ones');
     const [lastEventId] = await page.evaluate(() => window.__ids);
     assert.equal(offsetSum(lastEventId), start + N + 1);
+    await page.close();
+  } finally {
+    await proxy.close();
+    await stopDaemon(d);
+  }
+});
+
+// ---------------------------------------------------------------- (h) gap events
+
+test('(h) a gap reaches addEventListener("gap"), not onmessage', { timeout: 60000 }, async () => {
+  const d = await startDaemon('gap', SEQ_CONFIG(''));
+  // Offset 1000 of a partition that holds nothing: the log it came from is gone (a reset gap).
+  const asked = JSON.stringify([{ topic: 'eqiad.seq', partition: 0, offset: 1000 }]);
+  const proxy = await tapProxy(d, { lastEventId: asked });
+  try {
+    const page = await browser.newPage();
+    await page.goto(`${proxy.base}/v2/ui`);
+    await page.evaluate(url => new Promise((res, rej) => {
+      window.__gaps = []; window.__got = []; window.__all = 0;
+      const es = new EventSource(url);
+      window.__es = es;
+      es.addEventListener('gap', e => window.__gaps.push({ data: JSON.parse(e.data), id: e.lastEventId }));
+      es.onmessage = e => { window.__got.push(JSON.parse(e.data)); };
+      es.addEventListener('message', () => { window.__all++; });
+      es.onopen = () => res();
+      setTimeout(() => rej(new Error('EventSource did not open within 15 s')), 15000);
+    }), `${proxy.base}/v2/stream/seq`);
+    await page.waitForFunction(() => window.__gaps.length === 1, null, { timeout: 10000 });
+    assert.equal(proxy.streams[0].lastEventId, asked);
+    const [gap] = await page.evaluate(() => window.__gaps);
+    assert.deepEqual(gap.data.partitions, [{ topic: 'eqiad.seq', partition: 0, requested: 1000, resumed: 0, missing: 0, reason: 'reset' }]);
+    // The gap's id is the positions after the jump: the browser would resume from there.
+    const at = JSON.parse(gap.id).find(e => e.topic === 'eqiad.seq' && e.partition === 0);
+    assert.equal(at.offset, 0);
+    assert.deepEqual(await page.evaluate(() => [window.__got, window.__all]), [[], 0], 'the gap fired no message event');
+
+    // An event after the gap reaches onmessage as usual; the gap is still the only gap.
+    await produceAll(d, 'eqiad.seq', [seqEvent('h', 0)]);
+    await page.waitForFunction(() => window.__got.length === 1, null, { timeout: 15000 });
+    const [got] = await page.evaluate(() => window.__got);
+    assert.equal(got.seq, 0);
+    assert.equal(await page.evaluate(() => window.__all), 1);
+    assert.equal(await page.evaluate(() => window.__gaps.length), 1);
+    assert.doesNotMatch(proxy.streams[0].body.split('event: gap')[0], /^id: /m, 'no start id-only block before the gap');
+    await page.evaluate(() => window.__es.close());
     await page.close();
   } finally {
     await proxy.close();
