@@ -52,7 +52,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void start();
   net::any_io_executor executor() { return writer_.get_executor(); }
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
-  void end(std::string reason) override;
+  void end(std::string reason, std::chrono::milliseconds retry = {}) override;
 
   // The one line logged per closed stream (also for one that closed before its 200).
   static void log_close(const stream_request& req, double seconds, const stream_totals& totals,
@@ -92,7 +92,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void on_read_client(beast::error_code ec, std::size_t bytes);
   void schedule_heartbeat();
   void on_heartbeat(beast::error_code ec);
-  void end_on_strand(std::string reason);
+  void end_on_strand(std::string reason, std::chrono::milliseconds retry = {});
   void close(const std::string& reason);
 
   server_context& ctx_;

@@ -1,0 +1,139 @@
+// The drain after SIGTERM (docs/api.md §5.5): 200 open streams end in waves spread over
+// server.shutdown_timeout, each after a complete event and with one `retry:` inside the window;
+// /readyz and new stream requests answer 503 meanwhile; the process exits within the window. In
+// both delivery modes (the shared mode ends its streams through the same session end).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "background_producer.hpp"
+#include "daemon_process.hpp"
+#include "mock_cluster.hpp"
+#include "sse_client.hpp"
+#include "sse_client_pool.hpp"
+#include "stream_checks.hpp"
+
+namespace eventstreams::test {
+namespace {
+
+class Drain : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessExitsInTime) {
+  constexpr int streams = 200;
+  constexpr auto window = 3s;  // server.shutdown_timeout
+  constexpr std::int64_t window_ms = 3000;
+  // The cluster outlives the daemon: the producer writes through the drain and after the exit.
+  mock_cluster cluster(1);
+  cluster.create_topic("drain.events", 1);
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.fanout_mode = GetParam();
+  cfg.shutdown_timeout = "3s";
+  cfg.kafka_settings = {{"readiness_interval", "1s"}};
+  cfg.streams = {{"drain", {"drain.events"}, {}, false}};
+  daemon_process d(cfg);
+  // /readyz is 200 before the signal (once the first metadata fetch is in: milliseconds; 20 s
+  // only ends a broken start).
+  ASSERT_TRUE(wait_for([&] { return http_get(d.port(), "/readyz").head.status == 200; }, 20s, 50ms))
+      << d.stderr_text();
+
+  sse_client_pool pool({.port = d.port(), .path = "/v2/stream/drain"});
+  pool.start(streams);
+  // NDJSON streams end in the waves too, without a retry field.
+  std::vector<std::unique_ptr<sse_client>> ndjson;
+  for (int i = 0; i < 3; ++i) {
+    ndjson.push_back(std::make_unique<sse_client>(d.port()));
+    ndjson.back()->send_request("GET", "/v2/stream/drain", {{"Accept", "application/json"}});
+    ASSERT_TRUE(ndjson.back()->read_head()) << d.stderr_text();
+    ASSERT_EQ(ndjson.back()->head().status, 200);
+  }
+  // Every stream set up and receiving (each set-up takes milliseconds; 60 s ends a broken run).
+  ASSERT_TRUE(wait_for([&] { return pool.ok_count() == streams; }, 60s, 20ms))
+      << pool.ok_count() << " of " << streams << " streams opened\n"
+      << d.stderr_text();
+  // Events flow during the whole drain (one every 2 ms), so that an end in the middle of an
+  // event would show. They start once every stream is open: each gets all of them, from offset 0.
+  background_producer producer(cluster.bootstrap(), {{"drain.events", 0}}, 15, 2ms);
+  ASSERT_TRUE(wait_for([&] { return pool.total_events() >= 10u * streams; }, 30s, 20ms))
+      << pool.total_events() << " events\n"
+      << d.stderr_text();
+
+  const auto signalled = std::chrono::steady_clock::now();
+  const std::int64_t signalled_ns = steady_ns();
+  d.signal(SIGTERM);
+
+  // From the signal on /readyz answers 503 (the signal is handled in milliseconds; the drain
+  // lasts most of the 3 s window, and the streams still open below prove it was not over).
+  http_result ready;
+  ASSERT_TRUE(wait_for([&] { return (ready = http_get(d.port(), "/readyz")).head.status == 503; },
+                       window, 10ms))
+      << ready.head.status << " " << ready.body << "\n"
+      << d.stderr_text();
+  EXPECT_EQ(parse_json(ready.body).value("type", ""), "unavailable") << ready.body;
+  // A new stream request gets a problem 503 with Retry-After, not a stream.
+  sse_client late(d.port());
+  late.send_request("GET", "/v2/stream/drain");
+  ASSERT_TRUE(late.read_to_end()) << describe(late);
+  EXPECT_EQ(late.head().status, 503);
+  EXPECT_TRUE(late.head().get("Retry-After").has_value());
+  EXPECT_EQ(late.head().get("Content-Type").value_or(""), "application/json");
+  EXPECT_EQ(parse_json(late.body()).value("type", ""), "unavailable") << late.body();
+  const int ended_after_503s = pool.ended_count();
+  EXPECT_LT(ended_after_503s, streams) << "the drain was over before /readyz answered 503";
+
+  // The daemon's watchdog exits at the end of the window whatever happens; the allowance is for
+  // what follows it outside the daemon's control: the kernel tearing down a process with 200
+  // sockets and this test's polling of waitpid, on a loaded 2-core machine.
+  auto status = d.wait_exit(window + 10s);
+  const auto exited = std::chrono::steady_clock::now();
+  ASSERT_TRUE(status.has_value()) << d.stderr_text();
+  EXPECT_TRUE(status->exited && status->code == 0) << d.stderr_text();
+  EXPECT_LE(exited - signalled, window + 1s) << d.stderr_text();
+  ASSERT_TRUE(producer.stop());
+
+  // Everything the daemon wrote is in the sockets once it exited; 10 s bounds a broken test.
+  ASSERT_TRUE(wait_for([&] { return pool.ended_count() == streams; }, 10s, 10ms));
+  pool.stop();
+  std::int64_t first = INT64_MAX, last = 0;
+  for (std::size_t i = 0; i < pool.stats().size(); ++i) {
+    const auto& st = pool.stats()[i];
+    SCOPED_TRACE("stream " + std::to_string(i));
+    EXPECT_EQ(st.error, "") << "not ended by the server with a complete body";
+    EXPECT_FALSE(st.ended_inside_block) << "ended in the middle of an event";
+    EXPECT_EQ(st.gaps, 0u);
+    EXPECT_EQ(st.bad_events, 0u);
+    EXPECT_EQ(st.retries, 1u);
+    EXPECT_GT(st.retry_ms, 0);
+    EXPECT_LE(st.retry_ms, window_ms);
+    first = std::min(first, st.ended_ns - signalled_ns);
+    last = std::max(last, st.ended_ns - signalled_ns);
+  }
+  const double spread = static_cast<double>(last - first) / 1e6;
+  std::printf("%d streams closed from %.0f ms to %.0f ms after the signal (%.0f%% of the window)\n",
+              streams, static_cast<double>(first) / 1e6, static_cast<double>(last) / 1e6,
+              100.0 * spread / static_cast<double>(window_ms));
+  EXPECT_GE(spread, 0.8 * static_cast<double>(window_ms));
+  // The retries are random: 200 equal values would be no spread at all.
+  std::vector<std::int64_t> retries;
+  for (const auto& st : pool.stats())
+    retries.push_back(st.retry_ms);
+  std::sort(retries.begin(), retries.end());
+  EXPECT_GT(std::unique(retries.begin(), retries.end()) - retries.begin(), 100);
+
+  for (auto& c : ndjson) {
+    ASSERT_TRUE(c->read_to_eof(5s)) << describe(*c);
+    EXPECT_TRUE(c->terminator_received()) << describe(*c);
+    EXPECT_EQ(c->body().find("retry"), std::string::npos);
+    EXPECT_TRUE(c->body().empty() || c->body().back() == '\n') << "a cut NDJSON line";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Modes, Drain, ::testing::Values("per_connection", "shared"),
+                         [](const auto& p) { return p.param; });
+
+}  // namespace
+}  // namespace eventstreams::test
