@@ -512,9 +512,9 @@ void server::end_wave() {
 void server::check_shutdown() {
   const auto open = ctx_.registry.size();
   if (open == 0 || std::chrono::steady_clock::now() >= drain_start_ + drain_.cutoff) {
-    // At the cutoff, what is still open is a stream whose client stopped reading (its end waits
-    // in the socket buffer) or one the waves have not reached because every stream before it
-    // took long: they close with the loop.
+    // What is still open at the cutoff is a stream whose client does not take its last bytes
+    // (a full socket buffer holds its end): it closes with the loop, so that no client holds
+    // the exit past the window.
     if (open != 0)
       spdlog::warn("drain cutoff passed with {} streams open: closing them", open);
     wave_timer_->cancel();

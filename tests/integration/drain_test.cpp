@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <csignal>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,6 +17,8 @@
 #include "sse_client.hpp"
 #include "sse_client_pool.hpp"
 #include "stream_checks.hpp"
+#include "tcp_diag.hpp"
+#include "test_producer.hpp"
 
 namespace eventstreams::test {
 namespace {
@@ -130,6 +133,102 @@ TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessE
     EXPECT_EQ(c->body().find("retry"), std::string::npos);
     EXPECT_TRUE(c->body().empty() || c->body().back() == '\n') << "a cut NDJSON line";
   }
+}
+
+// /proc/sys/net/ipv4/tcp_wmem's maximum: how far the kernel grows a socket's send buffer.
+std::size_t max_send_buffer() {
+  std::ifstream in("/proc/sys/net/ipv4/tcp_wmem");
+  std::size_t min = 0, def = 0, max = 4u << 20;
+  in >> min >> def >> max;
+  return max;
+}
+
+// A stream whose socket is full when the drain comes (the client stopped reading) still ends
+// after a complete event, with its retry, once the client reads again; one whose client never
+// reads again is closed at the cutoff and does not hold the exit past the window.
+// (The default delivery mode only: the shared mode ends its streams through the same session end
+// and writer, which the test above checks.)
+TEST(DrainStalled, AStreamWithAFullSocketEndsCompleteOnceReadAndANeverReadOneDoesNotHoldTheExit) {
+  constexpr int partitions = 4;
+  constexpr std::size_t record_bytes = 1024;
+  // A wider window than above: the client that reads again takes a few MB meanwhile.
+  constexpr auto window = 4s;
+  mock_cluster cluster(1);
+  cluster.create_topic("drain.slow", partitions);
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.shutdown_timeout = "4s";
+  cfg.kafka_settings = {{"readiness_interval", "1s"}};
+  cfg.streams = {{"slow", {"drain.slow"}, {}, false}};
+  // Nothing but the drain ends the stalled streams: no stall timeout within the test.
+  cfg.server_settings = {{"stall_timeout", "1h"}, {"max_buffered_bytes", "65536"}};
+  cfg.kafka_properties = {{"queued.max.messages.kbytes", "256"}};
+  daemon_process d(cfg);
+
+  pool_options o;
+  o.port = d.port();
+  o.path = "/v2/stream/slow";
+  o.partitions = partitions;
+  o.rcvbuf = 4096;  // fills after a few KB
+  o.read = false;   // reads nothing until resume_reading()
+  sse_client_pool later(o), never(o);
+  later.start(1);
+  never.start(1);
+  // Both streaming (their start positions fixed at offset 0) before the first record: set-ups
+  // take milliseconds; 30 s ends a broken run.
+  double connected = -1;
+  ASSERT_TRUE(wait_for(
+      [&] { return (connected = metric_sum(d.port(), "eventstreams_connected_clients")) == 2; },
+      30s, 50ms))
+      << connected << " streaming";
+
+  // More than a socket holds (its send buffer grows to tcp_wmem's maximum), within what the
+  // mock broker keeps (about 5 MB per partition).
+  producer_options po;
+  po.keep_records = false;
+  po.linger_ms = 5;
+  po.properties = {{"batch.num.messages", "16"}};
+  test_producer p(cluster.bootstrap(), po);
+  const auto records = std::min<std::size_t>(partitions * (4u << 20) / record_bytes,
+                                             (max_send_buffer() + (2u << 20)) / record_bytes);
+  for (std::size_t i = 0; i < records; ++i) {
+    std::string v = R"({"i":)" + std::to_string(i) + R"(,"pad":")";
+    v.append(record_bytes - v.size() - 2, 'x') += "\"}";
+    p.produce("drain.slow", static_cast<std::int32_t>(i % partitions), v);
+  }
+  ASSERT_TRUE(p.flush(60s));
+  // Both sockets full: a write of each session waits (milliseconds; 60 s ends a broken run).
+  auto full = [&](const sse_client_pool& pool) {
+    auto mem = tcp_socket_memory(d.port(), pool.local_port(0));
+    return mem && mem->send_full();
+  };
+  ASSERT_TRUE(wait_for([&] { return full(later) && full(never); }, 60s, 50ms));
+
+  const auto signalled = std::chrono::steady_clock::now();
+  d.signal(SIGTERM);
+  ASSERT_TRUE(
+      wait_for([&] { return http_get(d.port(), "/readyz").head.status == 503; }, window, 10ms));
+  later.resume_reading();
+  auto status = d.wait_exit(window + 10s);
+  const auto exited = std::chrono::steady_clock::now();
+  ASSERT_TRUE(status.has_value()) << d.stderr_text();
+  EXPECT_TRUE(status->exited && status->code == 0) << d.stderr_text();
+  // As above: the daemon's own bound is the window; 1 s for the process teardown and polling.
+  EXPECT_LE(exited - signalled, window + 1s) << d.stderr_text();
+  EXPECT_NE(d.stderr_text().find("drain cutoff passed with 1 streams open"), std::string::npos)
+      << d.stderr_text();
+
+  // Everything the daemon wrote is in the socket; 10 s bounds a broken test.
+  ASSERT_TRUE(wait_for([&] { return later.ended_count() == 1; }, 10s, 10ms));
+  later.stop();
+  never.stop();
+  const auto& st = later.stats()[0];
+  EXPECT_EQ(st.error, "") << "not ended by the server with a complete body";
+  EXPECT_FALSE(st.ended_inside_block);
+  EXPECT_EQ(st.gaps + st.bad_events, 0u);
+  EXPECT_EQ(st.retries, 1u);
+  EXPECT_GT(st.retry_ms, 0);
+  EXPECT_LE(st.retry_ms, 4000);
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, Drain, ::testing::Values("per_connection", "shared"),
