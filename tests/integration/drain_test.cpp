@@ -14,6 +14,7 @@
 #include "background_producer.hpp"
 #include "daemon_process.hpp"
 #include "mock_cluster.hpp"
+#include "sanitized.hpp"
 #include "sse_client.hpp"
 #include "sse_client_pool.hpp"
 #include "stream_checks.hpp"
@@ -26,16 +27,19 @@ namespace {
 class Drain : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessExitsInTime) {
-  constexpr int streams = 200;
-  constexpr auto window = 3s;  // server.shutdown_timeout
-  constexpr std::int64_t window_ms = 3000;
+  // Sanitized daemons run many times slower (and a consumer per connection brings a few
+  // librdkafka threads each): those builds open 40 streams (4 waves) over a 6 s window, the
+  // same checks at a load they serve.
+  constexpr int streams = sanitized_build ? 40 : 200;
+  constexpr std::int64_t window_ms = sanitized_build ? 6000 : 3000;
+  constexpr auto window = std::chrono::milliseconds(window_ms);  // server.shutdown_timeout
   // The cluster outlives the daemon: the producer writes through the drain and after the exit.
   mock_cluster cluster(1);
   cluster.create_topic("drain.events", 1);
   daemon_config cfg;
   cfg.bootstrap_servers = cluster.bootstrap();
   cfg.fanout_mode = GetParam();
-  cfg.shutdown_timeout = "3s";
+  cfg.shutdown_timeout = std::to_string(window_ms) + "ms";
   cfg.kafka_settings = {{"readiness_interval", "1s"}};
   cfg.streams = {{"drain", {"drain.events"}, {}, false}};
   daemon_process d(cfg);
@@ -58,9 +62,11 @@ TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessE
   ASSERT_TRUE(wait_for([&] { return pool.ok_count() == streams; }, 60s, 20ms))
       << pool.ok_count() << " of " << streams << " streams opened\n"
       << d.stderr_text();
-  // Events flow during the whole drain (one every 2 ms), so that an end in the middle of an
-  // event would show. They start once every stream is open: each gets all of them, from offset 0.
-  background_producer producer(cluster.bootstrap(), {{"drain.events", 0}}, 15, 2ms);
+  // Events flow during the whole drain (one every 10 ms; 50 ms in sanitized builds), so that an end
+  // in the middle of an event would show. They start once every stream is open: each gets all of
+  // them, from offset 0.
+  background_producer producer(cluster.bootstrap(), {{"drain.events", 0}}, 15,
+                               sanitized_build ? 50ms : 10ms);
   ASSERT_TRUE(wait_for([&] { return pool.total_events() >= 10u * streams; }, 30s, 20ms))
       << pool.total_events() << " events\n"
       << d.stderr_text();
@@ -70,7 +76,7 @@ TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessE
   d.signal(SIGTERM);
 
   // From the signal on /readyz answers 503 (the signal is handled in milliseconds; the drain
-  // lasts most of the 3 s window, and the streams still open below prove it was not over).
+  // lasts most of the window, and the streams still open below prove it was not over).
   http_result ready;
   ASSERT_TRUE(wait_for([&] { return (ready = http_get(d.port(), "/readyz")).head.status == 503; },
                        window, 10ms))
@@ -120,12 +126,12 @@ TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessE
               streams, static_cast<double>(first) / 1e6, static_cast<double>(last) / 1e6,
               100.0 * spread / static_cast<double>(window_ms));
   EXPECT_GE(spread, 0.8 * static_cast<double>(window_ms));
-  // The retries are random: 200 equal values would be no spread at all.
+  // The retries are random: equal values would be no spread at all.
   std::vector<std::int64_t> retries;
   for (const auto& st : pool.stats())
     retries.push_back(st.retry_ms);
   std::sort(retries.begin(), retries.end());
-  EXPECT_GT(std::unique(retries.begin(), retries.end()) - retries.begin(), 100);
+  EXPECT_GT(std::unique(retries.begin(), retries.end()) - retries.begin(), streams / 2);
 
   for (auto& c : ndjson) {
     ASSERT_TRUE(c->read_to_eof(5s)) << describe(*c);
@@ -159,7 +165,8 @@ TEST(DrainStalled, AStreamWithAFullSocketEndsCompleteOnceReadAndANeverReadOneDoe
   cfg.bootstrap_servers = cluster.bootstrap();
   cfg.shutdown_timeout = "4s";
   cfg.kafka_settings = {{"readiness_interval", "1s"}};
-  cfg.streams = {{"slow", {"drain.slow"}, {}, false}};
+  // Two names for one topic: the events each stream encoded are counted apart.
+  cfg.streams = {{"later", {"drain.slow"}, {}, false}, {"never", {"drain.slow"}, {}, false}};
   // Nothing but the drain ends the stalled streams: no stall timeout within the test.
   cfg.server_settings = {{"stall_timeout", "1h"}, {"max_buffered_bytes", "65536"}};
   cfg.kafka_properties = {{"queued.max.messages.kbytes", "256"}};
@@ -167,11 +174,13 @@ TEST(DrainStalled, AStreamWithAFullSocketEndsCompleteOnceReadAndANeverReadOneDoe
 
   pool_options o;
   o.port = d.port();
-  o.path = "/v2/stream/slow";
   o.partitions = partitions;
   o.rcvbuf = 4096;  // fills after a few KB
   o.read = false;   // reads nothing until resume_reading()
-  sse_client_pool later(o), never(o);
+  o.path = "/v2/stream/later";
+  sse_client_pool later(o);
+  o.path = "/v2/stream/never";
+  sse_client_pool never(o);
   later.start(1);
   never.start(1);
   // Both streaming (their start positions fixed at offset 0) before the first record: set-ups
@@ -182,8 +191,8 @@ TEST(DrainStalled, AStreamWithAFullSocketEndsCompleteOnceReadAndANeverReadOneDoe
       30s, 50ms))
       << connected << " streaming";
 
-  // More than a socket holds (its send buffer grows to tcp_wmem's maximum), within what the
-  // mock broker keeps (about 5 MB per partition).
+  // More than a socket holds (its send buffer grows to tcp_wmem's maximum, the client's receive
+  // buffer holds a few KB), within what the mock broker keeps (about 5 MB per partition).
   producer_options po;
   po.keep_records = false;
   po.linger_ms = 5;
@@ -197,12 +206,32 @@ TEST(DrainStalled, AStreamWithAFullSocketEndsCompleteOnceReadAndANeverReadOneDoe
     p.produce("drain.slow", static_cast<std::int32_t>(i % partitions), v);
   }
   ASSERT_TRUE(p.flush(60s));
-  // Both sockets full: a write of each session waits (milliseconds; 60 s ends a broken run).
+  // Each session has a write in flight that waits for its client: its socket is full, and it
+  // stopped encoding (a session encodes while its own buffer has room, and has bytes left only
+  // while a write is pending) with records still to read: its count of encoded events stays the
+  // same for 10 samples 50 ms apart below the records produced (a session that is not held
+  // back reads on until it has them all, a fetch every 20 ms). Milliseconds of reading from the
+  // cluster first; 60 s ends a broken run.
+  auto encoded = [&](const std::string& stream) {
+    return metric_sum(d.port(), "eventstreams_events_sent_total", "stream=\"" + stream + "\"");
+  };
   auto full = [&](const sse_client_pool& pool) {
     auto mem = tcp_socket_memory(d.port(), pool.local_port(0));
     return mem && mem->send_full();
   };
-  ASSERT_TRUE(wait_for([&] { return full(later) && full(never); }, 60s, 50ms));
+  std::pair<double, double> last{-1, -1};
+  int same = 0;
+  ASSERT_TRUE(wait_for(
+      [&] {
+        std::pair<double, double> now{encoded("later"), encoded("never")};
+        same = now == last ? same + 1 : 0;
+        last = now;
+        return same >= 10 && full(later) && full(never) &&
+               now.first < static_cast<double>(records) &&
+               now.second < static_cast<double>(records);
+      },
+      60s, 50ms))
+      << last.first << " and " << last.second << " of " << records << " events encoded";
 
   const auto signalled = std::chrono::steady_clock::now();
   d.signal(SIGTERM);
