@@ -25,7 +25,8 @@ struct drain_plan {
   // is for the orderly stop (Kafka consumers closed, the cluster connections ended).
   static constexpr double last_wave_share = 0.85;
   static constexpr double cutoff_share = 0.9;
-  // A wave holds at least this many streams (fewer streams end together: no storm to spread),
+  // There is a wave for every this many streams, rounded up (up to 10 streams end together:
+  // there is no storm to spread),
   static constexpr std::size_t min_streams_per_wave = 10;
   // there are at most this many waves,
   static constexpr std::size_t max_waves = 20;
