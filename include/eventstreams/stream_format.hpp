@@ -2,6 +2,7 @@
 // for both framings (docs/api.md §4, §5). Sans-io: records in, bytes out.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -94,8 +95,10 @@ class stream_format {
   void heartbeat(std::string& out);
 
   // Before an end the server decides (SSE): an id-only block when the positions moved since the
-  // last id, so that the client resumes from the newest position (docs/api.md §5.1).
-  void before_end(std::string& out);
+  // last id, so that the client resumes from the newest position (docs/api.md §5.1), then, when
+  // `retry` > 0, the block "retry: <ms>" that sets the client's reconnection delay (a shutdown,
+  // docs/api.md §5.5). NDJSON: nothing.
+  void before_end(std::string& out, std::chrono::milliseconds retry = {});
 
   // Per position, whether canaries pass: those of a topic that passes them in the request
   // (`topic_passes` parallel to `topics`: a topic passes if any requested stream reading it

@@ -12,10 +12,12 @@
 #include <mutex>
 #include <cstdio>
 #include <optional>
+#include <random>
 #include <thread>
 
 #include "app/stream_refresher.hpp"
 #include "context/server_context.hpp"
+#include "eventstreams/drain_plan.hpp"
 #include "fanout/hub.hpp"
 #include "http/listener.hpp"
 #include "kafka/embedded_cluster.hpp"
@@ -42,6 +44,7 @@ class server {
   void schedule_refresh();
   void refresh();
   void begin_shutdown();
+  void end_wave();
   void check_shutdown();
   void schedule_readiness(std::chrono::milliseconds after);
   void schedule_trim();
@@ -76,6 +79,17 @@ class server {
   std::vector<stream_config> inline_streams_;
   std::optional<stream_refresher> refresher_;
   std::chrono::steady_clock::time_point shutdown_deadline_;
+  // The drain (docs/api.md §5.5), on the control strand: the plan made at the signal, the
+  // streams of each wave (with their retry), the next wave to end, and when it all started.
+  drain_plan drain_;
+  struct draining {
+    std::weak_ptr<stream_member> member;
+    std::chrono::milliseconds retry;
+  };
+  std::vector<std::vector<draining>> waves_;
+  std::size_t next_wave_ = 0;
+  std::chrono::steady_clock::time_point drain_start_;
+  std::optional<net::steady_timer> wave_timer_;
   std::atomic<bool> stopping_{false};  // read by the readiness handlers on every I/O thread
   std::mutex reload_mutex_;
   // What the shutdown is waiting for right now; the watchdog logs it if the deadline passes.
@@ -213,6 +227,7 @@ int server::run() {
   lag_timer_.reset();
   watchdog_timer_.reset();
   shutdown_timer_.reset();
+  wave_timer_.reset();
   listener_.reset();
   // Lookups still running post their results to the stopped loop, which only queues them. A
   // lookup against an unreachable cluster can take kafka_timeout: never wait past the shutdown
@@ -441,12 +456,14 @@ void server::refresh() {
   }
 }
 
+// The drain (docs/api.md §5.5): from the signal on, /readyz and new stream requests answer 503
+// while the listener keeps accepting; the open streams end in waves spread over the window, each
+// SSE stream with a random retry; the listener closes once every stream ended (or at the
+// cutoff), and the orderly stop gets the rest of the window.
 void server::begin_shutdown() {
   stopping_ = true;
   ctx_.shutting_down = true;
   sd_notify(0, "STOPPING=1");
-  spdlog::info("shutting down: ending {} streams", ctx_.registry.size());
-  listener_->stop();
   if (hub_)
     hub_->release_waiters();
   if (readiness_timer_)
@@ -457,19 +474,58 @@ void server::begin_shutdown() {
     refresh_timer_->cancel();
   if (lag_timer_)
     lag_timer_->cancel();
-  ctx_.registry.for_each([](std::shared_ptr<stream_member> s) { s->end("server shutdown"); });
-  shutdown_deadline_ = std::chrono::steady_clock::now() + ctx_.cfg.server.shutdown_timeout;
+  const auto window = ctx_.cfg.server.shutdown_timeout;
+  drain_start_ = std::chrono::steady_clock::now();
+  shutdown_deadline_ = drain_start_ + window;
+  std::vector<std::weak_ptr<stream_member>> members;
+  ctx_.registry.for_each([&](std::shared_ptr<stream_member> s) { members.push_back(s); });
+  drain_ = plan_drain(members.size(), window, std::random_device{}());
+  waves_.assign(drain_.waves.size(), {});
+  for (std::size_t i = 0; i < members.size(); ++i)
+    waves_[drain_.wave_of[i]].push_back({std::move(members[i]), drain_.retry[i]});
+  spdlog::info("shutting down: ending {} streams in {} waves over {}ms", members.size(),
+               drain_.waves.size(), drain_.waves.back().count());
   start_shutdown_watchdog();
   shutdown_timer_.emplace(*control_);
+  wave_timer_.emplace(*control_);
+  end_wave();  // the first wave is due now
   check_shutdown();
 }
 
+// Ends the streams of the next wave and arms the timer of the one after it.
+void server::end_wave() {
+  for (auto& d : waves_[next_wave_]) {
+    if (auto s = d.member.lock())
+      s->end("server shutdown", d.retry);
+  }
+  waves_[next_wave_] = {};
+  if (++next_wave_ == waves_.size()) {
+    // A stream admitted just as the signal came (after the plan was made) ends with the last
+    // wave; it is told to wait the whole window.
+    ctx_.registry.for_each(
+        [retry = ctx_.cfg.server.shutdown_timeout](std::shared_ptr<stream_member> s) {
+          s->end("server shutdown", retry);
+        });
+    return;
+  }
+  wave_timer_->expires_at(drain_start_ + drain_.waves[next_wave_]);
+  wave_timer_->async_wait([this](beast::error_code ec) {
+    if (!ec)
+      end_wave();
+  });
+}
+
 void server::check_shutdown() {
-  if (ctx_.registry.size() == 0 || std::chrono::steady_clock::now() >= shutdown_deadline_) {
-    if (ctx_.registry.size() != 0) {
-      spdlog::warn("shutdown deadline passed with {} streams open", ctx_.registry.size());
-    }
-    ioc_->stop();
+  const auto open = ctx_.registry.size();
+  if (open == 0 || std::chrono::steady_clock::now() >= drain_start_ + drain_.cutoff) {
+    // What is still open at the cutoff is a stream whose client does not take its last bytes
+    // (a full socket buffer holds its end): it closes with the loop, so that no client holds
+    // the exit past the window.
+    if (open != 0)
+      spdlog::warn("drain cutoff passed with {} streams open: closing them", open);
+    wave_timer_->cancel();
+    // Accepting stops only now (/readyz answered 503 until here), then the loop.
+    listener_->stop([this] { ioc_->stop(); });
     return;
   }
   shutdown_timer_->expires_after(std::chrono::milliseconds(20));

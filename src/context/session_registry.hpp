@@ -2,6 +2,7 @@
 // shutdown.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -17,8 +18,9 @@ class stream_member {
  public:
   virtual ~stream_member() = default;
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe: posts
-  // onto the member's strand.
-  virtual void end(std::string reason) = 0;
+  // onto the member's strand. `retry` > 0: an SSE stream tells its client to reconnect after
+  // that long (a `retry:` field before its end, docs/api.md §5.5).
+  virtual void end(std::string reason, std::chrono::milliseconds retry = {}) = 0;
   // Samples the stream's lag into the metrics (docs/api.md "Metrics"); a stream that does not
   // stream yet has none. Thread-safe: posts onto the member's strand.
   virtual void sample_lag() {}

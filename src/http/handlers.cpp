@@ -52,6 +52,10 @@ response handle_simple_route(const route_match& m, const request& req, const ser
     case route_id::healthz:
       return json({{"status", "ok"}});
     case route_id::readyz: {
+      // From the stop signal on, so that load balancers send new clients elsewhere while the
+      // open streams drain (docs/api.md §5.5).
+      if (ctx.shutting_down)
+        return make_problem(req, error_kind::unavailable, "the server is shutting down");
       auto h = ctx.kafka->health();
       auto age = std::chrono::steady_clock::now() - h.last_success;
       // The shared mode's consumer reads before the node takes traffic (docs/api.md §11).

@@ -21,11 +21,13 @@ void listener::run() {
   do_accept();
 }
 
-void listener::stop() {
-  net::post(acceptor_.get_executor(), [self = shared_from_this()] {
+void listener::stop(std::function<void()> then) {
+  net::post(acceptor_.get_executor(), [self = shared_from_this(), then = std::move(then)] {
     beast::error_code ec;
     self->acceptor_.close(ec);
     self->backoff_.cancel();
+    if (then)
+      then();
   });
 }
 

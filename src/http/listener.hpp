@@ -1,6 +1,7 @@
 // Accepts TCP connections and starts an http_session for each, on its own strand.
 #pragma once
 
+#include <functional>
 #include <memory>
 
 #include "context/server_context.hpp"
@@ -13,8 +14,8 @@ class listener : public std::enable_shared_from_this<listener> {
   // Binds and listens; throws boost::system::system_error (a start-up error).
   listener(net::io_context& ioc, tcp::endpoint endpoint, server_context& ctx);
   void run();
-  // Stops accepting (posted onto the listener's strand).
-  void stop();
+  // Stops accepting (posted onto the listener's strand), then calls `then` there (if any).
+  void stop(std::function<void()> then = {});
   tcp::endpoint local_endpoint() const { return acceptor_.local_endpoint(); }
 
  private:

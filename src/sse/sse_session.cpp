@@ -354,9 +354,9 @@ void sse_session::on_heartbeat(beast::error_code ec) {
   schedule_heartbeat();
 }
 
-void sse_session::end(std::string reason) {
-  net::post(writer_.get_executor(), [self = shared_from_this(), reason = std::move(reason)] {
-    self->end_on_strand(reason);
+void sse_session::end(std::string reason, std::chrono::milliseconds retry) {
+  net::post(writer_.get_executor(), [self = shared_from_this(), reason = std::move(reason), retry] {
+    self->end_on_strand(reason, retry);
   });
 }
 
@@ -386,13 +386,15 @@ void sse_session::set_lagging(bool lagging) {
     ctx_.metrics.clients_lagging().Decrement();
 }
 
-void sse_session::end_on_strand(std::string reason) {
+void sse_session::end_on_strand(std::string reason, std::chrono::milliseconds retry) {
   if (closed_ || ending_)
     return;
   ending_ = true;
   end_reason_ = std::move(reason);
-  // An end the server decides: the client resumes from the newest position (docs/api.md §5.1).
-  format_.before_end(writer_.pending());
+  // An end the server decides: the client resumes from the newest position (docs/api.md §5.1),
+  // at a shutdown after the delay the drain chose for it (§5.5). Both go after the last complete
+  // event, even when a write is in flight: flush() sends them when it completes.
+  format_.before_end(writer_.pending(), retry);
   flush();
 }
 

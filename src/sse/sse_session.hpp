@@ -53,7 +53,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void start();
   net::any_io_executor executor() { return writer_.get_executor(); }
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
-  void end(std::string reason) override;
+  void end(std::string reason, std::chrono::milliseconds retry = {}) override;
   // Observes the stream's lag in the metrics (the server's once-a-second sampler). Thread-safe.
   void sample_lag() override;
 
@@ -95,7 +95,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void on_read_client(beast::error_code ec, std::size_t bytes);
   void schedule_heartbeat();
   void on_heartbeat(beast::error_code ec);
-  void end_on_strand(std::string reason);
+  void end_on_strand(std::string reason, std::chrono::milliseconds retry = {});
   void on_sample_lag();
   // Counts the stream in eventstreams_clients_lagging, or no longer.
   void set_lagging(bool lagging);

@@ -138,9 +138,17 @@ void stream_format::heartbeat(std::string& out) {
   }
 }
 
-void stream_format::before_end(std::string& out) {
-  if (framing_ == framing::sse && id_moved_)
+void stream_format::before_end(std::string& out, std::chrono::milliseconds retry) {
+  if (framing_ != framing::sse)
+    return;
+  if (id_moved_)
     id_block(out);
+  if (retry.count() > 0) {
+    // A block without data fires no event; EventSource only takes the delay from it.
+    out.append("retry: ");
+    append_int(out, retry.count());
+    out.append("\n\n");
+  }
 }
 
 void stream_format::id_block(std::string& out) {

@@ -334,17 +334,17 @@ void stream_opener::fail_before_start(error_kind kind, const char* reason,
                     });
 }
 
-void stream_opener::end(std::string reason) {
-  net::post(executor_, [self = shared_from_this(), reason = std::move(reason)]() mutable {
-    self->end_on_strand(std::move(reason));
+void stream_opener::end(std::string reason, std::chrono::milliseconds retry) {
+  net::post(executor_, [self = shared_from_this(), reason = std::move(reason), retry]() mutable {
+    self->end_on_strand(std::move(reason), retry);
   });
 }
 
-void stream_opener::end_on_strand(std::string reason) {
+void stream_opener::end_on_strand(std::string reason, std::chrono::milliseconds retry) {
   if (handed_off_) {
     // The registry asked before the hand-off; the session serves the stream now.
     if (auto s = session_.lock())
-      s->end(std::move(reason));
+      s->end(std::move(reason), retry);
     return;
   }
   if (closed_ || ending_)

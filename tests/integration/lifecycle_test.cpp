@@ -140,9 +140,14 @@ TEST(Lifecycle, SigtermEndsEveryStreamCleanlyAndExitsZero) {
   }
   EXPECT_EQ(busy->events().size(), 1u);
   EXPECT_TRUE(busy->body().ends_with("\n\n"));
-  // Nothing moved on the idle stream since its start id block: no second one before the end.
+  // Nothing moved on the idle stream since its start id block: no second one before the end,
+  // only the drain's retry (docs/api.md §5.5), inside the 8 s window.
+  ASSERT_EQ(idle->retries().size(), 1u) << idle->body();
+  EXPECT_GT(idle->retries()[0], 0);
+  EXPECT_LE(idle->retries()[0], 8000);
   EXPECT_EQ(idle->body(),
-            ":ok\n\nid: [{\"topic\":\"quiet.life\",\"partition\":0,\"offset\":0}]\n\n");
+            ":ok\n\nid: [{\"topic\":\"quiet.life\",\"partition\":0,\"offset\":0}]\n\nretry: " +
+                std::to_string(idle->retries()[0]) + "\n\n");
   EXPECT_EQ(nd->lines().size(), 1u) << nd->body();
   EXPECT_EQ(parse_json(nd->body()), want_line) << nd->body();
 

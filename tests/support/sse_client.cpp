@@ -49,9 +49,11 @@ void sse_client::reset_parser(std::string_view method) {
     // last event id (docs/api.md §5.1: the id-only blocks).
     if (b.has_id)
       last_id_ = std::string(b.id);
+    if (b.retry)
+      retries_.push_back(*b.retry);
     if (!b.has_data && b.has_id)
       id_blocks_.emplace_back(b.id);
-    else
+    else if (b.has_data || !b.type.empty() || !b.retry)  // a retry-only block is no event
       events_.push_back({std::string(b.type), std::string(b.id), b.has_id, std::string(b.data)});
   };
   cb.on_comment = [this](std::string_view text) { comments_.emplace_back(text); };

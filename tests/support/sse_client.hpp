@@ -66,6 +66,8 @@ class sse_client {
   const std::vector<std::string>& comments() const noexcept { return comments_; }
   // The ids of the blocks that carried an id but no data (they fire no event), in order.
   const std::vector<std::string>& id_blocks() const noexcept { return id_blocks_; }
+  // The values of the `retry:` fields received (ms), in order.
+  const std::vector<std::int64_t>& retries() const noexcept { return retries_; }
   // The last id received, from an event or an id-only block ("" if none yet): what an
   // EventSource would send back as Last-Event-ID.
   const std::string& last_id() const noexcept { return last_id_; }
@@ -92,6 +94,7 @@ class sse_client {
   std::vector<sse_event> events_;
   std::vector<std::string> comments_;
   std::vector<std::string> id_blocks_;
+  std::vector<std::int64_t> retries_;
   std::string last_id_;
   bool eof_ = false;
   std::string socket_error_;

@@ -247,6 +247,12 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
   if (c.fd < 0)
     return;  // ended by an earlier block of the same read
   const std::string_view event = b.type, id = b.id, data = b.data;
+  if (b.retry) {
+    ++st.retries;
+    st.retry_ms = *b.retry;
+    if (!b.has_id && !b.has_data && event.empty())
+      return;  // a retry-only block (docs/api.md §5.5)
+  }
   if (!event.empty() && event != "message") {
     return finish(c, "event: " + std::string(event) + " " + std::string(data.substr(0, 300)));
   }
@@ -312,8 +318,11 @@ void sse_client_pool::finish(connection& c, const std::string& error) {
     ::close(c.fd);
     c.fd = -1;
   }
-  if (!c.st->ended)
+  if (!c.st->ended) {
+    c.st->ended_ns = steady_ns();
+    c.st->ended_inside_block = c.parser.inside_block();
     ended_count_.fetch_add(1, std::memory_order_relaxed);
+  }
   c.st->ended = true;
   if (c.st->error.empty())
     c.st->error = error;

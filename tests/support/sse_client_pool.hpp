@@ -41,11 +41,16 @@ struct connection_stats {
   std::uint64_t id_mismatch = 0;  // ... and did not say offset + 1
   std::uint64_t id_blocks = 0;    // blocks with an id and no data (positions, API.md §5.1)
   std::uint64_t heartbeats = 0;
-  std::uint64_t bytes = 0;          // body bytes after de-chunking (the SSE text)
-  int status = 0;                   // the response's HTTP status, 0 before its header
-  bool ok = false;                  // the ":ok" preamble arrived
-  bool ended = false;               // the connection closed
-  std::string error;                // why it ended, if it did ("" after the chunked terminator)
+  std::uint64_t bytes = 0;     // body bytes after de-chunking (the SSE text)
+  int status = 0;              // the response's HTTP status, 0 before its header
+  bool ok = false;             // the ":ok" preamble arrived
+  bool ended = false;          // the connection closed
+  std::string error;           // why it ended, if it did ("" after the chunked terminator)
+  std::uint64_t retries = 0;   // `retry:` fields received
+  std::int64_t retry_ms = -1;  // the last one's value, -1 if none
+  // The connection ended with the body inside an SSE block (cut in the middle of an event).
+  bool ended_inside_block = false;
+  std::int64_t ended_ns = 0;        // steady clock, when the connection ended
   std::int64_t first_event_ns = 0;  // steady clock, at the read that brought the event
   std::int64_t last_event_ns = 0;
   std::vector<std::int64_t> next_offset;  // per partition: the offset expected next

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 #include <cstring>
 #include <stdexcept>
 
@@ -212,10 +213,11 @@ void sse_parser::parse_sse() {
       line.remove_suffix(1);
     if (line.empty()) {
       if (has_field_ && cb_.on_block)
-        cb_.on_block(block{type_, id_, has_id_, data_, has_data_});
+        cb_.on_block(block{type_, id_, has_id_, data_, has_data_, retry_});
       type_.clear();
       id_.clear();
       data_.clear();
+      retry_.reset();
       has_field_ = has_id_ = has_data_ = false;
       continue;
     }
@@ -242,6 +244,13 @@ void sse_parser::parse_sse() {
         data_.push_back('\n');
       data_.append(value);
       has_data_ = true;
+    } else if (name == "retry") {
+      std::int64_t ms = 0;
+      auto r = std::from_chars(value.data(), value.data() + value.size(), ms);
+      if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() ||
+          value.front() == '-')
+        continue;  // not all digits: ignored, as EventSource does
+      retry_ = ms;
     } else {
       continue;  // unknown fields are ignored, as EventSource does
     }

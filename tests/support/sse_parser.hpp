@@ -36,6 +36,8 @@ class sse_parser {
     bool has_id = false;
     std::string_view data;  // `data:` lines joined with '\n'
     bool has_data = false;  // a block without data fires no event (an id-only block)
+    // The `retry:` field, when it is all digits (EventSource ignores any other), in ms.
+    std::optional<std::int64_t> retry;
   };
   struct callbacks {
     std::function<void(const block&)> on_block;        // every block with at least one known field
@@ -61,6 +63,9 @@ class sse_parser {
   // The body is known to be whole (`eof`: the connection ended).
   bool complete(bool eof) const noexcept;
   const std::string& protocol_error() const noexcept { return protocol_error_; }
+  // Whether the body so far ends inside an SSE block (a field or line without its blank line):
+  // a stream cut in the middle of an event.
+  bool inside_block() const noexcept { return has_field_ || sse_pos_ < body_.size(); }
 
  private:
   enum class framing { unknown, none, length, chunked, close };
@@ -87,6 +92,7 @@ class sse_parser {
   std::size_t sse_pos_ = 0;  // next unparsed byte in body_
   // The block being read (kept across feeds; its capacity is reused).
   std::string type_, id_, data_;
+  std::optional<std::int64_t> retry_;
   bool has_field_ = false, has_id_ = false, has_data_ = false;
   std::string protocol_error_;
 };

@@ -207,6 +207,19 @@ TEST(StreamFormat, BeforeEndSendsAnIdOnlyBlockOnlyWhenPositionsMoved) {
   EXPECT_EQ(out, "");
 }
 
+TEST(StreamFormat, BeforeAShutdownEndTheRetryBlockFollowsTheIdBlock) {
+  stream_format f(framing::sse, two_positions(), {false, false});
+  std::string out;
+  f.before_end(out, std::chrono::milliseconds(2345));
+  EXPECT_EQ(out, "retry: 2345\n\n");
+  out.clear();
+  ASSERT_EQ(f.record(rec(1, "b", 7, "not json"), out), record_outcome::skipped_not_json);
+  f.before_end(out, std::chrono::milliseconds(1));
+  EXPECT_EQ(out, R"(id: [{"topic":"a","partition":0,"offset":5},)"
+                 R"({"topic":"b","partition":0,"offset":8,"timestamp":1000}])"
+                 "\n\nretry: 1\n\n");
+}
+
 TEST(StreamFormat, SseErrorIsAnErrorEventWithTheCurrentId) {
   stream_format f(framing::sse, two_positions(), {false, false});
   std::string out;
@@ -229,6 +242,7 @@ TEST(StreamFormat, NdjsonHasNoErrorFrameNoKeepaliveAndNoEndBlock) {
   f.error(R"({"status":503})", out);
   f.heartbeat(out);
   f.before_end(out);
+  f.before_end(out, std::chrono::milliseconds(1000));  // NDJSON has no retry field
   EXPECT_EQ(out, "");
 }
 

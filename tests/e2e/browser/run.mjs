@@ -24,6 +24,10 @@
 //   (h) a Last-Event-ID offset the partition no longer has: the browser's
 //       addEventListener("gap") receives the gap event (docs/api.md §5.4), onmessage does not,
 //       and the events that follow reach onmessage as usual.
+//   (i) two daemons on one cluster behind a proxy that switches from A to B when A gets SIGTERM:
+//       A ends the stream after a complete block with one `retry:` inside its 3 s window; the
+//       browser reconnects to B no earlier than that, with A's last id, and every event produced
+//       across the switch arrives exactly once.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -87,8 +91,10 @@ async function startDaemon(name, yaml) {
     if (d.exited) throw new Error(`daemon ${name} exited; see ${join(ARTIFACTS, `daemon-${name}.log`)}`);
     const port = /^listening on http:\/\/127\.0\.0\.1:(\d+)$/m.exec(out);
     const boot = /^embedded kafka bootstrap\.servers=(\S+)$/m.exec(out);
-    if (port && boot) { d.base = `http://127.0.0.1:${port[1]}`; d.bootstrap = boot[1]; }
-    return port && boot;
+    // A daemon that reads another one's cluster prints no bootstrap of its own.
+    const embedded = /bootstrap_servers: embedded/.test(yaml);
+    if (port && (boot || !embedded)) { d.base = `http://127.0.0.1:${port[1]}`; d.bootstrap = boot?.[1]; }
+    return port && (boot || !embedded);
   }, 20000);
   return d;
 }
@@ -592,9 +598,11 @@ test('(f) /v2/ui server filter: canonical form or the 400 detail, and a stream o
 
 /**
  * An HTTP proxy in front of daemon `d` that passes everything through as it comes and records,
- * for each stream request (/v2/stream/…), its Last-Event-ID header and the response body so far;
- * `end()` ends that response towards the browser: a cut the daemon does not make, so it sends
- * nothing before it. Resolves to { base, streams: [{ lastEventId, body, end }], close() }.
+ * for each stream request (/v2/stream/…), its Last-Event-ID header, the daemon it went to (`d.base`
+ * when it came: change it to switch daemons), when it came and when the daemon ended its response
+ * (performance.now()), and the response body so far; `end()` ends that response towards the
+ * browser: a cut the daemon does not make, so it sends nothing before it. Resolves to
+ * { base, streams: [{ lastEventId, upstream, at, endedAt, body, end }], close() }.
  * `opts.lastEventId` is sent for a stream request that has none (a browser's first one): an
  * EventSource cannot set the header itself.
  */
@@ -604,11 +612,12 @@ async function tapProxy(d, opts = {}) {
     const isStream = req.url.startsWith('/v2/stream/');
     const headers = { ...req.headers };
     if (isStream && opts.lastEventId && headers['last-event-id'] === undefined) headers['last-event-id'] = opts.lastEventId;
-    const stream = isStream ? { lastEventId: headers['last-event-id'], body: '' } : null;
+    const stream = isStream
+      ? { lastEventId: headers['last-event-id'], upstream: d.base, at: performance.now(), body: '' } : null;
     const up = http.request(`${d.base}${req.url}`, { method: req.method, headers, agent: false }, upRes => {
       res.writeHead(upRes.statusCode, upRes.headers);
       upRes.on('data', b => { if (stream) stream.body += b; res.write(b); });
-      upRes.on('end', () => res.end());
+      upRes.on('end', () => { if (stream) stream.endedAt = performance.now(); res.end(); });
       upRes.on('error', () => res.destroy());
     });
     up.on('error', () => res.destroy());
@@ -723,5 +732,76 @@ test('(h) a gap reaches addEventListener("gap"), not onmessage', { timeout: 6000
   } finally {
     await proxy.close();
     await stopDaemon(d);
+  }
+});
+
+// ---------------------------------------------------------------- (i) drain to a second instance
+
+// Two daemons on one cluster: B hosts it (embedded), A reads it as an external one.
+const DRAIN_CONFIG = bootstrap => `
+server: {listen: "127.0.0.1:0", heartbeat_interval: 1s, shutdown_timeout: 3s}
+kafka:
+  bootstrap_servers: ${bootstrap}
+  properties: {fetch.wait.max.ms: 20}
+  embedded: {brokers: 1, partitions: 2, demo_rate: 0}
+streams:
+  seq: {topics: [eqiad.seq, codfw.seq], description: "test events"}
+`;
+
+test('(i) on SIGTERM the browser waits the advertised retry, reconnects to a second instance and misses nothing', { timeout: 90000 }, async () => {
+  const b = await startDaemon('drain-b', DRAIN_CONFIG('embedded'));
+  const a = await startDaemon('drain-a', DRAIN_CONFIG(`"${b.bootstrap}"`));
+  // What a load balancer does once A's /readyz answers 503: new connections go to B.
+  const target = { base: a.base };
+  const proxy = await tapProxy(target);
+  try {
+    const page = await browserSource(proxy, '/v2/stream/seq');
+    await until('the start block from A', () => proxy.streams.length === 1 && /^id: /m.test(proxy.streams[0].body), 10000);
+    const k1 = producer(b, 'eqiad.seq');
+    const k2 = producer(b, 'codfw.seq');
+    let n = 0;
+    const send = () => { for (let i = 0; i < 2; i++, n++) (n % 2 ? k2 : k1).send(seqEvent('h', n)); };
+    await until('events through A', async () => { send(); return (await page.evaluate(() => window.__got.length)) >= 20; }, 20000, 25);
+
+    target.base = b.base;
+    a.proc.kill('SIGTERM');
+    // Events keep coming while A drains and the browser waits: it must get them all from B.
+    await until('the reconnect to B and events through it', async () => {
+      send();
+      return proxy.streams.length >= 2 && /^data: /m.test(proxy.streams[1].body);
+    }, 20000, 25);
+    for (let i = 0; i < 20; i++) { send(); await new Promise(r => setTimeout(r, 25)); }
+    k1.send({ meta: { domain: 'seq.test' }, end: true });
+    k2.send({ meta: { domain: 'seq.test' }, end: true });
+    await Promise.all([k1.end(), k2.end()]);
+    // A exits by itself within its 3 s window (10 s only ends a broken run).
+    assert.equal(await withTimeout(a.exit, 10000, 'A to exit'), 0, 'A exits 0');
+
+    const [first, second] = proxy.streams;
+    assert.equal(first.upstream, a.base);
+    assert.equal(second.upstream, b.base, 'the reconnect went to B');
+    const retries = [...first.body.matchAll(/^retry: (\d+)$/gm)].map(m => Number(m[1]));
+    assert.equal(retries.length, 1, 'A sent one retry field before its end');
+    const [retry] = retries;
+    assert.ok(retry > 0 && retry <= 3000, `retry ${retry} ms lies inside the 3 s window`);
+    assert.match(first.body, /\n\n$/, 'A ended the stream after a complete block');
+    assert.ok(first.endedAt !== undefined, 'A ended the stream itself');
+    // performance.now() of this process on both sides; 2 ms for the timers' granularity.
+    const waited = second.at - first.endedAt;
+    assert.ok(waited >= retry - 2, `reconnected ${waited.toFixed(0)} ms after the end, before the advertised ${retry} ms`);
+    const lastId = [...first.body.matchAll(/^id: (.*)$/gm)].at(-1)[1];
+    assert.equal(second.lastEventId, lastId, 'the reconnect carries the last id A sent');
+
+    await page.waitForFunction(() => window.__got.filter(g => g.end).length === 2, null, { timeout: 20000 });
+    await page.waitForFunction(n => window.__got.filter(g => !g.end).length >= n, n, { timeout: 15000 }).catch(() => {});
+    const got = (await page.evaluate(() => window.__got)).filter(g => !g.end);
+    assertExactlyOnce(got, n);
+    assert.equal(await page.evaluate(() => window.__opens), 2, 'one reconnect');
+    console.log(`# (i) retry ${retry} ms, reconnected after ${waited.toFixed(0)} ms; ${n} events across A and B, each exactly once`);
+    await page.close();
+  } finally {
+    await proxy.close();
+    await stopDaemon(a);
+    await stopDaemon(b);
   }
 });
