@@ -30,7 +30,7 @@ struct pool_options {
   // false: the clients send their request and then read nothing until resume_reading().
   bool read = true;
   // More request header lines, each ending in "\r\n" (e.g. a Last-Event-ID).
-  std::string headers;
+  std::string headers = {};
 };
 
 struct connection_stats {
