@@ -134,21 +134,38 @@ TEST(Robustness, WakeFdDuplicationReportsEmfileInsteadOfThrowing) {
   cluster.create_topic("emfile.t", 1);
   kafka_config kcfg;
   kafka::consumer consumer(kcfg, cluster.bootstrap(), {{"emfile.t", 0, 0, std::nullopt}});
-  int highest = -1;
   {
-    // Every descriptor below the limit in use: the limit is the lowest free one.
+    // Every descriptor below the limit in use. librdkafka's threads in this process (the mock
+    // cluster's, the consumer's) open and close sockets at any time: a limit at the lowest free
+    // descriptor, probed once, left a hole whenever one of them closed a socket below it before
+    // the call (seen once under ctest -j2). So this test fills every free descriptor below the
+    // limit itself, and fills again if a close made a hole between the filling and the call.
     int probe = ::dup(0);
     ASSERT_GE(probe, 0);
     ::close(probe);
-    highest = probe;
-    fd_limit limit(static_cast<rlim_t>(highest));
-    int fd = -1;
-    EXPECT_NO_THROW(fd = consumer.dup_wake_fd());
-    int err = errno;
-    EXPECT_EQ(fd, -1);
-    EXPECT_EQ(err, EMFILE);
-    if (fd >= 0)
-      ::close(fd);
+    fd_limit limit(static_cast<rlim_t>(probe + 16));
+    std::vector<int> fillers;
+    const auto fill = [&] {
+      for (int f = ::dup(0); f >= 0; f = ::dup(0))
+        fillers.push_back(f);
+    };
+    bool refused = false;
+    // A hole needs a close in a window of microseconds: 20 tries only bound a broken run.
+    for (int attempt = 0; attempt < 20 && !refused; ++attempt) {
+      fill();
+      int fd = -1;
+      EXPECT_NO_THROW(fd = consumer.dup_wake_fd());
+      const int err = errno;
+      if (fd >= 0) {
+        fillers.push_back(fd);  // a descriptor closed meanwhile freed a slot: fill and retry
+        continue;
+      }
+      EXPECT_EQ(err, EMFILE);
+      refused = true;
+    }
+    EXPECT_TRUE(refused) << "dup_wake_fd never met the limit";
+    for (int f : fillers)
+      ::close(f);
   }
   int fd = consumer.dup_wake_fd();
   EXPECT_GE(fd, 0);
