@@ -58,4 +58,8 @@ void append_int(std::string& out, Int v) {
 // Appends `s` as a JSON string literal (with quotes), escaping as RFC 8259 requires.
 void append_json_string(std::string& out, std::string_view s);
 
+// Appends `{"topic":"<topic>","partition":<partition>` (an open object): the start of an id
+// entry and of a gap entry (docs/api.md §5.2, "Gaps").
+void append_topic_partition(std::string& out, std::string_view topic, std::int32_t partition);
+
 }  // namespace eventstreams

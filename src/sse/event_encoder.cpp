@@ -101,11 +101,10 @@ void append_sse_gap_event(std::string& out, std::string_view id,
   out.append("\ndata: {\"partitions\":[");
   bool first = true;
   for (const auto& p : partitions) {
-    out.append(first ? R"({"topic":)" : R"(,{"topic":)");
+    if (!first)
+      out.push_back(',');
     first = false;
-    append_json_string(out, p.topic);
-    out.append(R"(,"partition":)");
-    append_int(out, p.partition);
+    append_topic_partition(out, p.topic, p.partition);
     out.append(R"(,"requested":)");
     append_int(out, p.requested);
     out.append(R"(,"resumed":)");
@@ -168,6 +167,13 @@ void append_json_string(std::string& out, std::string_view s) {
   }
   out.append(s.substr(run));
   out.push_back('"');
+}
+
+void append_topic_partition(std::string& out, std::string_view topic, std::int32_t partition) {
+  out.append(R"({"topic":)");
+  append_json_string(out, topic);
+  out.append(R"(,"partition":)");
+  append_int(out, partition);
 }
 
 }  // namespace eventstreams

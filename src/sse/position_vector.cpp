@@ -93,10 +93,7 @@ void position_vector::render_entry(std::size_t i) {
   const partition_position& p = positions_[i];
   std::string& text = rendered_[i];
   text.clear();
-  text.append(R"({"topic":)");
-  append_json_string(text, p.topic);
-  text.append(R"(,"partition":)");
-  append_int(text, p.partition);
+  append_topic_partition(text, p.topic, p.partition);
   text.append(R"(,"offset":)");
   append_int(text, p.next_offset);
   if (p.timestamp) {
