@@ -111,8 +111,8 @@ TEST(StartResolver, ExactOffsetsResumeExactlyAndCarryTheirTimestamp) {
 }
 
 std::vector<position_gap> resolve_gaps(fake_lookup& f, const std::vector<last_event_entry>& e,
-                                    std::vector<partition_position>& out,
-                                    resume_policy policy = resume_policy::offset) {
+                                       std::vector<partition_position>& out,
+                                       resume_policy policy = resume_policy::offset) {
   std::vector<position_gap> gaps{{9, gap_reason::unknown, 1, 2, 3}};  // replaced, not appended to
   auto err = resolve_start_positions(f, {"a", "b"}, e, std::nullopt, policy, 1s, out, &gaps);
   EXPECT_FALSE(err) << err.detail;
