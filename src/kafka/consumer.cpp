@@ -147,7 +147,10 @@ struct consumer::impl {
       g.missing = std::max<std::int64_t>(0, m->offset - std::max<std::int64_t>(0, low));
       return g;
     }
-    if (low >= 0 && slot.next < low) {
+    // The record must lie in the range as last fetched: one queued before retention moved the
+    // start (a slow reader) and found after a hole (a transaction marker, compaction) is below
+    // it, and is no gap.
+    if (low >= 0 && slot.next < low && m->offset >= low) {
       g.reason = gap_reason::retention;
       g.missing = m->offset - slot.next;
       return g;
