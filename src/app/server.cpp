@@ -90,6 +90,10 @@ class server {
   std::size_t next_wave_ = 0;
   std::chrono::steady_clock::time_point drain_start_;
   std::optional<net::steady_timer> wave_timer_;
+  // Ends the drain posted to streams that they have not acted on yet (docs/api.md §5.5): the
+  // cutoff closes only streams whose end waits for a full socket, not ones whose I/O thread
+  // has not run the end yet.
+  std::atomic<std::size_t> ends_pending_{0};
   std::atomic<bool> stopping_{false};  // read by the readiness handlers on every I/O thread
   std::mutex reload_mutex_;
   // What the shutdown is waiting for right now; the watchdog logs it if the deadline passes.
@@ -494,17 +498,23 @@ void server::begin_shutdown() {
 
 // Ends the streams of the next wave and arms the timer of the one after it.
 void server::end_wave() {
+  // One token per end posted: released when the member acted on it (or dropped it).
+  const auto acted = [this] {
+    ends_pending_.fetch_add(1);
+    return std::shared_ptr<void>(nullptr, [this](void*) { ends_pending_.fetch_sub(1); });
+  };
   for (auto& d : waves_[next_wave_]) {
     if (auto s = d.member.lock())
-      s->end("server shutdown", d.retry);
+      s->end("server shutdown", d.retry, acted());
   }
   waves_[next_wave_] = {};
   if (++next_wave_ == waves_.size()) {
-    // A stream admitted just as the signal came (after the plan was made) ends with the last
-    // wave; it is told to wait the whole window.
+    // A stream admitted just as the signal came (after the plan was made), or still being set
+    // up then (the plan held its opener, gone since), ends with the last wave; it is told to
+    // wait the whole window. Streams already ending ignore this.
     ctx_.registry.for_each(
-        [retry = ctx_.cfg.server.shutdown_timeout](std::shared_ptr<stream_member> s) {
-          s->end("server shutdown", retry);
+        [&, retry = ctx_.cfg.server.shutdown_timeout](std::shared_ptr<stream_member> s) {
+          s->end("server shutdown", retry, acted());
         });
     return;
   }
@@ -517,7 +527,12 @@ void server::end_wave() {
 
 void server::check_shutdown() {
   const auto open = ctx_.registry.size();
-  if (open == 0 || std::chrono::steady_clock::now() >= drain_start_ + drain_.cutoff) {
+  // Past the cutoff, once every wave was posted and acted on (a busy machine may run the last
+  // wave's ends late: those streams still end complete; the watchdog bounds the wait at the
+  // deadline).
+  const bool cutoff = std::chrono::steady_clock::now() >= drain_start_ + drain_.cutoff &&
+                      next_wave_ == waves_.size() && ends_pending_.load() == 0;
+  if (open == 0 || cutoff) {
     // What is still open at the cutoff is a stream whose client does not take its last bytes
     // (a full socket buffer holds its end): it closes with the loop, so that no client holds
     // the exit past the window.

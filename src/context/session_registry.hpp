@@ -19,8 +19,11 @@ class stream_member {
   virtual ~stream_member() = default;
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe: posts
   // onto the member's strand. `retry` > 0: an SSE stream tells its client to reconnect after
-  // that long (a `retry:` field before its end, docs/api.md §5.5).
-  virtual void end(std::string reason, std::chrono::milliseconds retry = {}) = 0;
+  // that long (a `retry:` field before its end, docs/api.md §5.5). `acted` is released once the
+  // member acted on the end (its last bytes written or queued behind a full socket), or dropped
+  // it (already closed): the drain counts the ends still to be acted on.
+  virtual void end(std::string reason, std::chrono::milliseconds retry = {},
+                   std::shared_ptr<void> acted = {}) = 0;
   // Samples the stream's lag into the metrics (docs/api.md "Metrics"); a stream that does not
   // stream yet has none. Thread-safe: posts onto the member's strand.
   virtual void sample_lag() {}

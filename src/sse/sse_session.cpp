@@ -99,6 +99,11 @@ void sse_session::do_start() {
     });
   }
   drain();
+  if (early_end_) {
+    auto [reason, retry] = std::move(*early_end_);
+    early_end_.reset();
+    end_on_strand(std::move(reason), retry);
+  }
 }
 
 void sse_session::on_exception(const char* step, const char* what) {
@@ -354,10 +359,12 @@ void sse_session::on_heartbeat(beast::error_code ec) {
   schedule_heartbeat();
 }
 
-void sse_session::end(std::string reason, std::chrono::milliseconds retry) {
-  net::post(writer_.get_executor(), [self = shared_from_this(), reason = std::move(reason), retry] {
-    self->end_on_strand(reason, retry);
-  });
+void sse_session::end(std::string reason, std::chrono::milliseconds retry,
+                      std::shared_ptr<void> acted) {
+  // `acted` goes with the handler: released when it ran (or was dropped with the loop).
+  net::post(writer_.get_executor(),
+            [self = shared_from_this(), reason = std::move(reason), retry,
+             acted = std::move(acted)] { self->end_on_strand(reason, retry); });
 }
 
 void sse_session::sample_lag() {
@@ -389,6 +396,11 @@ void sse_session::set_lagging(bool lagging) {
 void sse_session::end_on_strand(std::string reason, std::chrono::milliseconds retry) {
   if (closed_ || ending_)
     return;
+  if (!started_) {
+    if (!early_end_)
+      early_end_.emplace(std::move(reason), retry);
+    return;
+  }
   ending_ = true;
   end_reason_ = std::move(reason);
   // An end the server decides: the client resumes from the newest position (docs/api.md §5.1),

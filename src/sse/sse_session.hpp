@@ -53,7 +53,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void start();
   net::any_io_executor executor() { return writer_.get_executor(); }
   // Ends the stream after the events already encoded (shutdown, duration). Thread-safe.
-  void end(std::string reason, std::chrono::milliseconds retry = {}) override;
+  void end(std::string reason, std::chrono::milliseconds retry = {},
+           std::shared_ptr<void> acted = {}) override;
   // Observes the stream's lag in the metrics (the server's once-a-second sampler). Thread-safe.
   void sample_lag() override;
 
@@ -119,6 +120,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;
   bool started_ = false;  // the 200 header is queued
+  // An end asked before start() ran (the drain may reach a session between its hand-over and
+  // its start, which is posted to another strand in the shared mode): applied by do_start.
+  std::optional<std::pair<std::string, std::chrono::milliseconds>> early_end_;
   bool lagging_ = false;  // counted in eventstreams_clients_lagging
   std::string end_reason_;
   std::optional<std::string> close_reason_;  // set by close(); logged by the destructor

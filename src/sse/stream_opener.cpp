@@ -334,17 +334,21 @@ void stream_opener::fail_before_start(error_kind kind, const char* reason,
                     });
 }
 
-void stream_opener::end(std::string reason, std::chrono::milliseconds retry) {
-  net::post(executor_, [self = shared_from_this(), reason = std::move(reason), retry]() mutable {
-    self->end_on_strand(std::move(reason), retry);
+void stream_opener::end(std::string reason, std::chrono::milliseconds retry,
+                        std::shared_ptr<void> acted) {
+  net::post(executor_, [self = shared_from_this(), reason = std::move(reason), retry,
+                        acted = std::move(acted)]() mutable {
+    self->end_on_strand(std::move(reason), retry, std::move(acted));
   });
 }
 
-void stream_opener::end_on_strand(std::string reason, std::chrono::milliseconds retry) {
+void stream_opener::end_on_strand(std::string reason, std::chrono::milliseconds retry,
+                                  std::shared_ptr<void> acted) {
   if (handed_off_) {
-    // The registry asked before the hand-off; the session serves the stream now.
+    // The registry asked before the hand-off; the session serves the stream now (and acts on
+    // the end: `acted` goes with it).
     if (auto s = session_.lock())
-      s->end(std::move(reason), retry);
+      s->end(std::move(reason), retry, std::move(acted));
     return;
   }
   if (closed_ || ending_)

@@ -40,7 +40,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   void run();
   // Shutdown while starting: the stream closes once its set-up returns (after the hand-off, the
   // session ends it). Thread-safe.
-  void end(std::string reason, std::chrono::milliseconds retry = {}) override;
+  void end(std::string reason, std::chrono::milliseconds retry = {},
+           std::shared_ptr<void> acted = {}) override;
 
   // The headers a GET would get, for HEAD.
   static response head_response(const request& req);
@@ -65,7 +66,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   void on_exception(const char* step, const char* what);
   // Answers the request with `kind`'s error, counted under `reason` (metrics::refusal_reasons).
   void fail_before_start(error_kind kind, const char* reason, const std::string& detail);
-  void end_on_strand(std::string reason, std::chrono::milliseconds retry);
+  void end_on_strand(std::string reason, std::chrono::milliseconds retry,
+                     std::shared_ptr<void> acted);
   void close(const std::string& reason);
 
   // The stream's socket: stream_, or (shared mode) the same descriptor on its shard's strand.

@@ -92,7 +92,9 @@ class SessionTest : public ::testing::Test {
 
   // Starts a session on the server end, reading `source_` (two partitions: a/0 at 5, b/0 at 7;
   // canaries pass in b only).
-  void start(framing body = framing::sse) {
+  // `end_first`: a server end (with a 250 ms retry) reaches the session before its start does,
+  // as the drain can between a hand-over and the start (docs/api.md §5.5).
+  void start(framing body = framing::sse, bool end_first = false) {
     if (!server_)
       connect();
     stream_request req;
@@ -117,6 +119,12 @@ class SessionTest : public ::testing::Test {
         ctx_);
     server_.reset();
     session_ = session;
+    if (end_first) {
+      // Both on the session's own executor, the end first (as stream_opener's hand-over does).
+      session->end("server shutdown", std::chrono::milliseconds(250));
+      net::post(session->executor(), [session] { session->start(); });
+      return;
+    }
     net::post(ex, [session] { session->start(); });
   }
 

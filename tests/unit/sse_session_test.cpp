@@ -201,6 +201,14 @@ TEST_F(SessionTest, AServerEndWithoutMovedPositionsSendsOnlyTheFinalChunk) {
   EXPECT_EQ(body().data, std::string(":ok\n\nid: ") + start_id + "\n\n");
 }
 
+TEST_F(SessionTest, AnEndThatArrivesBeforeTheStartEndsTheStreamAfterItsPreamble) {
+  start(framing::sse, /*end_first=*/true);
+  ASSERT_TRUE(run_until([&] { return eof_; })) << received_;
+  EXPECT_TRUE(body().complete);
+  EXPECT_EQ(body().data, std::string(":ok\n\nid: ") + start_id + "\n\nretry: 250\n\n");
+  EXPECT_EQ(ctx_.metrics.clients_disconnected("server_shutdown").Value(), 1);
+}
+
 TEST_F(SessionTest, MaxConnectionDurationEndsTheStream) {
   ctx_.cfg.server.max_connection_duration = 100ms;
   start();
