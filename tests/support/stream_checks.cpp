@@ -115,4 +115,11 @@ double metric_sum(std::uint16_t port, const std::string& name, const std::string
   return sum;
 }
 
+void expect_stopped_by_the_deadline(const std::string& log) {
+  const bool deadline = log.find("shutdown deadline passed") != std::string::npos;
+  EXPECT_TRUE(log.find("stopped") != std::string::npos ||
+              (deadline && log.find("still waiting for") != std::string::npos))
+      << log;
+}
+
 }  // namespace eventstreams::test

@@ -60,4 +60,8 @@ double metric_sum(std::uint16_t port, const std::string& name, const std::string
 // Short description of a client's state for failure messages (last bytes received).
 std::string describe(const sse_client& c);
 
+// A stopped daemon's log shows an orderly stop ("stopped"), or one that its deadline watchdog
+// ended, naming what it waited for: the daemon's own bound on its exit (docs/api.md §5.5).
+void expect_stopped_by_the_deadline(const std::string& log);
+
 }  // namespace eventstreams::test
