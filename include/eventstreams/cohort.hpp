@@ -1,7 +1,7 @@
 // Shared mode (docs/api.md §11): a cohort is the group of streams that read the same partitions
-// with the same framing and canary policy and whose positions are equal. It steps each record
-// once, through the same stream_format step as a per-connection stream, and publishes the bytes
-// of each batch as one immutable framed chunk that every member writes as it is. Sans-io: the
+// with the same framing, canary policy and filter and whose positions are equal. It steps each
+// record once, through the same stream_format step as a per-connection stream, and publishes the
+// bytes of each batch as one immutable framed chunk that every member writes as it is. Sans-io: the
 // hub (one thread) steps and publishes; members on other threads follow the chunk chain.
 #pragma once
 
@@ -34,6 +34,7 @@ struct framed_chunk {
   std::vector<std::uint32_t> events;  // per position index: events in `bytes`
   std::uint32_t skipped_canary = 0;
   std::uint32_t skipped_not_json = 0;
+  std::uint32_t skipped_filter = 0;            // records the cohort's filter did not match
   std::vector<std::int64_t> event_timestamps;  // of each event with one, ms (delivery lag)
   // Not empty: the cohort ended here on a Kafka error of this kind (no chunk follows); its
   // members end with an error event, as a per-connection stream would (docs/api.md §5.5).
@@ -82,8 +83,13 @@ class cohort {
   std::size_t size() const noexcept { return format_.positions().size(); }
   const position_vector& positions() const noexcept { return format_.positions(); }
 
-  // Steps a record of position `rec.index` (the cohort's own index).
+  // Steps a record of position `rec.index` (the cohort's own index). A filtered cohort is
+  // stepped only with the records its filter matched (the hub evaluates it once for all
+  // cohorts with that filter).
   void step(const spliced_record& rec);
+  // A filtered cohort: moves position `index` to `head` (the hub's, docs/api.md §11) past
+  // `records` records its filter rejected, before its next event or at a progress tick.
+  void skip_to(std::size_t index, const partition_position& head, std::uint32_t records);
   // Publishes the batch stepped since the last publish as one chunk linked after tail();
   // returns it, or null when nothing was stepped.
   std::shared_ptr<const framed_chunk> publish();
@@ -111,6 +117,7 @@ class cohort {
   std::vector<std::uint32_t> events_;
   std::uint32_t skipped_canary_ = 0;
   std::uint32_t skipped_not_json_ = 0;
+  std::uint32_t skipped_filter_ = 0;
   std::vector<std::int64_t> event_timestamps_;
 };
 

@@ -97,6 +97,9 @@ class compiled {
   // payload that is not valid JSON has no fields (every positive comparison is false).
   bool matches(const record_view& record, scratch& work) const;
 
+  // The lowered form (src/filter/program.hpp), for the evaluators of many filters at once.
+  const program& code() const noexcept { return *prog_; }
+
  private:
   std::unique_ptr<const program> prog_;
 };

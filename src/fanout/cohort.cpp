@@ -62,7 +62,8 @@ void cohort::step(const spliced_record& rec) {
       ++skipped_canary_;
       moved_after_event_ = true;
       break;
-    case record_outcome::skipped_filter:  // cohorts have no filter (docs/api.md §11)
+    case record_outcome::skipped_filter:  // the hub evaluates the filter (docs/api.md §11)
+      ++skipped_filter_;
       moved_after_event_ = true;
       break;
     case record_outcome::sent:
@@ -76,6 +77,17 @@ void cohort::step(const spliced_record& rec) {
   if (records_ == 0)
     first_timestamp_ = rec.timestamp;
   ++records_;
+}
+
+void cohort::skip_to(std::size_t index, const partition_position& head, std::uint32_t records) {
+  // Nothing to move for a cohort that started ahead of the hub (step()'s guard).
+  if (records == 0 || index >= format_.positions().size() ||
+      head.next_offset <= format_.positions().at(index).next_offset)
+    return;
+  format_.skip_to(index, head.next_offset, head.timestamp);
+  skipped_filter_ += records;
+  moved_after_event_ = true;
+  records_ += records;
 }
 
 std::shared_ptr<const framed_chunk> cohort::publish() {
@@ -103,13 +115,14 @@ std::shared_ptr<const framed_chunk> cohort::publish() {
   c->events = events_;
   c->skipped_canary = skipped_canary_;
   c->skipped_not_json = skipped_not_json_;
+  c->skipped_filter = skipped_filter_;
   c->event_timestamps = std::move(event_timestamps_);
   body_.clear();
   records_ = 0;
   any_event_ = false;
   moved_after_event_ = false;
   std::fill(events_.begin(), events_.end(), 0);
-  skipped_canary_ = skipped_not_json_ = 0;
+  skipped_canary_ = skipped_not_json_ = skipped_filter_ = 0;
   event_timestamps_.clear();
   tail_->link(c);
   tail_ = c;

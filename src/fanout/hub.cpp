@@ -143,8 +143,10 @@ struct hub::reader {
 struct hub::entry {
   std::unique_ptr<cohort> c;
   std::weak_ptr<const cohort_token> token;
-  std::string set;                 // the set key
-  std::vector<std::size_t> parts;  // per cohort position: the hub's partition index
+  std::string set;                                 // the set key
+  std::vector<std::size_t> parts;                  // per cohort position: the hub's partition index
+  std::shared_ptr<const filter::compiled> filter;  // null: every record is stepped
+  std::vector<std::uint64_t> synced;  // filtered: per position, counts_ when it last moved
   bool touched = false;
   bool failed = false;  // ended on a Kafka error: dropped after this batch
 };
@@ -167,6 +169,7 @@ hub::~hub() {
 
 void hub::start() {
   retry_.emplace(io_);
+  progress_.emplace(io_);
   net::post(io_, [this] { open(); });
   thread_ = std::thread([this] { run(); });
 }
@@ -186,6 +189,8 @@ void hub::stop() {
       ready_ = false;
       if (retry_)
         retry_->cancel();
+      if (progress_)
+        progress_->cancel();
       if (reader_)
         reader_->wake.cancel();
       io_.stop();
@@ -198,6 +203,7 @@ void hub::stop() {
     shard->release_executor();
   cohorts_.clear();
   readers_.clear();
+  filtered_.clear();
 }
 
 bool hub::wait_ready(std::chrono::steady_clock::time_point deadline) {
@@ -252,6 +258,10 @@ void hub::open() {
   }
   heads_ = std::move(positions);
   readers_.assign(heads_.size(), {});
+  filtered_.clear();
+  for (std::size_t i = 0; i < heads_.size(); ++i)
+    filtered_.push_back(std::make_unique<partition_filters>());
+  counts_.assign(heads_.size(), 0);
   rings_.clear();
   const auto chunk_bytes = partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
                                                            cfg_.fanout.ring_max_bytes);
@@ -268,6 +278,7 @@ void hub::open() {
   }
   ready_cv_.notify_all();
   wait_records();
+  tick();
 }
 
 void hub::wait_records() {
@@ -286,14 +297,11 @@ void hub::drain() {
   std::string spliced;
   if (n)
     metrics_.fanout_records().Increment(static_cast<double>(n));
+  std::size_t evaluations = 0;
   for (std::size_t r = 0; r < n; ++r) {
     const auto& rec = records[r];
     if (rec.index >= heads_.size())
       continue;
-    auto& head = heads_[rec.index];
-    head.next_offset = rec.offset + 1;
-    if (rec.timestamp >= 0)
-      head.timestamp = rec.timestamp;
     // Once per record, whatever the number of streams and clients reading it.
     spliced.clear();
     spliced_record s;
@@ -302,16 +310,43 @@ void hub::drain() {
     s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, spliced, &s.canary) ==
              splice_result::ok;
     s.data = spliced;
+    s.key = rec.key;
     keep_in_ring(rec, s);
+    // Filtered cohorts: each distinct filter once per record, only those the equality index
+    // leaves; the cohorts of the filters that match come up to the heads before this record,
+    // then step it. The others stay where they are until they emit or a progress tick. A record
+    // that is not JSON matches no filter (it counts as filtered out for those cohorts).
+    auto& pf = *filtered_[rec.index];
+    matched_.clear();
+    if (s.json && !pf.set.empty()) {
+      const filter::record_view view{s.data,     rec.topic,     rec.partition,
+                                     rec.offset, rec.timestamp, rec.key};
+      evaluations += pf.set.match(view, matched_);
+      for (const auto* f : matched_)
+        for (auto& [e, index] : pf.cohorts.at(f))
+          sync(*e);
+    }
+    auto& head = heads_[rec.index];
+    head.next_offset = rec.offset + 1;
+    if (rec.timestamp >= 0)
+      head.timestamp = rec.timestamp;
+    const auto count = ++counts_[rec.index];
     for (auto& [e, index] : readers_[rec.index]) {
       s.index = index;
       e->c->step(s);
-      if (!e->touched) {
-        e->touched = true;
-        touched_.push_back(e);
+      touch(*e);
+    }
+    for (const auto* f : matched_) {
+      for (auto& [e, index] : pf.cohorts.at(f)) {
+        s.index = index;
+        e->c->step(s);
+        e->synced[index] = count;
+        touch(*e);
       }
     }
   }
+  if (evaluations)
+    metrics_.fanout_filter_evaluations().Increment(static_cast<double>(evaluations));
   for (const auto& e : errors) {
     metrics_.kafka_errors(e.kind).Increment();
     spdlog::log(e.fatal ? spdlog::level::err : spdlog::level::debug, "shared consumer: {}: {}",
@@ -388,21 +423,26 @@ void hub::fail_readers(const source_error& error) {
 }
 
 // Publishes the batch of every cohort it touched, merges cohorts whose positions became equal,
-// drops those nobody holds, and tells every shard with one post.
-void hub::after_batch() {
+// drops those nobody holds, and tells every shard with one post. Per batch only the sets of the
+// cohorts touched are looked at (a merge needs positions that moved); `sweep` (the progress
+// tick) looks at every set, for the cohorts whose members all left.
+void hub::after_batch(bool sweep) {
   std::vector<advance> tails = std::move(failed_tails_);
   failed_tails_.clear();
+  std::vector<std::string_view> sets;
   for (auto* e : touched_) {
     e->touched = false;
     if (auto chunk = e->c->publish())
       tails.push_back({e->c->id(), std::move(chunk)});
+    if (!sweep)
+      sets.push_back(e->set);
   }
   touched_.clear();
 
   // Drop cohorts nobody holds; merge equal ones into the oldest (docs/api.md §11: members of
   // both get the same bytes from here on, so one copy serves them all).
   std::vector<std::uint64_t> gone;
-  for (auto& [set, ids] : sets_) {
+  const auto visit = [&](const std::vector<std::uint64_t>& ids) {
     for (std::size_t i = 0; i < ids.size(); ++i) {
       auto& e = *cohorts_.at(ids[i]);
       if (e.token.expired() || e.failed) {
@@ -414,7 +454,8 @@ void hub::after_batch() {
         auto keep = older.token.lock();
         if (!keep || older.failed || std::find(gone.begin(), gone.end(), ids[j]) != gone.end())
           continue;
-        if (older.c->id_state() == e.c->id_state()) {
+        // A filtered cohort's positions are compared once they are up to date (sync()).
+        if (current(older) && current(e) && older.c->id_state() == e.c->id_state()) {
           tails.push_back({e.c->id(), e.c->merge_into(*older.c, std::move(keep))});
           gone.push_back(ids[i]);
           metrics_.fanout_merges().Increment();
@@ -422,18 +463,20 @@ void hub::after_batch() {
         }
       }
     }
+  };
+  if (sweep) {
+    for (const auto& [set, ids] : sets_)
+      visit(ids);
+  } else {
+    std::sort(sets.begin(), sets.end());
+    sets.erase(std::unique(sets.begin(), sets.end()), sets.end());
+    for (auto set : sets) {
+      if (auto it = sets_.find(std::string(set)); it != sets_.end())
+        visit(it->second);
+    }
   }
-  for (auto id : gone) {
-    auto it = cohorts_.find(id);
-    auto* e = it->second.get();
-    for (auto part : e->parts)
-      std::erase_if(readers_[part], [&](const auto& r) { return r.first == e; });
-    auto& ids = sets_[e->set];
-    std::erase(ids, id);
-    if (ids.empty())
-      sets_.erase(e->set);
-    cohorts_.erase(it);
-  }
+  for (auto id : gone)
+    drop(id);
   cohort_count_ = cohorts_.size();
   metrics_.fanout_cohorts().Set(static_cast<double>(cohorts_.size()));
   if (tails.empty())
@@ -441,6 +484,91 @@ void hub::after_batch() {
   auto shared = std::make_shared<const std::vector<advance>>(std::move(tails));
   for (auto& shard : shards_)
     net::post(shard->executor(), [s = shard.get(), shared] { s->advanced(*shared); });
+}
+
+void hub::release(std::uint64_t id) {
+  auto it = cohorts_.find(id);
+  if (it == cohorts_.end() || !it->second->token.expired())
+    return;
+  drop(id);
+  cohort_count_ = cohorts_.size();
+  metrics_.fanout_cohorts().Set(static_cast<double>(cohorts_.size()));
+}
+
+void hub::drop(std::uint64_t id) {
+  auto it = cohorts_.find(id);
+  auto* e = it->second.get();
+  if (e->touched)
+    std::erase(touched_, e);  // synced by a join since the last batch
+  for (auto part : e->parts) {
+    if (!e->filter) {
+      std::erase_if(readers_[part], [&](const auto& r) { return r.first == e; });
+      continue;
+    }
+    auto& pf = *filtered_[part];
+    if (auto at = pf.cohorts.find(e->filter.get()); at != pf.cohorts.end()) {
+      std::erase_if(at->second, [&](const auto& r) { return r.first == e; });
+      if (at->second.empty())
+        pf.cohorts.erase(at);
+    }
+    pf.set.remove(e->filter.get());
+  }
+  auto& ids = sets_[e->set];
+  std::erase(ids, id);
+  if (ids.empty())
+    sets_.erase(e->set);
+  cohorts_.erase(it);
+}
+
+bool hub::current(const entry& e) const {
+  for (std::size_t i = 0; i < e.synced.size(); ++i) {
+    if (e.synced[i] != counts_[e.parts[i]])
+      return false;
+  }
+  return true;
+}
+
+void hub::touch(entry& e) {
+  if (!e.touched) {
+    e.touched = true;
+    touched_.push_back(&e);
+  }
+}
+
+// A filtered cohort's positions come up to the hub's heads past the records its filter rejected
+// since they last moved (docs/api.md §11): they are the positions a per-connection stream with
+// that filter would have after the same records.
+void hub::sync(entry& e) {
+  for (std::size_t i = 0; i < e.parts.size(); ++i) {
+    const auto part = e.parts[i];
+    const auto behind = counts_[part] - e.synced[i];
+    if (behind == 0)
+      continue;
+    e.synced[i] = counts_[part];
+    e.c->skip_to(i, heads_[part],
+                 static_cast<std::uint32_t>(std::min<std::uint64_t>(behind, UINT32_MAX)));
+    touch(e);
+  }
+}
+
+// Every second at most (sooner with a shorter server.heartbeat_interval): the filtered cohorts
+// whose filter rejected records since they last moved publish their new positions, which their
+// members' keepalives carry as an id-only block (docs/api.md §5.1); cohorts nobody holds go.
+void hub::tick() {
+  for (auto& [id, e] : cohorts_) {
+    if (e->filter && !e->failed)
+      sync(*e);
+  }
+  after_batch(true);
+  auto interval = std::chrono::milliseconds(1000);
+  const auto heartbeat = cfg_.server.heartbeat_interval;
+  if (heartbeat.count() > 0 && heartbeat < interval)
+    interval = heartbeat;
+  progress_->expires_after(interval);
+  progress_->async_wait([this](beast::error_code ec) {
+    if (!ec)
+      tick();
+  });
 }
 
 void hub::join(join_request req, std::function<void(std::optional<join_result>)> done) {
@@ -490,6 +618,10 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     set += pass[i] ? '+' : '-';
     set += std::to_string(parts[i]);
   }
+  if (req.filter) {
+    set += '|';
+    set += req.filter->canonical();
+  }
   const std::string& state = pv.id();
 
   join_result r;
@@ -499,7 +631,11 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     for (auto id : it->second) {
       auto& e = *cohorts_.at(id);
       auto token = e.token.lock();
-      if (token && !e.failed && e.c->id_state() == state) {
+      if (!token || e.failed)
+        continue;
+      if (e.filter)
+        sync(e);  // its positions now (published with the next batch or tick)
+      if (e.c->id_state() == state) {
         r.token = std::move(token);
         r.after = e.c->tail();
         return r;
@@ -511,10 +647,24 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   e->c = std::make_unique<cohort>(id, req.body, req.chunked, std::move(pv), pass);
   e->set = set;
   e->parts = parts;
-  auto token = std::make_shared<cohort_token>(cohort_token{id});
+  e->filter = req.filter;
+  // The last member to let go tells the hub, which drops the cohort then (and with it its
+  // filter, which a new request may need: filter.max_compiled), not at the next sweep.
+  std::shared_ptr<const cohort_token> token(new cohort_token{id}, [this](const cohort_token* t) {
+    net::post(io_, [this, id = t->id] { release(id); });
+    delete t;
+  });
   e->token = token;
-  for (std::size_t i = 0; i < parts.size(); ++i)
-    readers_[parts[i]].push_back({e.get(), i});
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    if (!req.filter) {
+      readers_[parts[i]].push_back({e.get(), i});
+      continue;
+    }
+    e->synced.push_back(counts_[parts[i]]);
+    auto& pf = *filtered_[parts[i]];
+    pf.set.add(req.filter);
+    pf.cohorts[req.filter.get()].push_back({e.get(), i});
+  }
   r.token = std::move(token);
   r.after = e->c->tail();
   sets_[set].push_back(id);

@@ -20,6 +20,7 @@
 
 #include "eventstreams/cohort.hpp"
 #include "eventstreams/config.hpp"
+#include "eventstreams/filter_set.hpp"
 #include "eventstreams/partition_ring.hpp"
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
@@ -98,6 +99,9 @@ struct join_request {
   // watermark when the connection starts). A partition the hub has not read up to there yet
   // is skipped up to it; one the hub read past starts at the hub's head.
   std::vector<partition_position> ends;
+  // The request's filter (docs/api.md "Server-side filters"), or null: part of the cohort key,
+  // evaluated by the hub once per record per distinct filter.
+  std::shared_ptr<const filter::compiled> filter;
 };
 
 struct join_result {
@@ -150,7 +154,13 @@ class hub {
   void open();
   void wait_records();
   void drain();
-  void after_batch();
+  void after_batch(bool sweep = false);
+  void sync(entry& e);
+  bool current(const entry& e) const;
+  void touch(entry& e);
+  void tick();
+  void drop(std::uint64_t id);
+  void release(std::uint64_t id);
   void fail_readers(const source_error& error);
   void keep_in_ring(const source_record& rec, const spliced_record& s);
   void seal_rings();
@@ -178,8 +188,19 @@ class hub {
   std::unordered_map<std::string, std::pair<std::size_t, int>> topic_index_;  // first, count
   std::unordered_map<std::uint64_t, std::unique_ptr<entry>> cohorts_;
   std::unordered_map<std::string, std::vector<std::uint64_t>> sets_;  // set key -> cohorts
-  // Per partition: the cohorts that read it, with the partition's index in each.
+  // Per partition: the unfiltered cohorts that read it, with the partition's index in each.
   std::vector<std::vector<std::pair<entry*, std::size_t>>> readers_;
+  // Per partition: the filters of the filtered cohorts that read it, and those cohorts by
+  // filter; stepped only with the records their filter matched (docs/api.md §11).
+  struct partition_filters {
+    filter::filter_set set;
+    std::unordered_map<const filter::compiled*, std::vector<std::pair<entry*, std::size_t>>>
+        cohorts;
+  };
+  std::vector<std::unique_ptr<partition_filters>> filtered_;
+  std::vector<const filter::compiled*> matched_;  // of the record being read
+  std::vector<std::uint64_t> counts_;  // per partition: records read (filtered cohorts' clock)
+  std::optional<net::steady_timer> progress_;  // brings filtered cohorts' positions up to date
   std::vector<entry*> touched_;
   std::vector<advance> failed_tails_;  // error chunks of this batch
   std::uint64_t next_id_ = 1;

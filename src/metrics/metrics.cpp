@@ -193,6 +193,13 @@ metrics::metrics()
                                 "once)")
                           .Register(*registry_)
                           .Add({})),
+      fanout_filter_evaluations_(BuildCounter()
+                                     .Name("eventstreams_fanout_filter_evaluations_total")
+                                     .Help("Shared mode: filters evaluated on a record by the "
+                                           "shared consumer (at most one per record per "
+                                           "distinct filter; the equality index skips most)")
+                                     .Register(*registry_)
+                                     .Add({})),
       fanout_ring_bytes_(BuildGauge()
                              .Name("eventstreams_fanout_ring_bytes")
                              .Help("Shared mode: bytes of recent records kept in memory, every "

@@ -86,6 +86,7 @@ class metrics {
   prometheus::Gauge& fanout_cohorts() { return fanout_cohorts_; }
   prometheus::Counter& fanout_merges() { return fanout_merges_; }
   prometheus::Counter& fanout_records() { return fanout_records_; }
+  prometheus::Counter& fanout_filter_evaluations() { return fanout_filter_evaluations_; }
   prometheus::Gauge& fanout_ring_bytes() { return fanout_ring_bytes_; }
 
   // Fetches of the stream config (docs/api.md, "Streams from EventStreamConfig"), by result:
@@ -134,6 +135,7 @@ class metrics {
   prometheus::Gauge& fanout_cohorts_;
   prometheus::Counter& fanout_merges_;
   prometheus::Counter& fanout_records_;
+  prometheus::Counter& fanout_filter_evaluations_;
   prometheus::Gauge& fanout_ring_bytes_;
   prometheus::Family<prometheus::Counter>& stream_config_fetches_;
   prometheus::Family<prometheus::Gauge>& stream_config_age_;

@@ -235,6 +235,10 @@ void sse_session::account(const framed_chunk& c) {
     totals_.skipped_canary += c.skipped_canary;
     ctx_.metrics.events_skipped("canary").Increment(c.skipped_canary);
   }
+  if (c.skipped_filter) {
+    totals_.skipped_filter += c.skipped_filter;
+    filtered_->Increment(c.skipped_filter);
+  }
   if (!c.any_event)
     return;
   for (std::size_t i = 0; i < c.events.size() && i < sent_counter_.size(); ++i) {

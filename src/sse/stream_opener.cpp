@@ -120,10 +120,9 @@ void stream_opener::run() {
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
-  // Shared mode serves the live end without a filter today; a resume or a filtered stream is
-  // served per connection (docs/api.md §11).
-  use_hub_ =
-      ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since && !req_.filter;
+  // Shared mode serves the live end, filtered or not; a resume is served per connection
+  // (docs/api.md §11).
+  use_hub_ = ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since;
   look_up_start();
 }
 
@@ -187,7 +186,7 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
 
 void stream_opener::join_hub(std::vector<partition_position> positions) {
   fanout::join_request jr{req_.selection.topics, req_.selection.pass_canary, req_.body,
-                          req_.chunked, std::move(positions)};
+                          req_.chunked,          std::move(positions),       req_.filter};
   ctx_.hub->join(std::move(jr), [self = shared_from_this()](auto joined) {
     net::post(self->executor_, [self, joined = std::move(joined)]() mutable {
       self->guarded("start", [&] { self->on_joined(std::move(joined)); });

@@ -3,6 +3,7 @@
 // hub serves, and a client far behind its group ended after a complete event without loss.
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@ std::string value_for(int n, const std::string& where) {
   j["meta"] = {{"domain", n % 17 == 16 ? "canary" : "en.wikipedia.org"}, {"stream", "rc"}};
   j["n"] = n;
   j["where"] = where;
+  j["wiki"] = "w" + std::to_string(n % 7);
   j["text"] = std::string(static_cast<std::size_t>(50 + n % 200), 'x') + " h\u00e9llo \"q\"";
   return j.dump();
 }
@@ -59,13 +61,18 @@ std::vector<position> positions_of(const std::string& id) {
   return out;
 }
 
-// Whether a stream reading `topic` skips this record (not JSON, or a canary of a topic whose
-// stream drops them) rather than sending it.
-bool skipped(const produced_record& r, bool pass_canary) {
+// A request's filter, as a model of the event (empty: none).
+using filter_model = std::function<bool(const nlohmann::json&)>;
+
+// Whether a stream reading `topic` skips this record (not JSON, a canary of a topic whose
+// stream drops them, or one its filter does not match) rather than sending it.
+bool skipped(const produced_record& r, bool pass_canary, const filter_model& filter) {
   auto j = parse_json(r.value);
   if (!j.is_object())
     return true;
-  return !pass_canary && j["meta"]["domain"] == "canary";
+  if (!pass_canary && j["meta"]["domain"] == "canary")
+    return true;
+  return filter && !filter(j);
 }
 
 using per_partition = std::map<std::pair<std::string, int>, std::vector<std::int64_t>>;
@@ -75,7 +82,7 @@ using per_partition = std::map<std::pair<std::string, int>, std::vector<std::int
 // event's own partition at its offset + 1 with its timestamp, every other partition moved
 // only over records the stream skips (docs/api.md §5.2).
 per_partition check_ids(const sse_client& c, const test_producer& p,
-                        const std::string& canary_topic) {
+                        const std::string& canary_topic, const filter_model& filter = {}) {
   per_partition got;
   if (c.id_blocks().empty()) {
     ADD_FAILURE() << "no start block: " << describe(c);
@@ -87,7 +94,7 @@ per_partition check_ids(const sse_client& c, const test_producer& p,
   auto moved_over_skipped_only = [&](const position& from, const position& to) {
     for (auto o = from.offset; o < to.offset; ++o) {
       auto it = produced.find({from.topic, from.partition, o});
-      if (it == produced.end() || !skipped(*it->second, from.topic == canary_topic))
+      if (it == produced.end() || !skipped(*it->second, from.topic == canary_topic, filter))
         return false;
     }
     if (to.offset == from.offset)
@@ -165,6 +172,68 @@ TEST(Fanout, SinglePartitionStreamIsByteForByteTheSameInBothModes) {
   EXPECT_EQ(metric_sum(per.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 0);
 }
 
+// Filtered streams (docs/api.md §11, "Filters in the shared mode"): the hub evaluates each
+// distinct filter once per record, only those its equality index leaves, and steps the groups of
+// those that match; the others' positions catch up before their next event. The bytes, ids
+// included, are those of per-connection streams with the same filters.
+TEST(Fanout, FilteredStreamsAreByteForByteTheSameInBothModes) {
+  mock_cluster cluster(1);
+  cluster.create_topic("diff.f", 1);
+  const std::vector<stream_def> streams{{"f", {"diff.f"}, {}, false}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  daemon_process shared(on(cluster, "shared", streams));
+  struct case_t {
+    std::string filter;  // as sent (percent-encoded where needed)
+    std::function<bool(int)> matches;
+  };
+  // Two the index serves (one value, two values and a second predicate), two it cannot (an OR,
+  // a negation): evaluated on every record.
+  const std::vector<case_t> cases = {
+      {"wiki=w3", [](int n) { return n % 7 == 3; }},
+      {"wiki=w1,w2;n%3E100", [](int n) { return (n % 7 == 1 || n % 7 == 2) && n > 100; }},
+      {"n%3E=2000|wiki=w5", [](int n) { return n >= 2000 || n % 7 == 5; }},
+      {"!(wiki=w0)", [](int n) { return n % 7 != 0; }},
+  };
+  struct clients {
+    std::unique_ptr<sse_client> per, shared, shared_too;
+    std::size_t events = 0;
+  };
+  std::vector<clients> open;
+  for (const auto& c : cases) {
+    const auto target = "/v2/stream/f?filter=" + c.filter;
+    open.push_back({open_stream(per.port(), target), open_stream(shared.port(), target),
+                    open_stream(shared.port(), target)});
+  }
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 3000;
+  for (int n = 0; n < total; ++n) {
+    p.produce("diff.f", 0, value_for(n, "f"), 1700000000000 + n);
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      open[i].events += is_event(n) && cases[i].matches(n);
+    if (n % 500 == 499) {
+      ASSERT_TRUE(p.flush());
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].filter);
+    auto& o = open[i];
+    for (auto* c : {o.per.get(), o.shared.get(), o.shared_too.get()})
+      ASSERT_TRUE(c->read_events(o.events, 60s)) << describe(*c);
+    EXPECT_EQ(o.per->events().size(), o.events);
+    EXPECT_EQ(o.per->body(), o.shared->body());
+    EXPECT_EQ(o.shared->body(), o.shared_too->body());
+  }
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_streams_opened_total", "mode=\"shared\""),
+            2.0 * static_cast<double>(cases.size()));
+  // Each JSON record: the two filters the index cannot rule out, and at most one of the other
+  // two (a record has one wiki). Without the index it would be four.
+  const auto evaluations =
+      metric_sum(shared.port(), "eventstreams_fanout_filter_evaluations_total");
+  EXPECT_GE(evaluations, 2.0 * total * 28 / 29);
+  EXPECT_LE(evaluations, 3.0 * total);
+}
+
 TEST(Fanout, StreamsOverSeveralPartitionsCarryTheSameEventsPerPartitionWithExactIds) {
   mock_cluster cluster(1);
   cluster.create_topics({{"diff.a", 3}, {"diff.b", 3}});
@@ -217,6 +286,88 @@ TEST(Fanout, StreamsOverSeveralPartitionsCarryTheSameEventsPerPartitionWithExact
     return out;
   };
   EXPECT_EQ(by_partition(*per_clients[2]), by_partition(*shared_clients[2]));
+}
+
+// Filtered streams over several partitions and topics: a group whose filter rejects records of
+// one partition moves that partition's position before its next event on another (the hub
+// brings it up to date then), so every id is exact.
+TEST(Fanout, FilteredStreamsOverSeveralPartitionsCarryExactIds) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"fdiff.a", 3}, {"fdiff.b", 2}});
+  const std::vector<stream_def> streams{{"a", {"fdiff.a"}, {}, false},
+                                        {"b", {"fdiff.b"}, {}, true}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  daemon_process shared(on(cluster, "shared", streams));
+  struct case_t {
+    std::string filter;
+    filter_model model;
+  };
+  const std::vector<case_t> cases = {
+      {"wiki=w3", [](const nlohmann::json& j) { return j["wiki"] == "w3"; }},
+      {"!(wiki=w0)", [](const nlohmann::json& j) { return j["wiki"] != "w0"; }},
+  };
+  std::vector<std::unique_ptr<sse_client>> per_clients, shared_clients;
+  for (const auto& c : cases) {
+    per_clients.push_back(open_stream(per.port(), "/v2/stream/a,b?filter=" + c.filter));
+    shared_clients.push_back(open_stream(shared.port(), "/v2/stream/a,b?filter=" + c.filter));
+  }
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 3000;
+  std::vector<std::size_t> events(cases.size(), 0);
+  for (int n = 0; n < total; ++n) {
+    std::string topic = n % 3 ? "fdiff.a" : "fdiff.b";
+    auto partition = topic == "fdiff.a" ? (n / 3) % 3 : (n / 3) % 2;
+    auto at = p.produce(topic, partition, value_for(n, topic), 1700000000000 + n);
+    for (std::size_t i = 0; i < cases.size(); ++i)
+      events[i] += !skipped(p.record(at), topic == "fdiff.b", cases[i].model);
+    if (n % 500 == 499) {
+      ASSERT_TRUE(p.flush());
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  for (std::size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].filter);
+    ASSERT_TRUE(per_clients[i]->read_events(events[i], 60s)) << describe(*per_clients[i]);
+    ASSERT_TRUE(shared_clients[i]->read_events(events[i], 60s)) << describe(*shared_clients[i]);
+    auto per_got = check_ids(*per_clients[i], p, "fdiff.b", cases[i].model);
+    auto shared_got = check_ids(*shared_clients[i], p, "fdiff.b", cases[i].model);
+    EXPECT_EQ(per_got, shared_got);
+    EXPECT_EQ(per_clients[i]->id_blocks()[0], shared_clients[i]->id_blocks()[0]);
+  }
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_streams_opened_total", "mode=\"shared\""),
+            static_cast<double>(cases.size()));
+}
+
+// The records a filter rejected on one partition are in the id of the next event on another,
+// in both modes: the hub brings a group's positions up to date before it steps an event.
+TEST(Fanout, AFilteredEventsIdCoversTheRecordsRejectedBeforeItOnOtherPartitions) {
+  mock_cluster cluster(1);
+  cluster.create_topic("fskip.t", 2);
+  const std::vector<stream_def> streams{{"s", {"fskip.t"}, {}, false}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  daemon_process shared(on(cluster, "shared", streams));
+  auto a = open_stream(per.port(), "/v2/stream/s?filter=wiki=w3");
+  auto b = open_stream(shared.port(), "/v2/stream/s?filter=wiki=w3");
+  test_producer p(cluster.bootstrap());
+  constexpr int rejected = 50;
+  for (int k = 0; k < rejected; ++k)
+    p.produce("fskip.t", 0, value_for(7 * k, "s"), 1700000000000 + k);  // wiki w0
+  ASSERT_TRUE(p.flush());
+  // Both have read them (bounded: a fetch round trip).
+  ASSERT_TRUE(wait_for(
+      [&] {
+        return metric_sum(per.port(), "eventstreams_events_skipped_total") >= rejected &&
+               metric_sum(shared.port(), "eventstreams_fanout_records_total") >= rejected;
+      },
+      10s));
+  p.produce("fskip.t", 1, value_for(3, "s"), 1700000001000);  // wiki w3
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(a->read_events(1, 10s)) << describe(*a);
+  ASSERT_TRUE(b->read_events(1, 10s)) << describe(*b);
+  const std::vector<position> want{{"fskip.t", 0, rejected, 1700000000000 + rejected - 1},
+                                   {"fskip.t", 1, 1, 1700000001000}};
+  EXPECT_TRUE(positions_of(a->events()[0].id) == want) << a->events()[0].id;
+  EXPECT_EQ(b->events()[0].id, a->events()[0].id);
 }
 
 TEST(Fanout, EachRecordIsSplicedOnceWhateverTheNumberOfClients) {

@@ -25,6 +25,7 @@ struct position {
   std::int32_t partition = 0;
   std::int64_t offset = 0;
   std::optional<std::int64_t> timestamp;
+  bool operator==(const position&) const = default;
 };
 
 // The model of a connection's positions: every partition of `topics` (in order) with
