@@ -104,6 +104,10 @@ class compiled {
   std::unique_ptr<const program> prog_;
 };
 
+// Distinct compiled regexes alive in the process: a pattern used by many filters (the same
+// memory budget) is one RE2 object, shared.
+std::size_t regexes_alive();
+
 // What compile() produced: a filter or the reason there is none.
 struct compile_result {
   std::shared_ptr<const compiled> filter;

@@ -29,6 +29,7 @@ hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay)
       delay_timer_(std::in_place, *strand_) {}
 
 void hub_shard::release_executor() {
+  delayed_.clear();  // chunks that hold cohort tokens, whose release posts to the hub
   delay_timer_.reset();
   strand_.reset();
 }
@@ -427,6 +428,7 @@ void hub::fail_readers(const source_error& error) {
 // cohorts touched are looked at (a merge needs positions that moved); `sweep` (the progress
 // tick) looks at every set, for the cohorts whose members all left.
 void hub::after_batch(bool sweep) {
+  sweep = sweep || !failed_tails_.empty();  // cohorts ended on an error go now
   std::vector<advance> tails = std::move(failed_tails_);
   failed_tails_.clear();
   std::vector<std::string_view> sets;

@@ -5,13 +5,58 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <re2/re2.h>
+#include <string>
+#include <unordered_map>
 
 #include "eventstreams/utf8.hpp"
 #include "filter/program.hpp"
 
 namespace eventstreams::filter {
 namespace {
+
+// The process's regexes by pattern (and RE2 memory budget): a pattern that many filters use is
+// compiled once and its RE2 object shared (RE2 is thread-safe for matching). Weak entries: a
+// pattern goes with the last filter using it.
+struct regex_cache {
+  std::mutex mutex;
+  std::unordered_map<std::string, std::weak_ptr<const RE2>> by_key;
+  std::size_t inserts = 0;
+};
+regex_cache& regexes() {
+  static regex_cache cache;
+  return cache;
+}
+
+std::shared_ptr<const RE2> shared_regex(const std::string& pattern, std::int64_t max_mem) {
+  auto& cache = regexes();
+  std::string key = std::to_string(max_mem);
+  key += ':';
+  key += pattern;
+  {
+    std::lock_guard lock(cache.mutex);
+    if (auto it = cache.by_key.find(key); it != cache.by_key.end()) {
+      if (auto re = it->second.lock())
+        return re;
+    }
+  }
+  RE2::Options options;
+  options.set_log_errors(false);
+  options.set_max_mem(max_mem);
+  auto re = std::make_shared<const RE2>(pattern, options);
+  if (!re->ok())
+    return re;  // refused: not kept
+  std::lock_guard lock(cache.mutex);
+  auto& slot = cache.by_key[key];
+  if (auto other = slot.lock())
+    return other;  // compiled meanwhile by another request
+  slot = re;
+  if (++cache.inserts % 1024 == 0)
+    std::erase_if(cache.by_key, [](const auto& e) { return e.second.expired(); });
+  return re;
+}
 
 bool is_digit(char c) {
   return c >= '0' && c <= '9';
@@ -466,10 +511,7 @@ class parser {
     if (pattern.size() > bounds_.max_regex_length)
       return too_complex(where, "max_regex_length", bounds_.max_regex_length,
                          "the regex is too long");
-    RE2::Options options;
-    options.set_log_errors(false);
-    options.set_max_mem(static_cast<std::int64_t>(bounds_.regex_max_mem));
-    auto re = std::make_shared<const RE2>(pattern, options);
+    auto re = shared_regex(pattern, static_cast<std::int64_t>(bounds_.regex_max_mem));
     if (!re->ok()) {
       if (re->error_code() == RE2::ErrorPatternTooLarge)
         return too_complex(where, "regex_max_mem", bounds_.regex_max_mem,
@@ -507,6 +549,13 @@ class parser {
 };
 
 }  // namespace
+
+std::size_t regexes_alive() {
+  auto& cache = regexes();
+  std::lock_guard lock(cache.mutex);
+  return static_cast<std::size_t>(std::count_if(cache.by_key.begin(), cache.by_key.end(),
+                                                [](const auto& e) { return !e.second.expired(); }));
+}
 
 bool parse_address(std::string_view text, cidr_range& out) noexcept {
   char buffer[64];  // longer than any address (INET6_ADDRSTRLEN is 46)

@@ -158,3 +158,32 @@ TEST(FilterSet, AFilterAddedTwiceStaysUntilRemovedTwice) {
 }
 
 }  // namespace
+
+namespace {
+
+// Regexes are shared by pattern: a pattern that many filters use is one RE2 object, which goes
+// with the last filter using it.
+TEST(FilterRegexes, APatternUsedByManyFiltersIsCompiledOnce) {
+  const auto before = ef::regexes_alive();
+  auto a = compile("title=~'Q[0-9]+x'");
+  auto b = compile("title=~'Q[0-9]+x';wiki=enwiki");
+  auto c = compile("comment=~'Q[0-9]+x'|bot");
+  EXPECT_EQ(ef::regexes_alive(), before + 1);
+  auto d = compile("title=~'P[0-9]+x'");
+  EXPECT_EQ(ef::regexes_alive(), before + 2);
+  // Each filter still matches with it.
+  ef::scratch work;
+  const std::string v = R"({"title":"Q12x","comment":"no","bot":false,"wiki":"enwiki"})";
+  EXPECT_TRUE(a->matches(view(v), work));
+  EXPECT_TRUE(b->matches(view(v), work));
+  EXPECT_FALSE(c->matches(view(v), work));
+  EXPECT_FALSE(d->matches(view(v), work));
+  a.reset();
+  b.reset();
+  EXPECT_EQ(ef::regexes_alive(), before + 2);  // c still holds it
+  c.reset();
+  d.reset();
+  EXPECT_EQ(ef::regexes_alive(), before);
+}
+
+}  // namespace
