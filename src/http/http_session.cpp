@@ -165,13 +165,14 @@ void http_session::handle_stream(const request& req, const std::string& streams,
   auto filtered = filter_of_request(req, query, ctx_, true);
   if (filtered.refusal)
     return refuse_stream(std::move(*filtered.refusal), "filter");
-  if (req.method() == http::verb::head) {
-    send(stream_opener::head_response(req));
-    return;
-  }
+  // From the signal on a HEAD gets the 503 a GET would get, not a stream's headers.
   if (ctx_.shutting_down) {
     refuse_stream(make_problem(req, error_kind::unavailable, "the server is shutting down"),
                   "shutting_down");
+    return;
+  }
+  if (req.method() == http::verb::head) {
+    send(stream_opener::head_response(req));
     return;
   }
   // The socket and any bytes read past the request go to the streaming session.

@@ -92,6 +92,11 @@ TEST_P(Drain, OpenStreamsEndInWavesOverTheWindowWithARetryInsideItAndTheProcessE
   EXPECT_TRUE(late.head().get("Retry-After").has_value());
   EXPECT_EQ(late.head().get("Content-Type").value_or(""), "application/json");
   EXPECT_EQ(parse_json(late.body()).value("type", ""), "unavailable") << late.body();
+  // A HEAD gets the same status and headers, no body.
+  auto head = http_get(d.port(), "/v2/stream/drain", {}, "HEAD");
+  EXPECT_EQ(head.head.status, 503);
+  EXPECT_TRUE(head.head.get("Retry-After").has_value());
+  EXPECT_TRUE(head.body.empty());
   const int ended_after_503s = pool.ended_count();
   EXPECT_LT(ended_after_503s, streams) << "the drain was over before /readyz answered 503";
 
