@@ -53,6 +53,7 @@ class position_vector {
   void render_entry(std::size_t i);
   std::vector<partition_position> positions_;
   std::vector<std::string> rendered_;  // per entry JSON object text
+  std::vector<std::size_t> prefix_;    // per entry: bytes of rendered_ up to the offset's value
   std::string id_;
   bool dirty_ = true;
   struct string_hash {

@@ -18,7 +18,9 @@ constexpr std::int32_t max_partition = 1 << 20;
 }  // namespace
 
 position_vector::position_vector(std::vector<partition_position> positions)
-    : positions_(std::move(positions)), rendered_(positions_.size()) {
+    : positions_(std::move(positions)),
+      rendered_(positions_.size()),
+      prefix_(positions_.size(), 0) {
   for (std::size_t i = 0; i < positions_.size(); ++i) {
     const partition_position& p = positions_[i];
     if (p.partition < 0 || p.partition >= max_partition) {
@@ -104,9 +106,14 @@ const std::string& position_vector::id() {
 void position_vector::render_entry(std::size_t i) {
   const partition_position& p = positions_[i];
   std::string& text = rendered_[i];
-  text.clear();
-  append_topic_partition(text, p.topic, p.partition);
-  text.append(R"(,"offset":)");
+  // The topic and partition never change: rendered once, kept as the entry's prefix.
+  if (prefix_[i] == 0) {
+    text.clear();
+    append_topic_partition(text, p.topic, p.partition);
+    text.append(R"(,"offset":)");
+    prefix_[i] = text.size();
+  }
+  text.resize(prefix_[i]);
   append_int(text, p.next_offset);
   if (p.timestamp) {
     text.append(R"(,"timestamp":)");
