@@ -12,7 +12,8 @@ namespace {
   if (error)
     std::fprintf(stderr, "load_bench: %s\n", error);
   std::fputs(
-      "usage: load_bench --daemon PATH [--scenarios throughput,load,idle,stalled,churn]\n"
+      "usage: load_bench --daemon PATH\n"
+      "  [--scenarios throughput,load,idle,stalled,churn,filters,catchup]\n"
       "  [--work-dir DIR]\n"
       "  [--cluster separate|embedded] [--mode per_connection|shared|both]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
@@ -21,6 +22,8 @@ namespace {
       "  [--idle-fetch-wait-ms MS] [--property NAME=VALUE]... [--watchdog S]\n"
       "  [--stalled-readers N] [--stalled-clients N] [--stalled-rate EV_PER_S]\n"
       "  [--stalled-duration S] [--churn-checkpoints N,N,...] [--churn-threads N]\n"
+      "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
+      "  [--catchup-events N] [--catchup-partitions N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
@@ -114,6 +117,26 @@ options parse_args(int argc, char** argv) {
         o.churn_checkpoints.push_back(static_cast<int>(n));
         at = comma + 1;
       }
+    } else if (a == "--filter-clients") {
+      o.filter_clients.clear();
+      for (std::size_t at = 0; at <= v.size();) {
+        auto comma = std::min(v.find(',', at), v.size());
+        char* end = nullptr;
+        const std::string item = v.substr(at, comma - at);
+        long n = std::strtol(item.c_str(), &end, 10);
+        if (item.empty() || *end != '\0' || n < 1 || n > 100000)
+          usage("--filter-clients wants client counts from 1 to 100000, comma-separated");
+        o.filter_clients.push_back(static_cast<int>(n));
+        at = comma + 1;
+      }
+    } else if (a == "--filter-rate") {
+      o.filter_rate = num();
+    } else if (a == "--filter-duration") {
+      o.filter_duration_s = static_cast<int>(num());
+    } else if (a == "--catchup-events") {
+      o.catchup_events = static_cast<std::uint64_t>(num());
+    } else if (a == "--catchup-partitions") {
+      o.catchup_partitions = static_cast<int>(num());
     } else if (a == "--churn-threads") {
       o.churn_threads = static_cast<int>(num());
     } else if (a == "--property") {
@@ -143,12 +166,14 @@ options parse_args(int argc, char** argv) {
   if (o.daemon.empty())
     usage("--daemon is required");
   for (const auto& s : o.scenarios) {
-    if (s != "throughput" && s != "load" && s != "idle" && s != "stalled" && s != "churn")
+    if (s != "throughput" && s != "load" && s != "idle" && s != "stalled" && s != "churn" &&
+        s != "filters" && s != "catchup")
       usage(("unknown scenario " + s).c_str());
   }
   if (o.partitions < 1 || o.brokers < 1 || o.clients < 1 || o.rate <= 0 || o.idle_connections < 1 ||
       o.events < 2 || o.stalled_readers < 1 || o.stalled_rate <= 0 || o.stalled_duration_s < 1 ||
-      o.churn_threads < 1) {
+      o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
+      o.catchup_events < 100 || o.catchup_partitions < 1) {
     usage("counts must be positive");
   }
   // `--mode both` runs every scenario twice: twice the time.

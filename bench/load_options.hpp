@@ -45,6 +45,16 @@ struct options {
   // (f) connection churn: RSS once the connections made by each checkpoint are gone
   std::vector<int> churn_checkpoints{5500, 10000};
   int churn_threads = 4;
+  // (g) filters, shared mode only: for each count, a fresh daemon and that many clients, each
+  // with its own `?filter=title=Bench_<i>`, while `filter_rate` events/s are produced for
+  // `filter_duration_s`.
+  std::vector<int> filter_clients{10, 10000};
+  double filter_rate = 1000;
+  int filter_duration_s = 15;
+  // (h) catch-up: one client reads `catchup_events` events already in a topic of
+  // `catchup_partitions` partitions from offset 0, without a filter, then with a 1 % one.
+  std::uint64_t catchup_events = 150000;
+  int catchup_partitions = 64;
   // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
   // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
   // unless --idle-fetch-wait-ms is given.

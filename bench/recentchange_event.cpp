@@ -49,7 +49,7 @@ void append_uuid(std::string& out, std::uint64_t seed) {
 
 }  // namespace
 
-void make_event(std::uint64_t seq, std::int64_t sent_ns, std::string& out) {
+void make_event(std::uint64_t seq, std::int64_t sent_ns, std::string& out, std::uint64_t titles) {
   const wiki& w = wikis[seq % wikis.size()];
   const std::int64_t secs = sent_ns / 1000000000;
   char dt[32];
@@ -58,7 +58,7 @@ void make_event(std::uint64_t seq, std::int64_t sent_ns, std::string& out) {
   gmtime_r(&tt, &tm);
   std::strftime(dt, sizeof dt, "%Y-%m-%dT%H:%M:%S", &tm);
   std::string title = "Bench_";
-  append_int(title, seq % 100000);
+  append_int(title, seq % titles);
   const std::string_view comment = comments[seq % comments.size()];
   const std::uint64_t rev = 1226788000 + seq;
 

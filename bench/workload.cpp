@@ -9,7 +9,7 @@ namespace bench {
 
 void event_writer::produce_event(std::uint64_t seq) {
   value_.clear();
-  make_event(seq, eventstreams::test::realtime_ns(), value_);
+  make_event(seq, eventstreams::test::realtime_ns(), value_, titles_);
   bytes_ += value_.size();
   producer_.produce(
       topic_, static_cast<std::int32_t>(seq % static_cast<std::uint64_t>(partitions_)), value_);

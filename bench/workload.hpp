@@ -31,6 +31,10 @@ class event_writer {
   event_writer(eventstreams::test::test_producer& producer, std::string topic, int partitions)
       : producer_(producer), topic_(std::move(topic)), partitions_(partitions) {}
 
+  // The events' `title` is "Bench_<seq % titles>" (make_event), 100,000 unless set. Each run
+  // (burst, paced) numbers its events from seq 0.
+  void set_titles(std::uint64_t titles) { titles_ = titles; }
+
   // `count` events as fast as librdkafka takes them, then waits for every acknowledgement;
   // gives up at `deadline`.
   produce_result burst(std::uint64_t count, std::chrono::steady_clock::time_point deadline);
@@ -48,6 +52,7 @@ class event_writer {
   eventstreams::test::test_producer& producer_;
   std::string topic_;
   int partitions_;
+  std::uint64_t titles_ = 100000;
   std::string value_;
   std::uint64_t bytes_ = 0;
   std::uint64_t delivered_before_ = 0;  // the producer's count when a run started

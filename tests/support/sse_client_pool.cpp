@@ -177,7 +177,9 @@ void sse_client_pool::on_event(connection& c, std::uint32_t events) {
       return finish(c, std::string("connect: ") + std::strerror(err));
     if ((events & EPOLLOUT) == 0)
       return;
-    const std::string req = "GET " + opts_.path +
+    const std::string& path =
+        opts_.paths.empty() ? opts_.path : opts_.paths[c.index % opts_.paths.size()];
+    const std::string req = "GET " + path +
                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
                             "User-Agent: eventstreams-test-pool\r\n" +
                             opts_.headers + "\r\n";
@@ -289,6 +291,10 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
   if (partition < 0 || partition >= opts_.partitions || offset < 0) {
     ++st.bad_events;
     return;
+  }
+  if (!opts_.expect_data.empty() &&
+      !find(d, data.size(), opts_.expect_data[c.index % opts_.expect_data.size()])) {
+    ++st.unexpected_data;
   }
   auto& expected = st.next_offset[static_cast<std::size_t>(partition)];
   if (offset != expected)

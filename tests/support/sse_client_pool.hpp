@@ -31,6 +31,12 @@ struct pool_options {
   bool read = true;
   // More request header lines, each ending in "\r\n" (e.g. a Last-Event-ID).
   std::string headers = {};
+  // Per-client targets: when not empty, client i requests paths[i % paths.size()] instead of
+  // `path` (e.g. a different `?filter=` for each client).
+  std::vector<std::string> paths = {};
+  // When not empty, every event's `data` at client i must contain expect_data[i % size] (e.g.
+  // the `"title":"..."` its filter selects); events without it count in unexpected_data.
+  std::vector<std::string> expect_data = {};
 };
 
 struct connection_stats {
@@ -40,6 +46,8 @@ struct connection_stats {
   std::uint64_t id_checked = 0;   // events whose id entry for their partition was checked
   std::uint64_t id_mismatch = 0;  // ... and did not say offset + 1
   std::uint64_t id_blocks = 0;    // blocks with an id and no data (positions, API.md §5.1)
+  // Events without their client's pool_options::expect_data.
+  std::uint64_t unexpected_data = 0;
   std::uint64_t heartbeats = 0;
   std::uint64_t bytes = 0;     // body bytes after de-chunking (the SSE text)
   int status = 0;              // the response's HTTP status, 0 before its header
