@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 namespace eventstreams {
 
@@ -27,6 +28,14 @@ class stream_member {
   // Samples the stream's lag into the metrics (docs/api.md "Metrics"); a stream that does not
   // stream yet has none. Thread-safe: posts onto the member's strand.
   virtual void sample_lag() {}
+  // Members that share a strand (the shared mode's streams of one I/O shard) are sampled with
+  // one post for all of them rather than one each: the key of that strand, or null for a member
+  // sampled alone. Thread-safe.
+  virtual const void* lag_group() const { return nullptr; }
+  // Samples `group` (members with this one's lag_group(), this one among them) with one post
+  // onto this member's strand, where each runs sample_lag_here().
+  virtual void sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) { (void)group; }
+  virtual void sample_lag_here() {}
 };
 
 // Thread-safe. A stream joins when its request is admitted and leaves in its destructor.

@@ -566,10 +566,10 @@ void hub::tick() {
   after_batch(true);
   using std::chrono::milliseconds;
   const auto heartbeat = cfg_.server.heartbeat_interval;
-  const auto interval = heartbeat.count() > 0
-                            ? std::clamp<milliseconds>(heartbeat / 2, milliseconds(1000),
-                                                       milliseconds(15000))
-                            : milliseconds(15000);
+  const auto interval =
+      heartbeat.count() > 0
+          ? std::clamp<milliseconds>(heartbeat / 2, milliseconds(1000), milliseconds(15000))
+          : milliseconds(15000);
   progress_->expires_after(interval);
   progress_->async_wait([this](beast::error_code ec) {
     if (!ec)

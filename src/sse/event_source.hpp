@@ -69,6 +69,10 @@ class event_source {
     return std::nullopt;
   }
 
+  // Sources whose streams all run on one strand (the shared mode's I/O shard) name it, so that
+  // periodic work reaches all their streams with one post (docs/api.md "Metrics"); null: none.
+  virtual const void* strand_key() const noexcept { return nullptr; }
+
   // Ends the wait and releases what is tied to the strand. Idempotent.
   virtual void close() = 0;
 };

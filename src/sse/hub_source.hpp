@@ -30,6 +30,7 @@ class hub_source final : public event_source, public fanout::shard_member {
   source_stats stats() const override { return {}; }
   std::optional<source_lag> lag(std::int64_t now_ms) override;
   void close() override;
+  const void* strand_key() const noexcept override { return &shard_; }
 
   void on_advance(const framed_chunk& tail) override;
 

@@ -81,6 +81,8 @@ void sse_session::start() {
 
 void sse_session::do_start() {
   started_ = true;
+  if (source_)
+    lag_group_.store(source_->strand_key(), std::memory_order_release);
   ctx_.metrics.http_requests("stream", 200).Increment();
   ctx_.metrics.client_connections(req_.stream_list()).Increment();
   ctx_.metrics.streams_opened(mode_name(req_.mode)).Increment();
@@ -376,6 +378,17 @@ void sse_session::sample_lag() {
             [self = shared_from_this()] { self->guarded("lag", [&] { self->on_sample_lag(); }); });
 }
 
+void sse_session::sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) {
+  net::post(writer_.get_executor(), [group = std::move(group)] {
+    for (const auto& m : group)
+      m->sample_lag_here();
+  });
+}
+
+void sse_session::sample_lag_here() {
+  guarded("lag", [&] { on_sample_lag(); });
+}
+
 void sse_session::on_sample_lag() {
   if (closed_ || !started_ || !source_)
     return;
@@ -419,6 +432,7 @@ void sse_session::close(const std::string& reason) {
     return;
   bool was_open = !closed_;
   closed_ = true;
+  lag_group_.store(nullptr, std::memory_order_release);
   heartbeat_.cancel();
   duration_timer_.cancel();
   set_lagging(false);

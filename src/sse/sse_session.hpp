@@ -5,6 +5,7 @@
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -57,6 +58,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
            std::shared_ptr<void> acted = {}) override;
   // Observes the stream's lag in the metrics (the server's once-a-second sampler). Thread-safe.
   void sample_lag() override;
+  const void* lag_group() const override { return lag_group_.load(std::memory_order_acquire); }
+  void sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) override;
+  void sample_lag_here() override;
 
   // The one line logged per closed stream (also for one that closed before its 200).
   static void log_close(const stream_request& req, double seconds, const stream_totals& totals,
@@ -119,7 +123,8 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;
-  bool started_ = false;  // the 200 header is queued
+  bool started_ = false;                         // the 200 header is queued
+  std::atomic<const void*> lag_group_{nullptr};  // the source's strand_key() while streaming
   // An end asked before start() ran (the drain may reach a session between its hand-over and
   // its start, which is posted to another strand in the shared mode): applied by do_start.
   std::optional<std::pair<std::string, std::chrono::milliseconds>> early_end_;
