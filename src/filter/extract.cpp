@@ -404,17 +404,12 @@ class walker {
     if (node == nullptr || node->members.empty())
       return 0;
     auto key = in_payload(key_in_copy);
-    // Most members are no path's: a key read as it is written starts with its first byte, one
-    // with an escape at least as far as that escape, so a key that starts with neither a
-    // backslash nor the first byte of a name is none of them.
-    if (key.empty() || key[0] != '\\') {
-      const auto could_be = [&](const std::string& name) {
-        return name.empty() ? key.empty() : !key.empty() && name[0] == key[0];
-      };
-      if (std::none_of(node->members.begin(), node->members.end(),
-                       [&](const auto& m) { return could_be(m.first); }))
-        return 0;
-    }
+    // Most members are no path's: a key is read as it is written at least up to its first
+    // escape, so one that starts with neither a backslash nor the first byte of a name is none
+    // of them (and only an empty key is the empty name).
+    if (key.empty() ? !node->empty_name
+                    : key[0] != '\\' && !node->name_starts.test(static_cast<unsigned char>(key[0])))
+      return 0;
     if (has_backslash(key_in_copy)) {
       unescape(key, work_.key);
       key = work_.key;

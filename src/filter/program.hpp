@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -164,6 +165,10 @@ struct trie_node {
   static constexpr std::size_t no_slot = static_cast<std::size_t>(-1);
   std::size_t slot = no_slot;
   std::vector<std::size_t> subtree_slots;  // slots at or below this node (reset on duplicates)
+  // The first bytes of the member names (a key that starts with none of them, nor with an
+  // escape, is none of them: the field reader's quick test); whether one name is empty.
+  std::bitset<256> name_starts;
+  bool empty_name = false;
 };
 
 class program {
