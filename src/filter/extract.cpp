@@ -239,12 +239,13 @@ class walker {
   void advance() { ++at_; }
 
   // The contents of the string token `t` (its quotes and the whitespace after it removed), in
-  // the copy.
-  static std::string_view contents(std::string_view t) {
+  // the copy; false if it is no whole string (cannot happen: stage 1 found it closed).
+  static bool contents(std::string_view t, std::string_view& out) {
     t = trimmed(t);
     if (t.size() < 2 || t.back() != '"')
-      return {};  // cannot happen: stage 1 found the string closed
-    return t.substr(1, t.size() - 2);
+      return false;
+    out = t.substr(1, t.size() - 2);
+    return true;
   }
   // The payload's bytes at those of the copy (the same but where mask() replaced some).
   std::string_view in_payload(std::string_view in_copy) const {
@@ -274,7 +275,10 @@ class walker {
       case '[':
         return array(node, depth, into);
       case '"': {
-        const auto raw = in_payload(contents(token()));
+        std::string_view in_copy;
+        if (!contents(token(), in_copy))
+          return false;
+        const auto raw = in_payload(in_copy);
         advance();
         if (into != nullptr) {
           into->t = value::type::string;
@@ -435,9 +439,9 @@ class walker {
       advance();
     } else {
       for (;;) {
-        if (first() != '"')
+        std::string_view key;
+        if (first() != '"' || !contents(token(), key))
           return false;
-        const auto key = contents(token());
         advance();
         if (first() != ':')
           return false;

@@ -474,6 +474,9 @@ TEST(FilterExtract, AgreesOnHandPickedPayloads) {
       R"({"x":tru,"a":1})",
       R"({"x":[1,{"y":nul}],"a":1})",
       R"({"x":01,"a":1})",
+      R"({"x":["s":[1]],"a":1})",  // a string and ':' where an element belongs
+      R"({"x":[["s":{"b":1}]],"a":1})",
+      R"([["a":[[1]]]])",
       R"({"a":1,"a":{"b":2}})",
       R"({"a":{"b":2},"a":3})",
       R"({"\u0061":{"b":"\u00e9"},"wiki":"en\"wiki"})",
