@@ -5,6 +5,7 @@ find_package(PkgConfig REQUIRED)
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka)
 pkg_check_modules(SYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)  # libre2-dev: =~ and !~ in filters
+find_package(simdjson 3 CONFIG REQUIRED)  # libsimdjson-dev: filters read payload fields On-Demand
 find_package(yaml-cpp REQUIRED)          # target: yaml-cpp (no namespace in 0.7)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog REQUIRED)

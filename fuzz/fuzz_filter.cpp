@@ -2,12 +2,17 @@
 // separated by 0x01, then 0x00 and a record payload. Compiling never fails other than with an
 // error that names a clause and a character inside it; a compiled filter's canonical form is
 // one line, compiles to itself and means the same on the payload; evaluation is deterministic.
+// The payload's fields are read by filter::extract() (simdjson On-Demand) exactly as by the
+// scanner it replaced (tests/support/filter_reference_scanner.cpp), slot for slot.
 #include <cstdint>
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "eventstreams/filter.hpp"
+#include "filter/program.hpp"
+#include "filter_reference_scanner.hpp"
 #include "fuzz_check.hpp"
 
 namespace ef = eventstreams::filter;
@@ -69,5 +74,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const bool first = made.filter->matches(record, work);
   check(made.filter->matches(record, work) == first, "evaluation is not deterministic");
   check(again.filter->matches(record, work) == first, "the canonical form means something else");
+
+  // The fields the canonical form reads, by both readers (the program built as compile() does).
+  ef::program prog;
+  ef::parse_counts counts;
+  check(!ef::parse_clause(canonical, 1, roomy, counts, prog.paths, prog.root),
+        "the canonical form does not parse as one clause");
+  prog.canonical = ef::normalise(prog.root, prog.paths, roomy);
+  ef::lower(prog);
+  ef::scratch theirs;
+  ef::extract(prog, record, work.get());
+  ef::reference::extract(prog, record, theirs.get());
+  const auto difference = ef::reference::slot_difference(prog, work.get(), theirs.get());
+  if (!difference.empty())
+    std::fprintf(stderr, "%s\n", difference.c_str());
+  check(difference.empty(), "extract() and the reference scanner read different fields");
   return 0;
 }

@@ -9,39 +9,8 @@
 namespace eventstreams::filter {
 
 bool parse_json_number(std::string_view text, number& out) noexcept {
-  // RFC 8259: -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-  std::size_t i = 0;
-  const auto digit = [&](std::size_t k) {
-    return k < text.size() && text[k] >= '0' && text[k] <= '9';
-  };
-  if (i < text.size() && text[i] == '-')
-    ++i;
-  if (!digit(i))
-    return false;
-  if (text[i] == '0')
-    ++i;
-  else
-    while (digit(i))
-      ++i;
   bool integral = true;
-  if (i < text.size() && text[i] == '.') {
-    integral = false;
-    if (!digit(++i))
-      return false;
-    while (digit(i))
-      ++i;
-  }
-  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
-    integral = false;
-    ++i;
-    if (i < text.size() && (text[i] == '+' || text[i] == '-'))
-      ++i;
-    if (!digit(i))
-      return false;
-    while (digit(i))
-      ++i;
-  }
-  if (i != text.size())
+  if (!json_number_grammar(text, integral))
     return false;
   const char* first = text.data();
   const char* last = text.data() + text.size();

@@ -291,6 +291,14 @@ void lower(program& prog) {
     prog.trie[at].slot = s;
   }
   collect_subtree(prog, 0);
+  for (auto& t : prog.trie) {
+    for (const auto& m : t.members) {
+      if (m.first.empty())
+        t.empty_name = true;
+      else
+        t.name_starts.set(static_cast<unsigned char>(m.first[0]));
+    }
+  }
   std::sort(prog.fields.begin(), prog.fields.end());
 }
 

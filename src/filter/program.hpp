@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <bitset>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -29,6 +30,48 @@ struct number {
 int compare_numbers(const number& a, const number& b) noexcept;
 // The number that the JSON number text `text` denotes, if it is one (RFC 8259 grammar).
 bool parse_json_number(std::string_view text, number& out) noexcept;
+// Whether `text` is a JSON number by the RFC 8259 grammar
+// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)? (exactly when parse_json_number accepts it);
+// `integral` when it has neither fraction nor exponent. Inline: the field reader checks every
+// number of a payload with it.
+inline bool json_number_grammar(std::string_view text, bool& integral) noexcept {
+  std::size_t i = 0;
+  const auto digit = [&](std::size_t k) {
+    return k < text.size() && text[k] >= '0' && text[k] <= '9';
+  };
+  if (i < text.size() && text[i] == '-')
+    ++i;
+  if (!digit(i))
+    return false;
+  if (text[i] == '0')
+    ++i;
+  else
+    while (digit(i))
+      ++i;
+  integral = true;
+  if (i < text.size() && text[i] == '.') {
+    integral = false;
+    if (!digit(++i))
+      return false;
+    while (digit(i))
+      ++i;
+  }
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    integral = false;
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-'))
+      ++i;
+    if (!digit(i))
+      return false;
+    while (digit(i))
+      ++i;
+  }
+  return i == text.size();
+}
+inline bool is_json_number(std::string_view text) noexcept {
+  bool integral = true;
+  return json_number_grammar(text, integral);
+}
 
 // A value written in a filter. A bare token always has its string form and may also have a
 // number, bool or null form; a quoted one has only the string form (docs/api.md).
@@ -122,6 +165,10 @@ struct trie_node {
   static constexpr std::size_t no_slot = static_cast<std::size_t>(-1);
   std::size_t slot = no_slot;
   std::vector<std::size_t> subtree_slots;  // slots at or below this node (reset on duplicates)
+  // The first bytes of the member names (a key that starts with none of them, nor with an
+  // escape, is none of them: the field reader's quick test); whether one name is empty.
+  std::bitset<256> name_starts;
+  bool empty_name = false;
 };
 
 class program {
