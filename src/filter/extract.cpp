@@ -55,10 +55,10 @@ int hex4(std::string_view s, std::size_t at) {
   return v;
 }
 
-// Decodes the escapes of a JSON string's contents (no quotes) into `out`. A lone surrogate
-// becomes U+FFFD, as the JSON parsers we are compared against (nlohmann) refuse it anyway.
+}  // namespace
+
 // (simdjson's own unescaping is not used: it refuses what this has always accepted.)
-void unescape(std::string_view raw, std::string& out) {
+void unescape_json_string(std::string_view raw, std::string& out) {
   out.clear();
   for (std::size_t i = 0; i < raw.size(); ++i) {
     if (raw[i] != '\\' || i + 1 >= raw.size()) {
@@ -93,6 +93,8 @@ void unescape(std::string_view raw, std::string& out) {
     }
   }
 }
+
+namespace {
 
 constexpr bool is_space(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -257,7 +259,7 @@ class walker {
     if (work_.decoded_used == pool.size())
       pool.push_back(std::make_unique<std::string>());
     auto& s = *pool[work_.decoded_used++];
-    unescape(raw, s);
+    unescape_json_string(raw, s);
     return s;
   }
 
@@ -415,7 +417,7 @@ class walker {
                     : key[0] != '\\' && !node->name_starts.test(static_cast<unsigned char>(key[0])))
       return 0;
     if (has_backslash(key_in_copy)) {
-      unescape(key, work_.key);
+      unescape_json_string(key, work_.key);
       key = work_.key;
     }
     for (const auto& [name, index] : node->members) {
@@ -543,15 +545,6 @@ class walker {
   const std::uint32_t* at_;
 };
 
-void clear_payload_slots(const program& prog, scratch::state& work) {
-  for (std::size_t s = 0; s < prog.paths.size(); ++s) {
-    if (prog.paths[s].meta == pseudo::none) {
-      work.slots[s] = value{};
-      work.elements[s].clear();
-    }
-  }
-}
-
 // Reads the payload into the slots; false when it is not one JSON value.
 bool read_payload(const program& prog, std::string_view payload, scratch::state& work) {
   if (payload.empty())
@@ -571,7 +564,16 @@ bool read_payload(const program& prog, std::string_view payload, scratch::state&
 
 }  // namespace
 
-void extract(const program& prog, const record_view& record, scratch::state& work) {
+void clear_payload_slots(const program& prog, scratch::state& work) {
+  for (std::size_t s = 0; s < prog.paths.size(); ++s) {
+    if (prog.paths[s].meta == pseudo::none) {
+      work.slots[s] = value{};
+      work.elements[s].clear();
+    }
+  }
+}
+
+void begin_extract(const program& prog, const record_view& record, scratch::state& work) {
   const auto n = prog.paths.size();
   if (work.slots.size() < n) {
     work.slots.resize(n);
@@ -611,6 +613,10 @@ void extract(const program& prog, const record_view& record, scratch::state& wor
         break;
     }
   }
+}
+
+void extract(const program& prog, const record_view& record, scratch::state& work) {
+  begin_extract(prog, record, work);
   if (prog.reads_payload && !read_payload(prog, record.value, work))
     clear_payload_slots(prog, work);  // not JSON: no fields, whatever was read before
 }

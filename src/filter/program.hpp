@@ -225,6 +225,16 @@ std::string path_text(const path& p);
 // Orders children for evaluation (cheap predicates first) and builds the extraction trie.
 void lower(program& prog);
 
+// Decodes the escapes of a JSON string's contents (no quotes) into `out` (cleared first). A lone
+// surrogate becomes U+FFFD, as the JSON parsers we are compared against (nlohmann) refuse it.
+void unescape_json_string(std::string_view raw, std::string& out);
+
+// The start of every reader of slots: `work` sized for `prog`, every slot reset, the
+// pseudo-fields ($topic, $partition, ...) filled from `record`.
+void begin_extract(const program& prog, const record_view& record, scratch::state& work);
+// Resets the payload's slots (a payload that is not JSON has no fields).
+void clear_payload_slots(const program& prog, scratch::state& work);
+
 // Reads the slots of `prog` from `record` in one pass over the payload.
 void extract(const program& prog, const record_view& record, scratch::state& work);
 

@@ -12,75 +12,8 @@
 namespace eventstreams::filter::reference {
 namespace {
 
-// Appends code point `cp` as UTF-8.
-void append_utf8(std::string& out, std::uint32_t cp) {
-  if (cp < 0x80) {
-    out.push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out.push_back(static_cast<char>(0xc0 | (cp >> 6)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else if (cp < 0x10000) {
-    out.push_back(static_cast<char>(0xe0 | (cp >> 12)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  } else {
-    out.push_back(static_cast<char>(0xf0 | (cp >> 18)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3f)));
-    out.push_back(static_cast<char>(0x80 | (cp & 0x3f)));
-  }
-}
-
-int hex4(std::string_view s, std::size_t at) {
-  if (at + 4 > s.size())
-    return -1;
-  int v = 0;
-  for (std::size_t i = at; i < at + 4; ++i) {
-    const int d = hex_value(s[i]);
-    if (d < 0)
-      return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
-// Decodes the escapes of a JSON string's contents (no quotes) into `out`. A lone surrogate
-// becomes U+FFFD, as the JSON parsers we are compared against (nlohmann) refuse it anyway.
-void unescape(std::string_view raw, std::string& out) {
-  out.clear();
-  for (std::size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '\\' || i + 1 >= raw.size()) {
-      out.push_back(raw[i]);
-      continue;
-    }
-    const char e = raw[++i];
-    switch (e) {
-      case 'u': {
-        int cp = hex4(raw, i + 1);
-        if (cp < 0) {
-          out.push_back('u');
-          break;
-        }
-        i += 4;
-        if (cp >= 0xd800 && cp <= 0xdbff && i + 2 < raw.size() && raw[i + 1] == '\\' &&
-            raw[i + 2] == 'u') {
-          const int lo = hex4(raw, i + 3);
-          if (lo >= 0xdc00 && lo <= 0xdfff) {
-            cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            i += 6;
-          }
-        }
-        if (cp >= 0xd800 && cp <= 0xdfff)
-          cp = 0xfffd;
-        append_utf8(out, static_cast<std::uint32_t>(cp));
-        break;
-      }
-      default:
-        out.push_back(json_escaped_char(e));
-        break;
-    }
-  }
-}
+// Escapes are decoded by the module's own filter::unescape_json_string (src/filter/extract.cpp),
+// whose results the nlohmann reference of filter_differential_test checks on its own.
 
 class walker {
  public:
@@ -136,7 +69,7 @@ class walker {
     if (work_.decoded_used == pool.size())
       pool.push_back(std::make_unique<std::string>());
     auto& s = *pool[work_.decoded_used++];
-    unescape(raw, s);
+    unescape_json_string(raw, s);
     return s;
   }
 
@@ -193,7 +126,7 @@ class walker {
     if (node == nullptr || node->members.empty())
       return 0;
     if (escaped) {
-      unescape(key, work_.key);
+      unescape_json_string(key, work_.key);
       key = work_.key;
     }
     for (const auto& [name, index] : node->members) {
@@ -327,57 +260,10 @@ class walker {
   bool failed_ = false;
 };
 
-void clear_payload_slots(const program& prog, scratch::state& work) {
-  for (std::size_t s = 0; s < prog.paths.size(); ++s) {
-    if (prog.paths[s].meta == pseudo::none) {
-      work.slots[s] = value{};
-      work.elements[s].clear();
-    }
-  }
-}
-
 }  // namespace
 
 void extract(const program& prog, const record_view& record, scratch::state& work) {
-  const auto n = prog.paths.size();
-  if (work.slots.size() < n) {
-    work.slots.resize(n);
-    work.elements.resize(n);
-  }
-  work.decoded_used = 0;
-  for (std::size_t s = 0; s < n; ++s) {
-    value& v = work.slots[s];
-    v = value{};
-    work.elements[s].clear();
-    switch (prog.paths[s].meta) {
-      case pseudo::none:
-        break;
-      case pseudo::topic:
-        v.t = value::type::string;
-        v.str = record.topic;
-        break;
-      case pseudo::partition:
-        v.t = value::type::number;
-        v.num = {true, record.partition, 0};
-        break;
-      case pseudo::offset:
-        v.t = value::type::number;
-        v.num = {true, record.offset, 0};
-        break;
-      case pseudo::timestamp:
-        if (record.timestamp >= 0) {
-          v.t = value::type::number;
-          v.num = {true, record.timestamp, 0};
-        }
-        break;
-      case pseudo::key:
-        if (record.key) {
-          v.t = value::type::string;
-          v.str = *record.key;
-        }
-        break;
-    }
-  }
+  begin_extract(prog, record, work);
   if (!prog.reads_payload)
     return;
   walker w(prog, work, record.value);
