@@ -41,8 +41,8 @@ class position_vector {
   void jump(std::size_t i, std::int64_t next_offset);
   // Moves entry `i` forward to `next_offset` past records consumed elsewhere (the shared mode's
   // filtered cohorts, docs/api.md §11), with the timestamp of the last of them that had one
-  // (none: the entry keeps its own). Never moves an entry back.
-  void move_to(std::size_t i, std::int64_t next_offset, std::optional<std::int64_t> timestamp_ms);
+  // (none: the entry keeps its own). Never moves an entry back: whether it moved.
+  bool move_to(std::size_t i, std::int64_t next_offset, std::optional<std::int64_t> timestamp_ms);
 
   // The JSON array, e.g.
   // [{"topic":"a","partition":0,"offset":12,"timestamp":1532031066001},{"topic":"b","partition":0,"offset":3}]

@@ -80,7 +80,8 @@ class stream_format {
 
   // Shared mode, filtered cohorts: moves position `i` past records the filter rejected without
   // stepping them one by one (docs/api.md §11); `timestamp_ms` as position_vector::move_to.
-  void skip_to(std::size_t i, std::int64_t next_offset, std::optional<std::int64_t> timestamp_ms);
+  // Whether the position moved (never back).
+  bool skip_to(std::size_t i, std::int64_t next_offset, std::optional<std::int64_t> timestamp_ms);
 
   // Shared mode: the stream's events were written from bytes framed for many streams with
   // equal positions; from here the id-only blocks, the error event and the pre-end block carry

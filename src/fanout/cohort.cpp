@@ -80,11 +80,9 @@ void cohort::step(const spliced_record& rec) {
 }
 
 void cohort::skip_to(std::size_t index, const partition_position& head, std::uint32_t records) {
-  // Nothing to move for a cohort that started ahead of the hub (step()'s guard).
-  if (records == 0 || index >= format_.positions().size() ||
-      head.next_offset <= format_.positions().at(index).next_offset)
+  // Nothing moves for a cohort that started ahead of the hub (step()'s guard): nothing counted.
+  if (records == 0 || !format_.skip_to(index, head.next_offset, head.timestamp))
     return;
-  format_.skip_to(index, head.next_offset, head.timestamp);
   skipped_filter_ += records;
   moved_after_event_ = true;
   records_ += records;

@@ -75,16 +75,17 @@ void position_vector::jump(std::size_t i, std::int64_t next_offset) {
   dirty_ = true;
 }
 
-void position_vector::move_to(std::size_t i, std::int64_t next_offset,
+bool position_vector::move_to(std::size_t i, std::int64_t next_offset,
                               std::optional<std::int64_t> timestamp_ms) {
   partition_position& p = positions_.at(i);
   if (next_offset <= p.next_offset)
-    return;
+    return false;
   p.next_offset = next_offset;
   if (timestamp_ms)
     p.timestamp = timestamp_ms;
   render_entry(i);
   dirty_ = true;
+  return true;
 }
 
 const std::string& position_vector::id() {

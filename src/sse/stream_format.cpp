@@ -89,12 +89,12 @@ record_outcome stream_format::record(const spliced_record& rec, std::string& out
   return record_outcome::sent;
 }
 
-void stream_format::skip_to(std::size_t i, std::int64_t next_offset,
+bool stream_format::skip_to(std::size_t i, std::int64_t next_offset,
                             std::optional<std::int64_t> timestamp_ms) {
-  if (i >= positions_.size() || next_offset <= positions_.at(i).next_offset)
-    return;
-  positions_.move_to(i, next_offset, timestamp_ms);
+  if (i >= positions_.size() || !positions_.move_to(i, next_offset, timestamp_ms))
+    return false;
   id_moved_ = true;
+  return true;
 }
 
 void stream_format::gap(const position_gap& g, std::string& out) {
