@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "eventstreams/filter.hpp"
+#include "random_picks.hpp"
 
 namespace ef = eventstreams::filter;
 using nlohmann::json;
@@ -180,14 +181,9 @@ bool reference(const ref_node& n, const json& event) {
 
 // ---- random filters and events ----
 
-class generator {
+class generator : public eventstreams::test::random_picks {
  public:
-  explicit generator(std::uint32_t seed) : rng_(seed) {}
-
-  std::size_t pick(std::size_t n) {
-    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
-  }
-  bool coin(int percent) { return static_cast<int>(pick(100)) < percent; }
+  using random_picks::random_picks;
 
   ref_path path() {
     static const std::vector<std::string> texts = {
@@ -367,9 +363,6 @@ class generator {
     }
     return "";
   }
-
- private:
-  std::mt19937 rng_;
 };
 
 TEST(FilterDifferential, CompiledEvaluatorAgreesWithTheDomReference) {

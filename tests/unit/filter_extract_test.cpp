@@ -17,6 +17,7 @@
 #include "eventstreams/filter.hpp"
 #include "filter/program.hpp"
 #include "filter_reference_scanner.hpp"
+#include "random_picks.hpp"
 
 namespace ef = eventstreams::filter;
 
@@ -179,18 +180,9 @@ const std::vector<std::string> bad_scalars = {
     "tru", "nul", "TRUE", "truex", "nulll", "falsy", "1-2", "--1",  "1..2", "'a'",      "x",
 };
 
-class generator {
+class generator : public eventstreams::test::random_picks {
  public:
-  explicit generator(std::uint32_t seed) : rng_(seed) {}
-
-  std::size_t pick(std::size_t n) {
-    return std::uniform_int_distribution<std::size_t>(0, n - 1)(rng_);
-  }
-  bool coin(int percent) { return static_cast<int>(pick(100)) < percent; }
-  template <typename T>
-  const T& one_of(const std::vector<T>& v) {
-    return v[pick(v.size())];
-  }
+  using random_picks::random_picks;
 
   std::string space() {
     static const std::vector<std::string> spaces = {"", "", "", " ", "\n", "\t", "\r\n  "};
@@ -330,9 +322,6 @@ class generator {
       paths.push_back(pseudo_path(ef::pseudo::key, "$key"));
     return program_of(std::move(paths));
   }
-
- private:
-  std::mt19937 rng_;
 };
 
 // Every path of up to two segments over the names, and a few deeper ones: reads most of what a
