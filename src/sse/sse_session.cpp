@@ -374,8 +374,7 @@ void sse_session::end(std::string reason, std::chrono::milliseconds retry,
 }
 
 void sse_session::sample_lag() {
-  net::post(writer_.get_executor(),
-            [self = shared_from_this()] { self->guarded("lag", [&] { self->on_sample_lag(); }); });
+  net::post(writer_.get_executor(), [self = shared_from_this()] { self->sample_lag_here(); });
 }
 
 void sse_session::sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) {
