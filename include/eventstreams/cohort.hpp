@@ -36,6 +36,10 @@ struct framed_chunk {
   std::uint32_t skipped_not_json = 0;
   std::uint32_t skipped_filter = 0;            // records the cohort's filter did not match
   std::vector<std::int64_t> event_timestamps;  // of each event with one, ms (delivery lag)
+  // The cohort is catching up from the partition rings (a resumed request): the hub steps it
+  // with more of them when its member takes this chunk (it tells the hub, which keeps at most
+  // fanout.cohort_window bytes ahead of the member).
+  bool pull = false;
   // Not empty: the cohort ended here on a Kafka error of this kind (no chunk follows); its
   // members end with an error event, as a per-connection stream would (docs/api.md §5.5).
   std::string error;
@@ -91,8 +95,11 @@ class cohort {
   // `records` records its filter rejected, before its next event or at a progress tick.
   void skip_to(std::size_t index, const partition_position& head, std::uint32_t records);
   // Publishes the batch stepped since the last publish as one chunk linked after tail();
-  // returns it, or null when nothing was stepped.
-  std::shared_ptr<const framed_chunk> publish();
+  // returns it, or null when nothing was stepped. `pull`: framed_chunk::pull.
+  std::shared_ptr<const framed_chunk> publish(bool pull = false);
+  // Framed bytes published so far, and those stepped but not yet published.
+  std::uint64_t published_bytes() const noexcept { return bytes_; }
+  std::size_t open_bytes() const noexcept { return body_.size(); }
   // Ends this cohort on a Kafka error: returns the error chunk, linked after tail().
   std::shared_ptr<const framed_chunk> fail(std::string kind, std::string detail);
   // Ends this cohort: its members continue in `into` after into.tail() (equal positions

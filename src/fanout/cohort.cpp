@@ -88,11 +88,12 @@ void cohort::skip_to(std::size_t index, const partition_position& head, std::uin
   records_ += records;
 }
 
-std::shared_ptr<const framed_chunk> cohort::publish() {
+std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
   if (records_ == 0)
     return nullptr;
   auto c = std::make_shared<framed_chunk>();
   c->cohort = id_;
+  c->pull = pull;
   if (chunked_) {
     c->bytes.reserve(body_.size() + 16);
     append_http_chunk(c->bytes, body_);

@@ -148,6 +148,10 @@ struct hub::entry {
   std::vector<std::size_t> parts;                  // per cohort position: the hub's partition index
   std::shared_ptr<const filter::compiled> filter;  // null: every record is stepped
   std::vector<std::uint64_t> synced;  // filtered: per position, counts_ when it last moved
+  // Catching up from the rings (a resumed request, docs/api.md §11): not yet a reader of its
+  // partitions; replay() steps it with their records while its member keeps up.
+  bool replaying = false;
+  std::uint64_t consumed = 0;  // the member's end_bytes, from its pulls
   bool touched = false;
   bool failed = false;  // ended on a Kafka error: dropped after this batch
 };
@@ -481,11 +485,101 @@ void hub::after_batch(bool sweep) {
     drop(id);
   cohort_count_ = cohorts_.size();
   metrics_.fanout_cohorts().Set(static_cast<double>(cohorts_.size()));
+  post(std::move(tails));
+}
+
+// One post per shard: each wakes its members of those cohorts.
+void hub::post(std::vector<advance> tails) {
   if (tails.empty())
     return;
   auto shared = std::make_shared<const std::vector<advance>>(std::move(tails));
   for (auto& shard : shards_)
     net::post(shard->executor(), [s = shard.get(), shared] { s->advanced(*shared); });
+}
+
+// A member of a catching-up cohort took a chunk: the cohort's chain may grow again.
+void hub::pull(std::uint64_t id, std::uint64_t consumed) {
+  auto it = cohorts_.find(id);
+  if (it == cohorts_.end())
+    return;
+  auto& e = *it->second;
+  if (!e.replaying || e.failed)
+    return;
+  e.consumed = std::max(e.consumed, consumed);
+  std::vector<advance> tails;
+  replay(e, tails);
+  post(std::move(tails));
+}
+
+// Steps a catching-up cohort with the ring records of its partitions from its positions, in the
+// order the hub read them (seq), while its chain holds less than fanout.cohort_window bytes its
+// member has not taken; in chunks of a quarter of that, each marked for the member to pull the
+// next. Once no record is left it reads live: it has stepped every record of its partitions the
+// hub read, and the drains step the next ones (docs/api.md §11). Its positions move exactly as a
+// per-connection stream's from the same start would (the same stream_format step); a record the
+// rings no longer hold ends it as an overrun at an event boundary, and the client resumes.
+void hub::replay(entry& e, std::vector<advance>& tails) {
+  auto& c = *e.c;
+  const std::uint64_t window = cfg_.fanout.cohort_window;
+  const std::size_t slice = std::max<std::size_t>(window / 4, 4096);
+  std::vector<std::optional<ring_cursor>> next(c.size());
+  for (std::size_t i = 0; i < c.size(); ++i) {
+    auto found = rings_[e.parts[i]].find(c.positions().at(i).next_offset);
+    if (found.status == ring_lookup::before_ring) {
+      if (auto chunk = c.publish())
+        tails.push_back({c.id(), std::move(chunk)});
+      tails.push_back({c.id(), c.fail("overrun", "the shared consumer's recent records moved on")});
+      e.failed = true;
+      return;
+    }
+    if (found.status == ring_lookup::found)
+      next[i] = std::move(found.cursor);
+  }
+  std::uint64_t stepped = 0;
+  spliced_record s;
+  while (c.published_bytes() < e.consumed + window) {
+    std::size_t at = next.size();
+    std::uint64_t seq = 0;
+    for (std::size_t i = 0; i < next.size(); ++i) {
+      if (next[i] && (at == next.size() || next[i]->record().seq < seq)) {
+        at = i;
+        seq = next[i]->record().seq;
+      }
+    }
+    if (at == next.size()) {
+      metrics_.fanout_replayed_records().Increment(static_cast<double>(stepped));
+      return go_live(e, tails);
+    }
+    const auto r = next[at]->record();
+    s.index = at;
+    s.offset = r.offset;
+    s.timestamp = r.timestamp;
+    s.json = !(r.flags & ring_flag::not_json);
+    s.canary = (r.flags & ring_flag::canary) != 0;
+    s.data = r.json;
+    c.step(s);
+    ++stepped;
+    if (rings_[e.parts[at]].next(*next[at]) != ring_step::record)
+      next[at].reset();
+    if (c.open_bytes() >= slice) {
+      if (auto chunk = c.publish(true))
+        tails.push_back({c.id(), std::move(chunk)});
+    }
+  }
+  metrics_.fanout_replayed_records().Increment(static_cast<double>(stepped));
+  if (auto chunk = c.publish(true))
+    tails.push_back({c.id(), std::move(chunk)});
+}
+
+// A catching-up cohort that stepped every record the hub read of its partitions: from now on
+// the drains step it; a cohort with equal positions absorbs it at the next batch.
+void hub::go_live(entry& e, std::vector<advance>& tails) {
+  e.replaying = false;
+  for (std::size_t i = 0; i < e.parts.size(); ++i)
+    readers_[e.parts[i]].push_back({&e, i});
+  if (auto chunk = e.c->publish())
+    tails.push_back({e.c->id(), std::move(chunk)});
+  touch(e);
 }
 
 void hub::release(std::uint64_t id) {
@@ -523,6 +617,8 @@ void hub::drop(std::uint64_t id) {
 }
 
 bool hub::current(const entry& e) const {
+  if (e.replaying)
+    return false;
   for (std::size_t i = 0; i < e.synced.size(); ++i) {
     if (e.synced[i] != counts_[e.parts[i]])
       return false;
@@ -608,13 +704,22 @@ std::optional<join_result> hub::do_join(const join_request& req) {
       if (i >= req.ends.size() || req.ends[i].topic != h.topic ||
           req.ends[i].partition != h.partition)
         return std::nullopt;  // partitions added since the hub started
-      positions.push_back(
-          {h.topic, h.partition, std::max(h.next_offset, req.ends[i].next_offset), std::nullopt});
-      parts.push_back(first + static_cast<std::size_t>(p));
+      const auto part = first + static_cast<std::size_t>(p);
+      // A resumed request starts exactly at its positions; the rings must hold every record
+      // from there (docs/api.md §11). Else its own consumer serves it.
+      if (req.exact &&
+          rings_[part].find(req.ends[i].next_offset).status == ring_lookup::before_ring)
+        return std::nullopt;
+      positions.push_back(req.exact
+                              ? req.ends[i]
+                              : partition_position{h.topic, h.partition,
+                                                   std::max(h.next_offset, req.ends[i].next_offset),
+                                                   std::nullopt});
+      parts.push_back(part);
     }
   }
-  if (positions.size() != req.ends.size())
-    return std::nullopt;
+  if (positions.size() != req.ends.size() || (req.exact && req.filter))
+    return std::nullopt;  // a filtered resume: its own consumer (the rings keep no keys)
   position_vector pv(positions);
   auto pass = stream_format::canary_policy(req.topics, req.topic_passes, pv);
   std::string set;
@@ -637,7 +742,7 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     for (auto id : it->second) {
       auto& e = *cohorts_.at(id);
       auto token = e.token.lock();
-      if (!token || e.failed)
+      if (!token || e.failed || e.replaying)
         continue;
       if (e.filter)
         sync(e);  // its positions now (published with the next batch or tick)
@@ -661,7 +766,8 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     delete t;
   });
   e->token = token;
-  for (std::size_t i = 0; i < parts.size(); ++i) {
+  e->replaying = req.exact;
+  for (std::size_t i = 0; i < parts.size() && !req.exact; ++i) {
     if (!req.filter) {
       readers_[parts[i]].push_back({e.get(), i});
       continue;
@@ -674,8 +780,16 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   r.token = std::move(token);
   r.after = e->c->tail();
   sets_[set].push_back(id);
-  cohorts_.emplace(id, std::move(e));
+  auto& added = *cohorts_.emplace(id, std::move(e)).first->second;
   cohort_count_ = cohorts_.size();
+  if (added.replaying) {
+    r.pull = [this, id](std::uint64_t consumed) {
+      net::post(io_, [this, id, consumed] { pull(id, consumed); });
+    };
+    std::vector<advance> tails;
+    replay(added, tails);
+    post(std::move(tails));
+  }
   return r;
 }
 

@@ -102,6 +102,10 @@ struct join_request {
   // The request's filter (docs/api.md "Server-side filters"), or null: part of the cohort key,
   // evaluated by the hub once per record per distinct filter.
   std::shared_ptr<const filter::compiled> filter;
+  // A resumed request (Last-Event-ID, since): `ends` are its exact start positions. The hub
+  // serves it only when its partition rings hold every record from there (docs/api.md §11):
+  // the member's cohort replays them, then reads live.
+  bool exact = false;
 };
 
 struct join_result {
@@ -109,6 +113,9 @@ struct join_result {
   std::shared_ptr<const framed_chunk> after;  // the member reads the chunks after this one
   std::vector<partition_position> positions;  // its start positions
   std::vector<bool> pass_canary;              // per position
+  // Set for a cohort that catches up from the rings: the member calls it with the end_bytes of
+  // each chunk marked framed_chunk::pull it takes (from any thread).
+  std::function<void(std::uint64_t)> pull;
 };
 
 class hub {
@@ -162,6 +169,10 @@ class hub {
   void drop(std::uint64_t id);
   void release(std::uint64_t id);
   void fail_readers(const source_error& error);
+  void pull(std::uint64_t id, std::uint64_t consumed);
+  void replay(entry& e, std::vector<advance>& tails);
+  void go_live(entry& e, std::vector<advance>& tails);
+  void post(std::vector<advance> tails);
   void keep_in_ring(const source_record& rec, const spliced_record& s);
   void seal_rings();
   std::optional<join_result> do_join(const join_request& req);

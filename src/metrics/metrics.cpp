@@ -206,6 +206,18 @@ metrics::metrics()
                                    "partition (bounded by fanout.ring.max_bytes)")
                              .Register(*registry_)
                              .Add({})),
+      fanout_resumes_(BuildCounter()
+                          .Name("eventstreams_fanout_resumes_total")
+                          .Help("Shared mode: resumed requests (Last-Event-ID, since) of shared "
+                                "streams, by where they were read from: ring (the shared "
+                                "consumer's recent records) or kafka (their own consumer)")
+                          .Register(*registry_)),
+      fanout_replayed_records_(BuildCounter()
+                                   .Name("eventstreams_fanout_replayed_records_total")
+                                   .Help("Shared mode: records replayed from the rings to "
+                                         "resumed requests catching up")
+                                   .Register(*registry_)
+                                   .Add({})),
       stream_config_fetches_(BuildCounter()
                                  .Name("eventstreams_stream_config_fetches_total")
                                  .Help("Fetches of stream_config.uri, by result: ok, "

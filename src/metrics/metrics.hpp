@@ -88,6 +88,14 @@ class metrics {
   prometheus::Counter& fanout_records() { return fanout_records_; }
   prometheus::Counter& fanout_filter_evaluations() { return fanout_filter_evaluations_; }
   prometheus::Gauge& fanout_ring_bytes() { return fanout_ring_bytes_; }
+  // Shared mode: resumed requests (Last-Event-ID, since) by where they were read from: "ring"
+  // (the shared consumer's recent records, docs/api.md §11) or "kafka" (their own consumer).
+  prometheus::Counter& fanout_resumes(const std::string& from) {
+    return fanout_resumes_.Add({{"from", from}});
+  }
+  // Shared mode: records replayed from the rings to resumed requests (one per record per
+  // catching-up group).
+  prometheus::Counter& fanout_replayed_records() { return fanout_replayed_records_; }
 
   // Fetches of the stream config (docs/api.md, "Streams from EventStreamConfig"), by result:
   // ok, unreachable, timeout, http_error, too_large, invalid.
@@ -137,6 +145,8 @@ class metrics {
   prometheus::Counter& fanout_records_;
   prometheus::Counter& fanout_filter_evaluations_;
   prometheus::Gauge& fanout_ring_bytes_;
+  prometheus::Family<prometheus::Counter>& fanout_resumes_;
+  prometheus::Counter& fanout_replayed_records_;
   prometheus::Family<prometheus::Counter>& stream_config_fetches_;
   prometheus::Family<prometheus::Gauge>& stream_config_age_;
   std::atomic<std::int64_t> stream_config_fetched_at_{0};  // 0 = never

@@ -9,6 +9,7 @@ hub_source::hub_source(fanout::hub_shard& shard, fanout::join_result joined, std
     : shard_(shard),
       token_(std::move(joined.token)),
       cursor_(std::move(joined.after)),
+      pull_(std::move(joined.pull)),
       window_(window) {}
 
 // Destroyed on the blocking pool after close() ran on the strand (retire()).
@@ -48,6 +49,12 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
     auto next = cursor_->next_shared();
     if (!next)
       break;
+    if (next->error == "overrun") {
+      // Catching up, it fell behind what the rings keep: ended as an overrun (the next poll).
+      overrun_ = true;
+      cursor_.reset();
+      break;
+    }
     if (!next->error.empty()) {
       // The cohort ended on a Kafka error: the member ends with an error event.
       cursor_ = next;
@@ -62,6 +69,8 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
       shard_.move(*this, token_->id);
       continue;
     }
+    if (next->pull && pull_)
+      pull_(next->end_bytes);  // the hub steps its cohort further from the rings
     cursor_ = next;
     out[n++] = std::move(next);
   }
@@ -130,6 +139,7 @@ void hub_source::close() {
   }
   cursor_.reset();
   token_.reset();
+  pull_ = nullptr;
 }
 
 }  // namespace eventstreams

@@ -4,6 +4,7 @@
 // fanout.cohort_window behind its cohort.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -40,6 +41,7 @@ class hub_source final : public event_source, public fanout::shard_member {
   fanout::hub_shard& shard_;
   std::shared_ptr<const fanout::cohort_token> token_;
   std::shared_ptr<const framed_chunk> cursor_;  // the last chunk handed out
+  std::function<void(std::uint64_t)> pull_;     // catching up from the rings: the hub's
   std::size_t window_;
   net::any_io_executor executor_;
   wait_handler waiting_;

@@ -120,9 +120,10 @@ void stream_opener::run() {
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
-  // Shared mode serves the live end, filtered or not; a resume is served per connection
-  // (docs/api.md §11).
-  use_hub_ = ctx_.hub && req_.selection.shared && req_.entries.empty() && !req_.since;
+  // Shared mode serves the live end, filtered or not, and the unfiltered resumes whose records
+  // its rings still hold (docs/api.md §11); the other resumes are served per connection.
+  resumed_ = !req_.entries.empty() || req_.since.has_value();
+  use_hub_ = ctx_.hub && req_.selection.shared && !(resumed_ && req_.filter);
   look_up_start();
 }
 
@@ -169,6 +170,9 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
   // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
   char probe;
   r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+  // A resume that starts with a gap event (docs/api.md §5.4) is served per connection.
+  if (!r.error && use_hub_ && !r.gaps.empty())
+    use_hub_ = false;
   // Shared mode: the ends looked up are where the member starts; the hub's consumer serves it,
   // once it reads (it starts with the process: a request that comes first waits for it).
   if (!r.error && !r.abandoned && use_hub_ && !ctx_.hub->wait_ready(deadline))
@@ -187,6 +191,7 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
 void stream_opener::join_hub(std::vector<partition_position> positions) {
   fanout::join_request jr{req_.selection.topics, req_.selection.pass_canary, req_.body,
                           req_.chunked,          std::move(positions),       req_.filter};
+  jr.exact = resumed_;
   ctx_.hub->join(std::move(jr), [self = shared_from_this()](auto joined) {
     net::post(self->executor_, [self, joined = std::move(joined)]() mutable {
       self->guarded("start", [&] { self->on_joined(std::move(joined)); });
@@ -200,8 +205,8 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
   if (ending_)
     return close(end_reason_);
   if (!joined) {
-    // The hub cannot serve it (a topic added by a reload, partitions it does not read): per
-    // connection, looked up again.
+    // The hub cannot serve it (a topic added by a reload, partitions it does not read, a resume
+    // from before its rings): per connection, looked up again.
     use_hub_ = false;
     return look_up_start();
   }
@@ -220,6 +225,8 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
     return close("client error: " + ec.message());
   shard_stream_.emplace(std::move(moved));
   auto positions = joined->positions;
+  if (resumed_)
+    ctx_.metrics.fanout_resumes("ring").Increment();
   source_ = std::make_unique<hub_source>(shard, std::move(*joined), ctx_.cfg.fanout.cohort_window);
   req_.mode = delivery_mode::shared;
   start(std::move(positions));
@@ -238,6 +245,8 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
   if (use_hub_)
     return join_hub(std::move(r->positions));
+  if (resumed_ && ctx_.hub && req_.selection.shared)
+    ctx_.metrics.fanout_resumes("kafka").Increment();
   start(std::move(r->positions), std::move(r->gaps));
 }
 

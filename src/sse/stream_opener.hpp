@@ -81,6 +81,7 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   std::unique_ptr<event_source> source_;
   std::weak_ptr<sse_session> session_;  // set by the hand-off
   bool use_hub_ = false;                // the shared mode serves it (decided before the lookups)
+  bool resumed_ = false;                // Last-Event-ID or since: it starts at exact positions
   bool registered_ = false;
   bool handed_off_ = false;  // the socket went to the session (or is going: see start())
   bool closed_ = false;

@@ -429,7 +429,7 @@ TEST(Fanout, WithAFlushDelayEveryEventStillArrivesAndTheBytesAreTheSame) {
   }
 }
 
-TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
+TEST(Fanout, RequestsMixingModesAreServedPerConnectionAndResumesByTheSharedConsumer) {
   mock_cluster cluster(1);
   cluster.create_topics({{"mix.s", 1}, {"mix.p", 1}});
   auto cfg =
@@ -442,19 +442,139 @@ TEST(Fanout, ResumesAndRequestsMixingModesAreServedPerConnection) {
   daemon_process d(yaml);
   auto shared = open_stream(d.port(), "/v2/stream/s");
   auto mixed = open_stream(d.port(), "/v2/stream/s,p");
+  // Both start where the shared consumer started (the topic is empty): its rings serve them.
   auto resumed =
       open_stream(d.port(), "/v2/stream/s",
                   {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
   auto since = open_stream(d.port(), "/v2/stream/s?since=1700000000000");
+  // A filtered resume is served per connection (the rings keep no record keys).
+  auto filtered =
+      open_stream(d.port(), "/v2/stream/s?filter=n=0",
+                  {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
   test_producer p(cluster.bootstrap());
   p.produce("mix.s", 0, value_for(0, "s"), 1700000000000);
   ASSERT_TRUE(p.flush());
-  for (auto* c : {shared.get(), mixed.get(), resumed.get(), since.get()})
+  for (auto* c : {shared.get(), mixed.get(), resumed.get(), since.get(), filtered.get()})
     ASSERT_TRUE(c->read_events(1, 20s)) << describe(*c);
-  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 3);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"per_connection\""),
-            3);
-  EXPECT_EQ(shared->events()[0].data, mixed->events()[0].data);
+            2);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 2);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
+  for (auto* c : {mixed.get(), resumed.get(), since.get(), filtered.get()})
+    EXPECT_EQ(shared->events()[0].data, c->events()[0].data);
+}
+
+// Resumes (Last-Event-ID) whose records the shared consumer's rings hold are replayed from them
+// (docs/api.md §11): the same events and ids as a per-connection stream from the same id, byte
+// for byte on one partition and per partition on several, through many pulls of a small window.
+TEST(Fanout, ResumesInsideTheRingsAreReplayedFromThemWithThePerConnectionBytes) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"rr.one", 1}, {"rr.a", 3}, {"rr.b", 2}});
+  const std::vector<stream_def> streams{
+      {"one", {"rr.one"}, {}, false}, {"a", {"rr.a"}, {}, false}, {"b", {"rr.b"}, {}, true}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  auto yaml = on(cluster, "shared", streams).to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  cohort_window: 64KiB\n");  // a replay of ~600 KB: many pulls
+  daemon_process shared(yaml);
+  auto one = open_stream(per.port(), "/v2/stream/one");
+  auto ab = open_stream(per.port(), "/v2/stream/a,b");
+  // The shared consumer reads from its start; a live client shows it is up.
+  auto live = open_stream(shared.port(), "/v2/stream/one");
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 4500;
+  std::size_t one_events = 0, ab_events = 0;
+  for (int n = 0; n < total; ++n) {
+    if (n % 3 == 0) {
+      p.produce("rr.one", 0, value_for(n, "one"), 1700000000000 + n);
+      one_events += is_event(n);
+    } else {
+      std::string topic = n % 3 == 1 ? "rr.a" : "rr.b";
+      p.produce(topic, (n / 3) % (topic == "rr.a" ? 3 : 2), value_for(n, topic), 1700000000000 + n);
+      ab_events += topic == "rr.b" ? n % 29 != 28 : is_event(n);
+    }
+    if (n % 500 == 499) {
+      ASSERT_TRUE(p.flush());
+    }
+  }
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(one->read_events(one_events, 60s)) << describe(*one);
+  ASSERT_TRUE(ab->read_events(ab_events, 60s)) << describe(*ab);
+  ASSERT_TRUE(live->read_events(one_events, 60s)) << describe(*live);
+
+  int resumes = 0;
+  // One partition: from the start block and from events at the start, middle and end.
+  for (std::size_t k :
+       {std::size_t{0}, std::size_t{1}, one_events / 3, one_events - 1, one_events}) {
+    SCOPED_TRACE("one, after event " + std::to_string(k));
+    auto id = k == 0 ? one->id_blocks()[0] : one->events()[k - 1].id;
+    auto a = open_stream(per.port(), "/v2/stream/one", {{"Last-Event-ID", id}});
+    auto b = open_stream(shared.port(), "/v2/stream/one", {{"Last-Event-ID", id}});
+    ++resumes;
+    for (auto* c : {a.get(), b.get()})
+      ASSERT_TRUE(c->read_events(one_events - k, 60s)) << describe(*c);
+    // A keepalive's id-only block may follow; the start block and every event are the same.
+    ASSERT_EQ(a->events().size(), b->events().size());
+    for (std::size_t i = 0; i < a->events().size(); ++i) {
+      ASSERT_EQ(a->events()[i].id, b->events()[i].id) << i;
+      ASSERT_EQ(a->events()[i].data, b->events()[i].data) << i;
+    }
+    EXPECT_EQ(a->id_blocks()[0], b->id_blocks()[0]);
+  }
+  // Several partitions of two topics: per partition the same events, every id exact.
+  for (std::size_t k : {std::size_t{0}, ab_events / 2, ab_events - 1}) {
+    SCOPED_TRACE("a,b, after event " + std::to_string(k));
+    auto id = k == 0 ? ab->id_blocks()[0] : ab->events()[k - 1].id;
+    auto a = open_stream(per.port(), "/v2/stream/a,b", {{"Last-Event-ID", id}});
+    auto b = open_stream(shared.port(), "/v2/stream/a,b", {{"Last-Event-ID", id}});
+    ++resumes;
+    for (auto* c : {a.get(), b.get()})
+      ASSERT_TRUE(c->read_events(ab_events - k, 60s)) << describe(*c);
+    EXPECT_EQ(check_ids(*a, p, "rr.b"), check_ids(*b, p, "rr.b"));
+    EXPECT_EQ(a->id_blocks()[0], b->id_blocks()[0]);
+  }
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""),
+            resumes);
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 0);
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_streams_opened_total", "mode=\"shared\""),
+            resumes + 1);
+  EXPECT_GT(metric_sum(shared.port(), "eventstreams_fanout_replayed_records_total"), total);
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_internal_errors_total"), 0);
+}
+
+// A resume from before what the rings hold is served by its own consumer, without loss.
+TEST(Fanout, AResumeFromBeforeTheRingsIsServedByItsOwnConsumer) {
+  mock_cluster cluster(1);
+  cluster.create_topic("old.t", 1);
+  auto yaml = on(cluster, "shared", {{"old", {"old.t"}, {}, false}}).to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
+  daemon_process d(yaml);
+  auto c = open_stream(d.port(), "/v2/stream/old");
+  test_producer p(cluster.bootstrap());
+  const std::string filler(1000, 'o');
+  constexpr int total = 300;  // 300 KB: the rings keep the last 48 KB
+  for (int n = 0; n < total; ++n)
+    p.produce("old.t", 0, R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}",
+              1700000000000 + n);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(c->read_events(total, 30s)) << describe(*c);
+  auto from_start = open_stream(d.port(), "/v2/stream/old", {{"Last-Event-ID", c->id_blocks()[0]}});
+  auto recent =
+      open_stream(d.port(), "/v2/stream/old", {{"Last-Event-ID", c->events()[total - 11].id}});
+  ASSERT_TRUE(from_start->read_events(total, 30s)) << describe(*from_start);
+  ASSERT_TRUE(recent->read_events(10, 30s)) << describe(*recent);
+  for (int n = 0; n < total; ++n)
+    ASSERT_EQ(from_start->events()[static_cast<std::size_t>(n)].data,
+              c->events()[static_cast<std::size_t>(n)].data);
+  for (int n = 0; n < 10; ++n)
+    ASSERT_EQ(recent->events()[static_cast<std::size_t>(n)].data,
+              c->events()[static_cast<std::size_t>(total - 10 + n)].data);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 1);
 }
 
 TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {

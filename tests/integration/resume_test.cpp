@@ -145,5 +145,38 @@ TEST(Resume, MovesBetweenTwoInstancesOnOneClusterWithoutLoss) {
   }
 }
 
+// The same between a per-connection instance and a shared one (docs/api.md §11): the shared
+// instance replays from its rings the resumes they hold, and hands the older ones to their own
+// consumers; either way the client loses and repeats nothing.
+TEST(Resume, MovesBetweenAPerConnectionAndASharedInstanceWithoutLoss) {
+  mock_cluster cluster(3);
+  const std::vector<std::string> topics{"mixed.eqiad", "mixed.codfw"};
+  cluster.create_topics({{topics[0], 3}, {topics[1], 3}});
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.streams = {{"mixed", topics, {}, false}};
+  daemon_process a(cfg);
+  cfg.fanout_mode = "shared";
+  daemon_process b(cfg);
+  const auto seed = base_seed();
+  for (int r = 0; r < 6 && !HasFailure(); ++r) {
+    run_resume_scenario({seed + static_cast<std::uint64_t>(r),
+                         {a.port(), b.port()},
+                         "mixed",
+                         topics,
+                         3,
+                         cluster.bootstrap(),
+                         "",
+                         nullptr});
+    if (HasFailure()) {
+      ADD_FAILURE() << "repeat with EVENTSTREAMS_IT_SEED=" << seed + static_cast<std::uint64_t>(r);
+    }
+  }
+  // The shared instance served resumes from its rings.
+  EXPECT_GT(metric_sum(b.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 0);
+  EXPECT_EQ(metric_sum(b.port(), "eventstreams_streams_opened_total", "mode=\"per_connection\""),
+            metric_sum(b.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""));
+}
+
 }  // namespace
 }  // namespace eventstreams::test
