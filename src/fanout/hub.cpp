@@ -239,6 +239,22 @@ void hub::open() {
   std::vector<partition_position> positions;
   auto err = resolve_start_positions(lookup_, topics_, {}, std::nullopt, cfg_.kafka.resume_by,
                                      cfg_.server.kafka_timeout, positions);
+  // fanout.ring.warm_records: the rings start that many records before the ends (at most from
+  // the oldest record Kafka keeps), so that a restarted node replays recent resumes from memory.
+  std::vector<std::int64_t> ends;
+  for (const auto& p : positions)
+    ends.push_back(p.next_offset);
+  if (!err && cfg_.fanout.ring_warm_records > 0) {
+    std::vector<topic_partition> tps;
+    for (const auto& p : positions)
+      tps.push_back({p.topic, p.partition});
+    std::vector<partition_bounds> bounds;
+    err = lookup_.bounds(tps, cfg_.server.kafka_timeout, bounds);
+    for (std::size_t i = 0; !err && i < positions.size() && i < bounds.size(); ++i)
+      positions[i].next_offset = std::min(
+          positions[i].next_offset,
+          std::max(bounds[i].low, positions[i].next_offset - cfg_.fanout.ring_warm_records));
+  }
   if (!err) {
     try {
       kafka_config kc = cfg_.kafka;
@@ -262,6 +278,7 @@ void hub::open() {
     return;
   }
   heads_ = std::move(positions);
+  warm_until_ = std::move(ends);
   readers_.assign(heads_.size(), {});
   filtered_.clear();
   for (std::size_t i = 0; i < heads_.size(); ++i)
@@ -282,8 +299,27 @@ void hub::open() {
     ready_ = true;
   }
   ready_cv_.notify_all();
+  check_warm();
   wait_records();
   tick();
+}
+
+// Once every partition was read up to its end at start (the consumer's position counts the
+// transaction markers it skipped), /readyz may answer 200 (docs/api.md §11).
+void hub::check_warm() {
+  if (warm_ || !reader_)
+    return;
+  reader_->consumer.next_offsets(read_to_);
+  for (std::size_t i = 0; i < warm_until_.size(); ++i) {
+    if (i >= read_to_.size() || read_to_[i] < warm_until_[i])
+      return;
+  }
+  warm_ = true;
+  std::size_t kept = 0;
+  for (const auto& ring : rings_)
+    kept += ring.size();
+  spdlog::info("shared consumer: read up to the ends it started at ({} records kept in memory)",
+               kept);
 }
 
 void hub::wait_records() {
@@ -361,6 +397,7 @@ void hub::drain() {
   }
   seal_rings();
   after_batch();
+  check_warm();
   if (n == records.size())
     net::post(io_, [this] { drain(); });  // more may wait; the fd fires only when it empties
   else
@@ -655,6 +692,7 @@ void hub::sync(entry& e) {
 // (docs/api.md §5.1); cohorts nobody holds go. Its cost is per cohort, not per record: 10,000
 // cohorts on 32 partitions are 320,000 positions each time.
 void hub::tick() {
+  check_warm();  // a partition that ends with transaction markers moves no record
   for (auto& [id, e] : cohorts_) {
     if (e->filter && !e->failed)
       sync(*e);

@@ -138,6 +138,11 @@ class hub {
   void stop();
   // Reading: joins are served.
   bool ready() const noexcept { return ready_.load(); }
+  // The rings hold what fanout.ring.warm_records asked for: every partition was read up to the
+  // end seen when the hub started, from up to that many records before it (docs/api.md §11).
+  // /readyz waits for it, so that a restarted node takes reconnecting clients once it can
+  // replay their resumes from memory.
+  bool warm() const noexcept { return warm_.load(); }
   // Blocks until ready() or the deadline (a stream set-up on the blocking pool waits for the
   // hub's start, milliseconds once Kafka answers). Whether it is ready.
   bool wait_ready(std::chrono::steady_clock::time_point deadline);
@@ -173,6 +178,7 @@ class hub {
   void replay(entry& e, std::vector<advance>& tails);
   void go_live(entry& e, std::vector<advance>& tails);
   void post(std::vector<advance> tails);
+  void check_warm();
   void keep_in_ring(const source_record& rec, const spliced_record& s);
   void seal_rings();
   std::optional<join_result> do_join(const join_request& req);
@@ -217,6 +223,9 @@ class hub {
   std::uint64_t next_id_ = 1;
   std::string last_error_;
   std::atomic<bool> ready_{false};
+  std::atomic<bool> warm_{false};
+  std::vector<std::int64_t> warm_until_;  // per partition: its end when the hub started
+  std::vector<std::int64_t> read_to_;     // per partition: the consumer's next offset
   std::mutex ready_mutex_;
   std::condition_variable ready_cv_;
   bool stopping_ = false;  // under ready_mutex_

@@ -62,6 +62,10 @@ response handle_simple_route(const route_match& m, const request& req, const ser
       if (ctx.hub && !ctx.hub->ready())
         return make_problem(req, error_kind::kafka_unavailable,
                             "the shared consumer is not reading yet");
+      // ... and has read back fanout.ring.warm_records, so that it replays recent resumes.
+      if (ctx.hub && !ctx.hub->warm())
+        return make_problem(req, error_kind::kafka_unavailable,
+                            "the shared consumer is reading back its recent records");
       if (h.last_error.empty() && age <= ctx.cfg.kafka.readiness_interval) {
         return json({{"status", "ready"}});
       }

@@ -311,6 +311,28 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
   return n;
 }
 
+void consumer::next_offsets(std::vector<std::int64_t>& out) {
+  partition_list_ptr list(rd_kafka_topic_partition_list_new(1));
+  std::vector<const impl::assigned*> slots;
+  for (const auto& t : impl_->topics) {
+    for (std::size_t p = 0; p < t.partitions.size(); ++p) {
+      if (t.partitions[p].next < 0)
+        continue;
+      rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<std::int32_t>(p));
+      slots.push_back(&t.partitions[p]);
+    }
+  }
+  rd_kafka_position(impl_->rk.get(), list.get());
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const auto& a = *slots[i];
+    if (a.index >= out.size())
+      out.resize(a.index + 1, -1);
+    const auto& position = list->elems[i];
+    out[a.index] =
+        position.err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::max(a.next, position.offset) : a.next;
+  }
+}
+
 source_lag consumer::lag(std::int64_t now_ms) {
   source_lag out;
   if (!impl_->lag_list) {

@@ -46,6 +46,11 @@ class consumer {
   // "Metrics"). Partitions whose end is not known yet (no fetch answered) count as caught up.
   source_lag lag(std::int64_t now_ms);
 
+  // Non-blocking: per position index (as given at construction), the offset the consumer
+  // reads next: past the records poll() handed out, and past the transaction markers librdkafka
+  // skipped (its position, which it never hands out as records).
+  void next_offsets(std::vector<std::int64_t>& out);
+
   // How often poll() restarted fetchers parked at the prefetch cap.
   std::uint64_t fetch_kicks() const;
 

@@ -577,6 +577,66 @@ TEST(Fanout, AResumeFromBeforeTheRingsIsServedByItsOwnConsumer) {
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 1);
 }
 
+// A node that starts reads fanout.ring.warm_records back into its rings before /readyz says
+// ready (docs/api.md §11): clients that reconnect to it with recent ids are replayed from
+// memory, older ones get their own consumer, live clients start at the end; nothing is lost.
+TEST(Fanout, AStartingNodeReadsRecentRecordsBackAndReplaysResumesFromThem) {
+  mock_cluster cluster(1);
+  cluster.create_topic("warm.t", 2);
+  const std::vector<stream_def> streams{{"warm", {"warm.t"}, {}, false}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  auto before = open_stream(per.port(), "/v2/stream/warm");
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 200;  // 100 per partition, all events
+  for (int n = 0; n < total; ++n)
+    p.produce("warm.t", n % 2, R"({"n":)" + std::to_string(n) + "}", 1700000000000 + n);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(before->read_events(total, 30s)) << describe(*before);
+
+  auto yaml = on(cluster, "shared", streams).to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  ring:\n    warm_records: 60\n");  // offsets 40..99 of each partition
+  daemon_process shared(yaml);
+  ASSERT_TRUE(
+      wait_for([&] { return http_get(shared.port(), "/readyz").head.status == 200; }, 30s, 20ms));
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_records_total"), 120);
+  // The events after each id, per partition (the order across partitions may differ).
+  auto rest_after = [&](std::size_t k) {
+    std::map<int, std::vector<std::string>> out;
+    for (std::size_t i = k; i < before->events().size(); ++i)
+      out[parse_json(before->events()[i].data)["meta"]["partition"].get<int>()].push_back(
+          before->events()[i].data);
+    return out;
+  };
+  auto by_partition = [](const sse_client& c) {
+    std::map<int, std::vector<std::string>> out;
+    for (const auto& ev : c.events())
+      out[parse_json(ev.data)["meta"]["partition"].get<int>()].push_back(ev.data);
+    return out;
+  };
+  auto live = open_stream(shared.port(), "/v2/stream/warm");
+  auto recent =
+      open_stream(shared.port(), "/v2/stream/warm", {{"Last-Event-ID", before->events()[149].id}});
+  auto old =
+      open_stream(shared.port(), "/v2/stream/warm", {{"Last-Event-ID", before->events()[19].id}});
+  ASSERT_TRUE(recent->read_events(total - 150, 30s)) << describe(*recent);
+  ASSERT_TRUE(old->read_events(total - 20, 30s)) << describe(*old);
+  EXPECT_EQ(by_partition(*recent), rest_after(150));
+  EXPECT_EQ(by_partition(*old), rest_after(20));
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 1);
+  EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
+  // The live client starts at the end: the next record is its first event.
+  p.produce("warm.t", 0, R"({"n":200})", 1700000000200);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(live->read_events(1, 30s)) << describe(*live);
+  EXPECT_EQ(parse_json(live->events()[0].data)["n"], 200);
+  for (auto* c : {recent.get(), old.get()}) {
+    ASSERT_TRUE(c->read_events(c->events().size() + 1, 30s)) << describe(*c);
+    EXPECT_EQ(parse_json(c->events().back().data)["n"], 200);
+  }
+}
+
 TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
   mock_cluster cluster(1);
   cluster.create_topic("ring.t", 2);
