@@ -15,7 +15,7 @@ fuzz_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 source_dir="$(dirname "$fuzz_dir")"
 build_dir="$source_dir/build/fuzz"
 targets=(fuzz_last_event_id fuzz_since fuzz_config fuzz_route fuzz_splice_meta fuzz_stream_config
-         fuzz_filter)
+         fuzz_filter fuzz_replay)
 
 cd "$source_dir"
 # Bounded: a cold build of the core and the targets takes a few minutes at most.

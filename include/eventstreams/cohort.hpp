@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "eventstreams/partition_ring.hpp"
 #include "eventstreams/position_vector.hpp"
 #include "eventstreams/stream_format.hpp"
 
@@ -127,6 +128,28 @@ class cohort {
   std::uint32_t skipped_filter_ = 0;
   std::vector<std::int64_t> event_timestamps_;
 };
+
+// A resumed client's cohort catching up from the partition rings (docs/api.md §11), one call per
+// pull: steps `c` with the ring records of its partitions from its positions, in the order the
+// hub appended them (seq), while its chain holds less than `window` bytes beyond `consumed` (the
+// end_bytes of the last chunk its member took), publishing a chunk marked framed_chunk::pull
+// each time `slice` bytes are open. `rings[i]` is the ring of the cohort's position i; every
+// chunk of theirs must be sealed. Exactness (fanout.md §3.3, Lemma A): the first ring record at
+// or after a position is the next record of the partition at or after it, and ring::next()
+// follows the partition's records without gap, so the cohort steps exactly the records a
+// per-connection stream from the same positions would, in the same per-partition order.
+struct ring_replay {
+  enum class outcome {
+    more,       // the window is full: call again when the member took more
+    caught_up,  // every ring record of its partitions is stepped: it reads live from here
+    lapped,     // a ring no longer holds its next record: it cannot go on exactly
+  };
+  outcome result = outcome::more;
+  std::uint64_t stepped = 0;  // records stepped by this call
+};
+ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
+                              std::uint64_t consumed, std::uint64_t window, std::size_t slice,
+                              std::vector<std::shared_ptr<const framed_chunk>>& published);
 
 // Appends `body` to `out` as one HTTP/1.1 chunk ("<hex>\r\n<body>\r\n"); nothing when empty.
 void append_http_chunk(std::string& out, std::string_view body);

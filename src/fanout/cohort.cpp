@@ -2,6 +2,7 @@
 #include "eventstreams/cohort.hpp"
 
 #include <charconv>
+#include <optional>
 #include <utility>
 
 namespace eventstreams {
@@ -155,6 +156,58 @@ std::shared_ptr<const framed_chunk> cohort::merge_into(const cohort& into,
   tail_->link(j);
   tail_ = j;
   return j;
+}
+
+ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
+                              std::uint64_t consumed, std::uint64_t window, std::size_t slice,
+                              std::vector<std::shared_ptr<const framed_chunk>>& published) {
+  ring_replay out;
+  std::vector<std::optional<ring_cursor>> next(c.size());
+  for (std::size_t i = 0; i < c.size() && i < rings.size(); ++i) {
+    auto found = rings[i]->find(c.positions().at(i).next_offset);
+    if (found.status == ring_lookup::before_ring) {
+      out.result = ring_replay::outcome::lapped;
+      return out;
+    }
+    // at_head / after_head: nothing to step now (step()'s guard skips what lies below).
+    if (found.status == ring_lookup::found)
+      next[i] = std::move(found.cursor);
+  }
+  spliced_record s;
+  while (c.published_bytes() < consumed + window) {
+    std::size_t at = next.size();
+    std::uint64_t seq = 0;
+    for (std::size_t i = 0; i < next.size(); ++i) {
+      if (next[i] && (at == next.size() || next[i]->record().seq < seq)) {
+        at = i;
+        seq = next[i]->record().seq;
+      }
+    }
+    if (at == next.size()) {
+      out.result = ring_replay::outcome::caught_up;
+      if (auto chunk = c.publish())
+        published.push_back(std::move(chunk));
+      return out;
+    }
+    const auto r = next[at]->record();
+    s.index = at;
+    s.offset = r.offset;
+    s.timestamp = r.timestamp;
+    s.json = !(r.flags & ring_flag::not_json);
+    s.canary = (r.flags & ring_flag::canary) != 0;
+    s.data = r.json;
+    c.step(s);
+    ++out.stepped;
+    if (rings[at]->next(*next[at]) != ring_step::record)
+      next[at].reset();
+    if (c.open_bytes() >= slice) {
+      if (auto chunk = c.publish(true))
+        published.push_back(std::move(chunk));
+    }
+  }
+  if (auto chunk = c.publish(true))
+    published.push_back(std::move(chunk));
+  return out;
 }
 
 }  // namespace eventstreams

@@ -548,64 +548,34 @@ void hub::pull(std::uint64_t id, std::uint64_t consumed) {
   post(std::move(tails));
 }
 
-// Steps a catching-up cohort with the ring records of its partitions from its positions, in the
-// order the hub read them (seq), while its chain holds less than fanout.cohort_window bytes its
-// member has not taken; in chunks of a quarter of that, each marked for the member to pull the
-// next. Once no record is left it reads live: it has stepped every record of its partitions the
-// hub read, and the drains step the next ones (docs/api.md §11). Its positions move exactly as a
-// per-connection stream's from the same start would (the same stream_format step); a record the
-// rings no longer hold ends it as an overrun at an event boundary, and the client resumes.
+// Steps a catching-up cohort with the ring records of its partitions from its positions
+// (replay_from_rings, sans-io), at most fanout.cohort_window ahead of its member, in chunks of a
+// quarter of that, each marked for the member to pull the next. Once no record is left it reads
+// live: it has stepped every record of its partitions the hub read, and the drains step the
+// next ones (docs/api.md §11). A record the rings no longer hold ends it as an overrun at an
+// event boundary, and the client resumes with its id.
 void hub::replay(entry& e, std::vector<advance>& tails) {
-  auto& c = *e.c;
   const std::uint64_t window = cfg_.fanout.cohort_window;
-  const std::size_t slice = std::max<std::size_t>(window / 4, 4096);
-  std::vector<std::optional<ring_cursor>> next(c.size());
-  for (std::size_t i = 0; i < c.size(); ++i) {
-    auto found = rings_[e.parts[i]].find(c.positions().at(i).next_offset);
-    if (found.status == ring_lookup::before_ring) {
-      if (auto chunk = c.publish())
-        tails.push_back({c.id(), std::move(chunk)});
-      tails.push_back({c.id(), c.fail("overrun", "the shared consumer's recent records moved on")});
+  std::vector<const partition_ring*> rings;
+  for (auto part : e.parts)
+    rings.push_back(&rings_[part]);
+  std::vector<std::shared_ptr<const framed_chunk>> published;
+  auto r = replay_from_rings(*e.c, rings, e.consumed, window,
+                             std::max<std::size_t>(window / 4, 4096), published);
+  metrics_.fanout_replayed_records().Increment(static_cast<double>(r.stepped));
+  for (auto& chunk : published)
+    tails.push_back({e.c->id(), std::move(chunk)});
+  switch (r.result) {
+    case ring_replay::outcome::more:
+      return;
+    case ring_replay::outcome::lapped:
+      tails.push_back(
+          {e.c->id(), e.c->fail("overrun", "the shared consumer's recent records moved on")});
       e.failed = true;
       return;
-    }
-    if (found.status == ring_lookup::found)
-      next[i] = std::move(found.cursor);
-  }
-  std::uint64_t stepped = 0;
-  spliced_record s;
-  while (c.published_bytes() < e.consumed + window) {
-    std::size_t at = next.size();
-    std::uint64_t seq = 0;
-    for (std::size_t i = 0; i < next.size(); ++i) {
-      if (next[i] && (at == next.size() || next[i]->record().seq < seq)) {
-        at = i;
-        seq = next[i]->record().seq;
-      }
-    }
-    if (at == next.size()) {
-      metrics_.fanout_replayed_records().Increment(static_cast<double>(stepped));
+    case ring_replay::outcome::caught_up:
       return go_live(e, tails);
-    }
-    const auto r = next[at]->record();
-    s.index = at;
-    s.offset = r.offset;
-    s.timestamp = r.timestamp;
-    s.json = !(r.flags & ring_flag::not_json);
-    s.canary = (r.flags & ring_flag::canary) != 0;
-    s.data = r.json;
-    c.step(s);
-    ++stepped;
-    if (rings_[e.parts[at]].next(*next[at]) != ring_step::record)
-      next[at].reset();
-    if (c.open_bytes() >= slice) {
-      if (auto chunk = c.publish(true))
-        tails.push_back({c.id(), std::move(chunk)});
-    }
   }
-  metrics_.fanout_replayed_records().Increment(static_cast<double>(stepped));
-  if (auto chunk = c.publish(true))
-    tails.push_back({c.id(), std::move(chunk)});
 }
 
 // A catching-up cohort that stepped every record the hub read of its partitions: from now on

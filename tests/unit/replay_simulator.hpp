@@ -1,0 +1,424 @@
+// A sans-io simulator of the shared mode's resume path (docs/api.md §11, "Delivery modes"): a
+// hub appends records to partition rings (holes, records that are not JSON, canaries, out of
+// order timestamps) and evicts under tiny bounds; resumed clients join at chosen positions,
+// catch up from the rings through replay_from_rings (the code the hub runs) at chosen speeds,
+// windows and slices, then read live, stepped by the hub as it appends.
+//
+// After every step, each client's bytes must be a prefix of F's: stream_format applied to
+// every record of its partitions at or after its start, in the hub's order. At the end (the
+// hub stops appending, every client reads what is left), a client's bytes equal F's and its
+// positions F's; a client whose next record the rings evicted (lapped) ended at an event
+// boundary with a prefix, and only when a ring's oldest record really lies past its position.
+//
+// The choices come from a `choices`: a seeded engine (the unit test's 10,000 seeds), an
+// enumeration of every sequence within a small scope, or a fuzzer's bytes (fuzz/fuzz_replay.cpp).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "eventstreams/cohort.hpp"
+#include "eventstreams/partition_ring.hpp"
+#include "eventstreams/stream_format.hpp"
+
+namespace eventstreams::test {
+
+// Where the simulator's choices come from.
+class choices {
+ public:
+  virtual ~choices() = default;
+  // A value in [0, n), n >= 1.
+  virtual unsigned pick(unsigned n) = 0;
+};
+
+// Every sequence of choices in turn, depth first: run the simulation, then next(), until it
+// returns false. The simulation must be deterministic given its choices.
+class enumerated_choices final : public choices {
+ public:
+  unsigned pick(unsigned n) override {
+    if (at_ < trail_.size())
+      return trail_[at_++].first;
+    trail_.emplace_back(0, n);
+    ++at_;
+    return 0;
+  }
+  bool next() {
+    at_ = 0;
+    while (!trail_.empty()) {
+      auto& [choice, n] = trail_.back();
+      if (choice + 1 < n) {
+        ++choice;
+        return true;
+      }
+      trail_.pop_back();
+    }
+    return false;
+  }
+
+ private:
+  std::vector<std::pair<unsigned, unsigned>> trail_;
+  std::size_t at_ = 0;
+};
+
+// How large a simulation may get, and how many values each kind of choice may take (an
+// exhaustive small scope keeps them few).
+struct replay_scope {
+  unsigned max_partitions = 3;
+  unsigned steps = 40;
+  unsigned max_batch = 6;
+  unsigned max_clients = 4;
+  unsigned alternatives = 4;  // of sizes, windows, timestamps, framing, ...: 1 = the first
+  unsigned record_kinds = 4;  // plain, not JSON, canary, after a hole
+  unsigned start_kinds = 5;   // ring base, ring head, before the ring, inside, ahead of the hub
+  bool subsets = true;        // clients of some of the partitions
+  unsigned max_take = 3;      // chunks a client takes at once
+  bool pull_at_once = false;  // the hub handles a pull in the step that made it
+};
+
+struct replay_report {
+  std::string failure;  // empty: every check held
+  unsigned clients = 0;
+  unsigned from_before_ring = 0;  // starts the rings did not cover (served per connection)
+  unsigned caught_up = 0;
+  unsigned lapped = 0;
+  std::uint64_t replayed = 0;
+};
+
+namespace replay_sim {
+
+struct client {
+  std::unique_ptr<cohort> c;
+  std::vector<std::size_t> parts;  // position i -> partition
+  std::optional<stream_format> reference;
+  std::string expected;  // F's bytes for the records so far
+  std::shared_ptr<const framed_chunk> cursor;
+  std::string got;
+  std::uint64_t window = 0;
+  std::size_t slice = 0;
+  std::optional<std::uint64_t> pull;  // a pull the hub has not handled yet: consumed bytes
+  bool replaying = true;
+  bool lapped = false;
+};
+
+struct record {
+  std::size_t part;
+  std::int64_t offset;
+  std::int64_t timestamp;
+  bool json;
+  bool canary;
+  std::string data;
+};
+
+class simulation {
+ public:
+  simulation(choices& ch, const replay_scope& scope) : ch_(ch), scope_(scope) {}
+
+  replay_report run() {
+    const unsigned partitions = 1 + pick(scope_.max_partitions);
+    const std::size_t chunk_bytes = alt<std::size_t>({16, 64, 1, 4096});
+    max_ring_bytes_ = alt<std::size_t>({100, 1u << 20, 40, 300});
+    for (unsigned p = 0; p < partitions; ++p) {
+      const std::int64_t base = alt<std::int64_t>({0, 5});
+      rings_.emplace_back(base, chunk_bytes);
+      next_offset_.push_back(base);
+    }
+    for (unsigned s = 0; s < scope_.steps && report_.failure.empty(); ++s) {
+      switch (pick(scope_.pull_at_once ? 3 : 4)) {
+        case 0:
+          append_batch();
+          break;
+        case 1:
+          if (clients_.size() < scope_.max_clients)
+            join();
+          else
+            append_batch();
+          break;
+        case 2:
+          take();
+          if (scope_.pull_at_once)
+            handle_pulls();
+          break;
+        case 3:
+          handle_pulls();
+          break;
+      }
+      check_prefixes();
+    }
+    finish();
+    return report_;
+  }
+
+ private:
+  unsigned pick(unsigned n) { return n <= 1 ? 0 : ch_.pick(n); }
+  // One of the first scope.alternatives values (the first is the common case).
+  template <class T>
+  T alt(std::initializer_list<T> values) {
+    auto n = std::min<unsigned>(scope_.alternatives, static_cast<unsigned>(values.size()));
+    return values.begin()[pick(n)];
+  }
+
+  void fail(std::string why) {
+    if (report_.failure.empty())
+      report_.failure = std::move(why);
+  }
+
+  void append_batch() {
+    const unsigned n = 1 + pick(scope_.max_batch);
+    for (unsigned k = 0; k < n; ++k) {
+      record r;
+      r.part = pick(static_cast<unsigned>(rings_.size()));
+      const unsigned kind = pick(scope_.record_kinds);
+      r.offset = next_offset_[r.part];
+      if (kind == 3)
+        r.offset += alt<std::int64_t>({1, 2, 5});  // a hole: compaction, transaction markers
+      r.timestamp = alt<std::int64_t>({1000 + static_cast<std::int64_t>(seq_), -1, 7, 999999});
+      r.json = kind != 1;
+      r.canary = kind == 2;
+      if (r.json)
+        r.data = "{\"n\":" + std::to_string(seq_) + "}";
+      const std::uint8_t flags =
+          (r.json ? 0 : ring_flag::not_json) | (r.canary ? ring_flag::canary : 0);
+      if (!rings_[r.part].append(++seq_, r.offset, r.timestamp, flags, r.data))
+        return fail("the ring refused a record in order");
+      next_offset_[r.part] = r.offset + 1;
+      log_.push_back(r);
+      for (auto& cl : clients_) {
+        feed_reference(cl, r);
+        // The hub's drain: live cohorts are stepped with each record of their partitions.
+        if (!cl.replaying && !cl.lapped) {
+          for (std::size_t i = 0; i < cl.parts.size(); ++i) {
+            if (cl.parts[i] == r.part)
+              cl.c->step(spliced(r, i));
+          }
+        }
+      }
+    }
+    // The hub's after_batch: seal, evict, publish the live cohorts' batches.
+    std::vector<std::shared_ptr<const ring_chunk>> published;
+    ++now_;
+    for (auto& ring : rings_) {
+      ring.seal(now_, published);
+      ring.evict(now_, max_ring_bytes_, 1'000'000);
+      if (auto bad = ring.check(); !bad.empty())
+        return fail("ring: " + bad);
+    }
+    for (auto& cl : clients_) {
+      if (!cl.replaying && !cl.lapped)
+        cl.c->publish();
+    }
+  }
+
+  static spliced_record spliced(const record& r, std::size_t index) {
+    spliced_record s;
+    s.index = index;
+    s.offset = r.offset;
+    s.timestamp = r.timestamp;
+    s.json = r.json;
+    s.canary = r.canary;
+    s.data = r.data;
+    return s;
+  }
+
+  // F: every record of the client's partitions at or after its position, in the hub's order.
+  static void feed_reference(client& cl, const record& r) {
+    for (std::size_t i = 0; i < cl.parts.size(); ++i) {
+      if (cl.parts[i] != r.part || r.offset < cl.reference->positions().at(i).next_offset)
+        continue;
+      cl.reference->record(spliced(r, i), cl.expected);
+    }
+  }
+
+  void join() {
+    client cl;
+    std::vector<partition_position> start;
+    for (std::size_t p = 0; p < rings_.size(); ++p) {
+      if (scope_.subsets && p > 0 && pick(3) == 0)
+        continue;  // a stream of some of the partitions
+      const auto& ring = rings_[p];
+      const auto span = static_cast<unsigned>(ring.head() - ring.base());
+      std::int64_t x = 0;
+      switch (pick(scope_.start_kinds)) {
+        case 0:
+          x = ring.base();
+          break;
+        case 1:
+          x = ring.head();
+          break;
+        case 2:
+          x = std::max<std::int64_t>(0, ring.base() - 1 - pick(3));  // maybe before the ring
+          break;
+        case 3:
+          x = ring.base() + pick(span + 1);
+          break;
+        default:
+          x = ring.head() + 1 + pick(3);  // ahead of the hub (another instance's id)
+          break;
+      }
+      std::optional<std::int64_t> ts;
+      if (alt({false, true}))
+        ts = 500 + pick(3);
+      start.push_back({"t", static_cast<std::int32_t>(p), x, ts});
+      cl.parts.push_back(p);
+    }
+    ++report_.clients;
+    // The hub's check: every position inside a ring, else its own consumer serves it.
+    for (std::size_t i = 0; i < start.size(); ++i) {
+      if (rings_[cl.parts[i]].find(start[i].next_offset).status == ring_lookup::before_ring) {
+        ++report_.from_before_ring;
+        return;
+      }
+    }
+    std::vector<bool> pass;
+    for (std::size_t i = 0; i < start.size(); ++i)
+      pass.push_back(alt({false, true}));
+    const auto f = alt({framing::sse, framing::ndjson});
+    cl.c = std::make_unique<cohort>(clients_.size() + 1, f, false, position_vector(start), pass);
+    cl.reference.emplace(f, position_vector(start), pass);
+    cl.cursor = cl.c->tail();
+    cl.window = alt<std::uint64_t>({64, 1, 4096, 16});
+    cl.slice = alt<std::size_t>({16, 1, 4096, 64});
+    for (const auto& r : log_)
+      feed_reference(cl, r);
+    clients_.push_back(std::move(cl));
+    replay(clients_.back(), 0);  // the hub replays at once, at the join
+  }
+
+  void replay(client& cl, std::uint64_t consumed) {
+    std::vector<const partition_ring*> rings;
+    for (auto p : cl.parts)
+      rings.push_back(&rings_[p]);
+    std::vector<std::shared_ptr<const framed_chunk>> published;
+    auto r = replay_from_rings(*cl.c, rings, consumed, cl.window, cl.slice, published);
+    report_.replayed += r.stepped;
+    // The window: no chunk starts `window` or more beyond what the member took.
+    for (const auto& chunk : published) {
+      if (chunk->end_bytes - chunk->bytes.size() >= consumed + cl.window)
+        fail("the replay ran past the member's window");
+    }
+    switch (r.result) {
+      case ring_replay::outcome::more:
+        break;
+      case ring_replay::outcome::caught_up:
+        cl.replaying = false;
+        ++report_.caught_up;
+        break;
+      case ring_replay::outcome::lapped: {
+        bool behind = false;
+        for (std::size_t i = 0; i < cl.parts.size(); ++i)
+          behind = behind || cl.c->positions().at(i).next_offset < rings_[cl.parts[i]].base();
+        if (!behind)
+          fail("lapped although every ring holds the client's next record");
+        cl.c->fail("overrun", "lapped");
+        cl.lapped = true;
+        ++report_.lapped;
+        break;
+      }
+    }
+  }
+
+  // A client takes a few chunks (a client that reads at its own speed).
+  void take() {
+    if (clients_.empty())
+      return;
+    auto& cl = clients_[pick(static_cast<unsigned>(clients_.size()))];
+    const unsigned n = 1 + pick(scope_.max_take);
+    for (unsigned k = 0; k < n; ++k) {
+      if (!take_one(cl))
+        return;
+    }
+  }
+
+  bool take_one(client& cl) {
+    if (!cl.c)
+      return false;
+    auto next = cl.cursor->next_shared();
+    if (!next)
+      return false;
+    cl.cursor = next;
+    if (!next->error.empty())
+      return false;  // the overrun: the member ends here
+    cl.got += next->bytes;
+    if (next->pull)
+      cl.pull = std::max(cl.pull.value_or(0), next->end_bytes);
+    return true;
+  }
+
+  void handle_pulls() {
+    for (auto& cl : clients_) {
+      if (cl.pull && cl.replaying && !cl.lapped)
+        replay(cl, *cl.pull);
+      cl.pull.reset();
+    }
+  }
+
+  void check_prefixes() {
+    for (std::size_t i = 0; i < clients_.size() && report_.failure.empty(); ++i) {
+      const auto& cl = clients_[i];
+      if (cl.c && cl.expected.compare(0, cl.got.size(), cl.got) != 0)
+        fail("client " + std::to_string(i) + " got bytes F would not send");
+    }
+  }
+
+  void finish() {
+    if (!report_.failure.empty())
+      return;
+    // The hub stops appending; every client reads all, pulling while it catches up. Each round
+    // either moves a client or ends: bounded by the bytes in play.
+    for (bool moved = true; moved;) {
+      moved = false;
+      for (auto& cl : clients_) {
+        while (take_one(cl))
+          moved = true;
+      }
+      for (auto& cl : clients_)
+        moved = moved || (cl.pull && cl.replaying && !cl.lapped);
+      handle_pulls();
+      check_prefixes();
+    }
+    for (std::size_t i = 0; i < clients_.size() && report_.failure.empty(); ++i) {
+      auto& cl = clients_[i];
+      if (!cl.c)
+        continue;
+      const auto who = "client " + std::to_string(i);
+      if (cl.lapped) {
+        if (!cl.got.empty() && cl.got.back() != '\n')
+          fail(who + " lapped in the middle of an event");
+        continue;
+      }
+      if (cl.replaying)
+        fail(who + " never caught up");
+      else if (cl.got != cl.expected)
+        fail(who + " got " + std::to_string(cl.got.size()) + " bytes, F " +
+             std::to_string(cl.expected.size()));
+      for (std::size_t p = 0; p < cl.parts.size() && report_.failure.empty(); ++p) {
+        const auto& a = cl.c->positions().at(p);
+        const auto& b = cl.reference->positions().at(p);
+        if (a.next_offset != b.next_offset || a.timestamp != b.timestamp)
+          fail(who + " ended at other positions than F");
+      }
+    }
+  }
+
+  choices& ch_;
+  replay_scope scope_;
+  replay_report report_;
+  std::vector<partition_ring> rings_;
+  std::vector<std::int64_t> next_offset_;
+  std::size_t max_ring_bytes_ = 0;
+  std::uint64_t seq_ = 0;
+  std::int64_t now_ = 0;
+  std::vector<record> log_;
+  std::vector<client> clients_;
+};
+
+}  // namespace replay_sim
+
+inline replay_report simulate_replay(choices& ch, const replay_scope& scope) {
+  return replay_sim::simulation(ch, scope).run();
+}
+
+}  // namespace eventstreams::test
