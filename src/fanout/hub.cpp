@@ -746,6 +746,8 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   join_result r;
   r.positions = positions;
   r.pass_canary = pass;
+  if (req.demotion)
+    metrics_.fanout_demotions().Increment();
   if (auto it = sets_.find(set); it != sets_.end()) {
     for (auto id : it->second) {
       auto& e = *cohorts_.at(id);

@@ -106,6 +106,9 @@ struct join_request {
   // serves it only when its partition rings hold every record from there (docs/api.md §11):
   // the member's cohort replays them, then reads live.
   bool exact = false;
+  // A member more than fanout.cohort_window behind its cohort, continuing from the rings at its
+  // positions (exact): counted in eventstreams_fanout_demotions_total.
+  bool demotion = false;
 };
 
 struct join_result {

@@ -218,6 +218,13 @@ metrics::metrics()
                                          "resumed requests catching up")
                                    .Register(*registry_)
                                    .Add({})),
+      fanout_demotions_(BuildCounter()
+                            .Name("eventstreams_fanout_demotions_total")
+                            .Help("Shared mode: clients more than fanout.cohort_window behind "
+                                  "their group that continued from the rings (the others are "
+                                  "ended: clients_disconnected_total{reason=\"overrun\"})")
+                            .Register(*registry_)
+                            .Add({})),
       stream_config_fetches_(BuildCounter()
                                  .Name("eventstreams_stream_config_fetches_total")
                                  .Help("Fetches of stream_config.uri, by result: ok, "

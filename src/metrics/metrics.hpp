@@ -96,6 +96,9 @@ class metrics {
   // Shared mode: records replayed from the rings to resumed requests (one per record per
   // catching-up group).
   prometheus::Counter& fanout_replayed_records() { return fanout_replayed_records_; }
+  // Shared mode: members more than fanout.cohort_window behind their group that continued from
+  // the rings instead of being ended.
+  prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
 
   // Fetches of the stream config (docs/api.md, "Streams from EventStreamConfig"), by result:
   // ok, unreachable, timeout, http_error, too_large, invalid.
@@ -147,6 +150,7 @@ class metrics {
   prometheus::Gauge& fanout_ring_bytes_;
   prometheus::Family<prometheus::Counter>& fanout_resumes_;
   prometheus::Counter& fanout_replayed_records_;
+  prometheus::Counter& fanout_demotions_;
   prometheus::Family<prometheus::Counter>& stream_config_fetches_;
   prometheus::Family<prometheus::Gauge>& stream_config_age_;
   std::atomic<std::int64_t> stream_config_fetched_at_{0};  // 0 = never

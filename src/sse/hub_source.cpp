@@ -2,15 +2,20 @@
 #include "sse/hub_source.hpp"
 
 #include <algorithm>
+#include <variant>
+
+#include "eventstreams/resume.hpp"
 
 namespace eventstreams {
 
-hub_source::hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window)
+hub_source::hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window,
+                       demote_fn demote)
     : shard_(shard),
       token_(std::move(joined.token)),
       cursor_(std::move(joined.after)),
       pull_(std::move(joined.pull)),
-      window_(window) {}
+      window_(window),
+      demote_(std::move(demote)) {}
 
 // Destroyed on the blocking pool after close() ran on the strand (retire()).
 hub_source::~hub_source() = default;
@@ -35,7 +40,7 @@ std::size_t hub_source::poll(std::span<source_record>, std::vector<source_error>
 
 std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk>> out,
                                     std::vector<source_error>& errors) {
-  if (closed_)
+  if (closed_ || demoting_)
     return 0;
   list();
   if (overrun_) {
@@ -83,14 +88,16 @@ void hub_source::async_wait(wait_handler ready) {
   list();
   waiting_ = std::move(ready);
   // A chunk linked after the poll that found none is announced by a wake posted after the link,
-  // which runs on this strand after this call: nothing is missed.
-  if (overrun_ || cursor_->next()) {
+  // which runs on this strand after this call: nothing is missed. Demoting: on_demoted wakes.
+  if (!demoting_ && (overrun_ || cursor_->next())) {
     net::post(executor_, [h = std::move(waiting_)] { h({}); });
     waiting_ = nullptr;
   }
 }
 
 void hub_source::on_advance(const framed_chunk& tail) {
+  if (demoting_)
+    return;
   if (token_ && tail.cohort == token_->id && !tail.jump)
     tail_records_ = std::max(tail_records_, tail.end_records);
   if (waiting_) {
@@ -104,9 +111,69 @@ void hub_source::on_advance(const framed_chunk& tail) {
   // batch does not count: a member that was writing the one before it is not behind, however
   // large the batch.
   if (!overrun_ && cursor_ && !tail.jump && tail.cohort == token_->id &&
-      tail.end_bytes - tail.bytes.size() > cursor_->end_bytes + window_) {
+      tail.end_bytes - tail.bytes.size() > cursor_->end_bytes + window_)
+    fell_behind();
+}
+
+// More than the window behind its cohort: demoted to the rings at the positions after the last
+// chunk it took (its id there: the events it wrote and will write are F's from those positions,
+// docs/api.md §11), else ended at the next event boundary. From now on it pins nothing of the
+// cohort.
+void hub_source::fell_behind() {
+  std::vector<partition_position> at;
+  if (demote_ && !cursor_->end_id.empty()) {
+    auto parsed = parse_last_event_id(cursor_->end_id);
+    if (auto* entries = std::get_if<std::vector<last_event_entry>>(&parsed)) {
+      for (const auto& e : *entries) {
+        if (!e.partition || !e.offset || *e.offset < 0) {
+          at.clear();
+          break;
+        }
+        at.push_back({e.topic, *e.partition, *e.offset, e.timestamp});
+      }
+    }
+  }
+  cursor_.reset();
+  if (at.empty()) {
     overrun_ = true;
-    cursor_.reset();
+    return;
+  }
+  demoting_ = true;
+  shard_.remove(*this);
+  listed_ = false;
+  // The answer comes back to this strand; close() (on it too, before the source is destroyed
+  // elsewhere) clears `self`, so an answer after the close is dropped.
+  if (!self_)
+    self_ = std::make_shared<hub_source*>(this);
+  demote_(std::move(at), [self = self_, ex = executor_](std::optional<fanout::join_result> joined) {
+    net::post(ex, [self, joined = std::move(joined)]() mutable {
+      if (*self)
+        (*self)->on_demoted(std::move(joined));
+    });
+  });
+}
+
+void hub_source::on_demoted(std::optional<fanout::join_result> joined) {
+  demoting_ = false;
+  if (closed_)
+    return;
+  if (joined) {
+    token_ = std::move(joined->token);
+    cursor_ = std::move(joined->after);
+    pull_ = std::move(joined->pull);
+    tail_records_ = 0;
+  } else {
+    overrun_ = true;  // the rings no longer hold its positions
+  }
+  list();
+  wake();
+}
+
+void hub_source::wake() {
+  if (waiting_) {
+    auto h = std::move(waiting_);
+    waiting_ = nullptr;
+    h({});
   }
 }
 
@@ -140,6 +207,8 @@ void hub_source::close() {
   cursor_.reset();
   token_.reset();
   pull_ = nullptr;
+  if (self_)
+    *self_ = nullptr;
 }
 
 }  // namespace eventstreams

@@ -1,7 +1,9 @@
 // The event source of the shared mode: a member of a cohort of the hub (docs/api.md §11). It
 // hands the session the cohort's framed chunks, which the session writes as they are; it
-// follows a merge into another cohort, and it says "overrun" when the member fell more than
-// fanout.cohort_window behind its cohort.
+// follows a merge into another cohort. A member that falls more than fanout.cohort_window behind
+// its cohort is demoted: it continues from the partition rings at its positions, in a catching-up
+// cohort of its own; when the rings no longer hold them (or the cohort is filtered, or the body
+// NDJSON), it says "overrun" and the stream ends at an event boundary.
 #pragma once
 
 #include <functional>
@@ -17,8 +19,14 @@ namespace eventstreams {
 
 class hub_source final : public event_source, public fanout::shard_member {
  public:
+  // Asks the hub for a catching-up cohort at exact positions; the answer runs on any thread.
+  using demote_fn = std::function<void(std::vector<partition_position>,
+                                       std::function<void(std::optional<fanout::join_result>)>)>;
+
   // `joined`: the hub's answer; `shard`: where the session runs (its executor is the shard's).
-  hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window);
+  // `demote`: null when the member cannot be demoted (a filtered stream).
+  hub_source(fanout::hub_shard& shard, fanout::join_result joined, std::size_t window,
+             demote_fn demote = nullptr);
   ~hub_source() override;
 
   std::optional<std::string> attach(const net::any_io_executor& ex) override;
@@ -37,6 +45,9 @@ class hub_source final : public event_source, public fanout::shard_member {
 
  private:
   void list();
+  void fell_behind();
+  void on_demoted(std::optional<fanout::join_result> joined);
+  void wake();
 
   fanout::hub_shard& shard_;
   std::shared_ptr<const fanout::cohort_token> token_;
@@ -48,6 +59,9 @@ class hub_source final : public event_source, public fanout::shard_member {
   bool listed_ = false;  // in the shard's member list (on the strand, from the first poll)
   bool closed_ = false;
   bool overrun_ = false;
+  demote_fn demote_;
+  bool demoting_ = false;              // waiting for the hub's catching-up cohort
+  std::shared_ptr<hub_source*> self_;  // this until close(), for the hub's answer
   // The end_records of the newest chunk of its cohort (on_advance), for the lag.
   std::uint64_t tail_records_ = 0;
 };

@@ -227,7 +227,20 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
   auto positions = joined->positions;
   if (resumed_)
     ctx_.metrics.fanout_resumes("ring").Increment();
-  source_ = std::make_unique<hub_source>(shard, std::move(*joined), ctx_.cfg.fanout.cohort_window);
+  // A member that falls behind its group continues from the rings where they hold its positions
+  // (docs/api.md §11): unfiltered SSE streams, whose chunks carry their positions as ids.
+  hub_source::demote_fn demote;
+  if (!req_.filter && req_.body == framing::sse) {
+    demote = [hub = ctx_.hub, topics = req_.selection.topics, pass = req_.selection.pass_canary,
+              chunked = req_.chunked](auto at, auto done) {
+      fanout::join_request jr{topics, pass, framing::sse, chunked, std::move(at), nullptr};
+      jr.exact = true;
+      jr.demotion = true;
+      hub->join(std::move(jr), std::move(done));
+    };
+  }
+  source_ = std::make_unique<hub_source>(shard, std::move(*joined), ctx_.cfg.fanout.cohort_window,
+                                         std::move(demote));
   req_.mode = delivery_mode::shared;
   start(std::move(positions));
 }

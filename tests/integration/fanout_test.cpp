@@ -659,59 +659,106 @@ TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_internal_errors_total"), 0);
 }
 
-// A client that reads far slower than its group is ended after a complete event once it is
-// more than fanout.cohort_window behind (reason "overrun"); the others get everything, and it
-// resumes with its last id without losing or repeating anything.
-TEST(Fanout, AClientFarBehindItsGroupEndsAfterACompleteEventAndResumesWithoutLoss) {
-  mock_cluster cluster(1);
-  constexpr int partitions = 4;
-  cluster.create_topic("lag.t", partitions);
-  auto cfg = on(cluster, "shared", {{"lag", {"lag.t"}, {}, false}});
-  cfg.server_settings = {{"max_buffered_bytes", "65536"}};
-  auto yaml = cfg.to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  cohort_window: 64KiB\n");
-  daemon_process d(yaml);
-  auto reader = open_stream(d.port(), "/v2/stream/lag");
-  auto slow = open_stream(d.port(), "/v2/stream/lag");
+// A client that reads far slower than its group (12 MB produced while it reads nothing: more than
+// the kernel's socket buffers, 4 MB send and the client's receive buffer, and the daemon's 64 KiB
+// hold) falls more than fanout.cohort_window behind it. Produced in rounds that the reader reads
+// before the next one: whatever the machine's speed, the reader is never a round behind, the
+// slow client never reads. Returns the slow client, still open.
+struct far_behind {
+  std::unique_ptr<sse_client> reader, slow;
+  static constexpr int total = 12000;
+};
+
+void fall_far_behind(daemon_process& d, const mock_cluster& cluster, const std::string& topic,
+                     int partitions, far_behind& out) {
+  out.reader = open_stream(d.port(), "/v2/stream/lag");
+  out.slow = open_stream(d.port(), "/v2/stream/lag");
   test_producer p(cluster.bootstrap());
-  // 12 MB: more than the kernel's socket buffers (4 MB send, the client's receive buffer) and
-  // the daemon's (64 KiB) hold for the slow client, far past the 64 KiB window; under the
-  // mock's ~5 MB per partition. Produced in rounds that the reader reads before the next one:
-  // whatever the machine's speed, the reader is never a round behind, the slow client never
-  // reads.
   const std::string filler(1000, 'f');
-  constexpr int total = 12000;
   constexpr int round = 50;  // 50 KB, under the window
-  for (int n = 0; n < total; ++n) {
-    p.produce("lag.t", n % partitions,
-              R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}", 1700000000000 + n);
+  for (int n = 0; n < far_behind::total; ++n) {
+    p.produce(topic, n % partitions, R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}",
+              1700000000000 + n);
     if (n % round == round - 1) {
       ASSERT_TRUE(p.flush());
-      ASSERT_TRUE(reader->read_events(static_cast<std::size_t>(n + 1), 30s)) << describe(*reader);
+      ASSERT_TRUE(out.reader->read_events(static_cast<std::size_t>(n + 1), 30s))
+          << describe(*out.reader);
     }
   }
   ASSERT_TRUE(p.flush());
-  ASSERT_TRUE(reader->read_events(static_cast<std::size_t>(total), 30s)) << describe(*reader);
-  // The slow client now reads: what it was sent, then the end of its stream.
-  ASSERT_TRUE(slow->read_to_end(30s)) << describe(*slow);
-  EXPECT_TRUE(slow->terminator_received());
-  ASSERT_LT(slow->events().size(), static_cast<std::size_t>(total)) << "it was not behind";
-  EXPECT_EQ(metric_sum(d.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\""),
-            1);
-  EXPECT_EQ(reader->events().size(), static_cast<std::size_t>(total));
-  // It resumes with its last id: the rest, nothing twice.
-  auto resumed = open_stream(d.port(), "/v2/stream/lag", {{"Last-Event-ID", slow->last_id()}});
-  auto rest = total - slow->events().size();
-  ASSERT_TRUE(resumed->read_events(rest, 30s)) << describe(*resumed);
+  ASSERT_TRUE(out.reader->read_events(static_cast<std::size_t>(far_behind::total), 30s))
+      << describe(*out.reader);
+}
+
+// Each record once over the clients' events, by the "n" of its JSON.
+void expect_each_once(const std::vector<const sse_client*>& clients, int total) {
   std::vector<int> seen(static_cast<std::size_t>(total), 0);
-  for (const auto* c : {slow.get(), resumed.get()}) {
+  for (const auto* c : clients) {
     for (const auto& ev : c->events())
       ++seen.at(parse_json(ev.data)["n"].get<std::size_t>());
   }
   for (int n = 0; n < total; ++n)
     ASSERT_EQ(seen[static_cast<std::size_t>(n)], 1) << "record " << n;
+}
+
+std::string lag_daemon_yaml(const mock_cluster& cluster, const std::string& fanout_extra) {
+  auto cfg = on(cluster, "shared", {{"lag", {"lag.t"}, {}, false}});
+  cfg.server_settings = {{"max_buffered_bytes", "65536"}};
+  auto yaml = cfg.to_yaml();
+  auto at = yaml.find("fanout:\n");
+  yaml.insert(at + 8, "  cohort_window: 64KiB\n" + fanout_extra);
+  return yaml;
+}
+
+// Where the rings still hold its positions, it is demoted: it continues from them in a group of
+// its own, never slowing the others, and gets every event once, without a reconnect
+// (docs/api.md §11).
+TEST(Fanout, AClientFarBehindItsGroupIsDemotedToTheRingsAndMissesNothing) {
+  mock_cluster cluster(1);
+  constexpr int partitions = 4;
+  cluster.create_topic("lag.t", partitions);
+  daemon_process d(lag_daemon_yaml(cluster, ""));  // rings of 32 MiB per partition
+  far_behind fb;
+  fall_far_behind(d, cluster, "lag.t", partitions, fb);
+  ASSERT_TRUE(fb.slow->read_events(static_cast<std::size_t>(far_behind::total), 60s))
+      << describe(*fb.slow);
+  EXPECT_FALSE(fb.slow->eof());
+  EXPECT_FALSE(fb.slow->terminator_received());
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_demotions_total"), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\""),
+            0);
+  expect_each_once({fb.slow.get()}, far_behind::total);
+  // Its ids are those of the client that kept up, event for event.
+  for (std::size_t i = 0; i < fb.slow->events().size(); ++i)
+    ASSERT_EQ(fb.slow->events()[i].id, fb.reader->events()[i].id) << i;
+}
+
+// Where they do not hold them long enough (rings of 64 KiB per partition), it is ended after a
+// complete event (reason "overrun"): demoted when it falls behind (the rings still hold its
+// positions then), it stalls on, the rings move past it, and its next pull finds them gone. It
+// resumes with its last id, served by its own consumer, without losing or repeating anything.
+TEST(Fanout, AClientFarBehindItsGroupAndTheRingsEndsAfterACompleteEventAndResumesWithoutLoss) {
+  mock_cluster cluster(1);
+  constexpr int partitions = 4;
+  cluster.create_topic("lag.t", partitions);
+  daemon_process d(lag_daemon_yaml(
+      cluster, "  ring:\n    max_bytes: 256KiB\n    max_bytes_per_partition: 64KiB\n"));
+  far_behind fb;
+  fall_far_behind(d, cluster, "lag.t", partitions, fb);
+  // The slow client now reads: what it was sent, then the end of its stream.
+  ASSERT_TRUE(fb.slow->read_to_end(30s)) << describe(*fb.slow);
+  EXPECT_TRUE(fb.slow->terminator_received());
+  ASSERT_LT(fb.slow->events().size(), static_cast<std::size_t>(far_behind::total))
+      << "it was not behind";
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\""),
+            1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_demotions_total"), 1);
+  // It resumes with its last id: the rest, nothing twice.
+  auto resumed = open_stream(d.port(), "/v2/stream/lag", {{"Last-Event-ID", fb.slow->last_id()}});
+  auto rest = far_behind::total - fb.slow->events().size();
+  ASSERT_TRUE(resumed->read_events(rest, 30s)) << describe(*resumed);
+  expect_each_once({fb.slow.get(), resumed.get()}, far_behind::total);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
 }
 
 }  // namespace
