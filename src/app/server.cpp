@@ -34,6 +34,9 @@ class server {
     ctx_.cfg = std::move(cfg);
     ctx_.filters = std::make_unique<filter::registry>(ctx_.cfg.filter);
     ctx_.metrics.set_filters_alive([filters = ctx_.filters.get()] { return filters->size(); });
+    ctx_.catchup = std::make_unique<catchup_slots>(ctx_.cfg.fanout.catchup_readers_max,
+                                                   ctx_.metrics.fanout_catchup_readers("active"),
+                                                   ctx_.metrics.fanout_catchup_readers("queued"));
   }
   int run();
 

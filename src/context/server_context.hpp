@@ -7,6 +7,7 @@
 #include <mutex>
 #include <string>
 
+#include "context/catchup_slots.hpp"
 #include "context/session_registry.hpp"
 #include "eventstreams/config.hpp"
 #include "eventstreams/filter.hpp"
@@ -51,6 +52,9 @@ struct server_context {
   // at start-up from cfg.filter (docs/api.md "Server-side filters").
   std::unique_ptr<filter::registry> filters;
   eventstreams::metrics metrics;
+  // fanout.catchup.readers_max: the consumers of shared-stream requests the rings cannot serve
+  // (made with the configuration; null: no limit).
+  std::unique_ptr<catchup_slots> catchup;
   std::atomic<bool> shutting_down{false};
   std::atomic<std::size_t> starting{0};  // stream set-ups queued or running on `blocking`
 };

@@ -225,6 +225,17 @@ metrics::metrics()
                                   "ended: clients_disconnected_total{reason=\"overrun\"})")
                             .Register(*registry_)
                             .Add({})),
+      fanout_catchup_readers_(BuildGauge()
+                                  .Name("eventstreams_fanout_catchup_readers")
+                                  .Help("Shared mode: Kafka consumers of the requests the rings "
+                                        "cannot serve, by state: active, or queued for one of "
+                                        "fanout.catchup.readers_max")
+                                  .Register(*registry_)),
+      streams_open_(BuildGauge()
+                        .Name("eventstreams_streams_open")
+                        .Help("Streams open now, by the delivery mode serving them: "
+                              "per_connection or shared")
+                        .Register(*registry_)),
       stream_config_fetches_(BuildCounter()
                                  .Name("eventstreams_stream_config_fetches_total")
                                  .Help("Fetches of stream_config.uri, by result: ok, "
@@ -255,8 +266,14 @@ metrics::metrics()
     streams_refused_.Add({{"reason", reason}});
   for (const char* reason : {"canary", "not_json", "filter"})
     events_skipped_.Add({{"reason", reason}});
-  for (const char* mode : {"per_connection", "shared"})
+  for (const char* mode : {"per_connection", "shared"}) {
     streams_opened_.Add({{"mode", mode}});
+    streams_open_.Add({{"mode", mode}});
+  }
+  for (const char* from : {"ring", "kafka"})
+    fanout_resumes_.Add({{"from", from}});
+  for (const char* state : {"active", "queued"})
+    fanout_catchup_readers_.Add({{"state", state}});
   for (const char* reason : {"invalid_filter", "filter_too_complex", "unavailable"})
     filters_rejected_.Add({{"reason", reason}});
   for (const char* where : {"request", "setup", "stream", "loop", "hub"})

@@ -42,7 +42,7 @@ class metrics {
       "unknown_stream",    "too_many_streams", "invalid_timestamp", "invalid_last_event_id",
       "topic_not_allowed", "filter",           "shutting_down",     "connection_limit",
       "client_limit",      "starting_limit",   "out_of_resources",  "kafka_unavailable",
-      "internal_error"};
+      "internal_error",    "catchup_limit"};
   prometheus::Counter& streams_refused(const std::string& reason) {
     return streams_refused_.Add({{"reason", reason}});
   }
@@ -99,6 +99,15 @@ class metrics {
   // Shared mode: members more than fanout.cohort_window behind their group that continued from
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
+  // Shared mode: the Kafka consumers of requests the rings cannot serve (fanout.catchup.*), by
+  // state: active, or queued for a slot.
+  prometheus::Gauge& fanout_catchup_readers(const std::string& state) {
+    return fanout_catchup_readers_.Add({{"state", state}});
+  }
+  // Streams open now (200 sent, not closed), by the delivery mode serving them.
+  prometheus::Gauge& streams_open(const std::string& mode) {
+    return streams_open_.Add({{"mode", mode}});
+  }
 
   // Fetches of the stream config (docs/api.md, "Streams from EventStreamConfig"), by result:
   // ok, unreachable, timeout, http_error, too_large, invalid.
@@ -151,6 +160,8 @@ class metrics {
   prometheus::Family<prometheus::Counter>& fanout_resumes_;
   prometheus::Counter& fanout_replayed_records_;
   prometheus::Counter& fanout_demotions_;
+  prometheus::Family<prometheus::Gauge>& fanout_catchup_readers_;
+  prometheus::Family<prometheus::Gauge>& streams_open_;
   prometheus::Family<prometheus::Counter>& stream_config_fetches_;
   prometheus::Family<prometheus::Gauge>& stream_config_age_;
   std::atomic<std::int64_t> stream_config_fetched_at_{0};  // 0 = never

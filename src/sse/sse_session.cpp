@@ -86,6 +86,7 @@ void sse_session::do_start() {
   ctx_.metrics.http_requests("stream", 200).Increment();
   ctx_.metrics.client_connections(req_.stream_list()).Increment();
   ctx_.metrics.streams_opened(mode_name(req_.mode)).Increment();
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
   for (const auto& s : req_.selection.stream_names)
     ctx_.metrics.connected_clients(s).Increment();
   // The start positions right away (docs/api.md §5.1).
@@ -445,6 +446,7 @@ void sse_session::close(const std::string& reason) {
   writer_.close();
   // Destroying the source may join threads: never on an I/O thread.
   retire(std::move(source_), *ctx_.blocking);
+  req_.catchup_slot.reset();  // its consumer is gone: the next catch-up reader may start
   if (!was_open)
     return;
   close_seconds_ =
@@ -453,6 +455,7 @@ void sse_session::close(const std::string& reason) {
   if (started_) {
     for (const auto& s : req_.selection.stream_names)
       ctx_.metrics.connected_clients(s).Decrement();
+    ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
     ctx_.metrics.connection_duration().Observe(close_seconds_);
     ctx_.metrics.clients_disconnected(reason_label(reason)).Increment();
   }

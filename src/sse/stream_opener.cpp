@@ -54,6 +54,7 @@ struct stream_opener::resolved {
   std::vector<partition_position> positions;
   std::vector<position_gap> gaps;  // partitions whose start is a gap (docs/api.md §5.4)
   std::unique_ptr<event_source> source;
+  bool catch_up = false;  // a shared stream's resume the rings cannot serve (a gap at its start)
 };
 
 stream_opener::stream_opener(beast::tcp_stream&& stream, const request& req,
@@ -124,6 +125,8 @@ void stream_opener::run() {
   // its rings still hold (docs/api.md §11); the other resumes are served per connection.
   resumed_ = !req_.entries.empty() || req_.since.has_value();
   use_hub_ = ctx_.hub && req_.selection.shared && !(resumed_ && req_.filter);
+  if (ctx_.hub && req_.selection.shared && resumed_ && req_.filter)
+    return catch_up();  // the rings keep no record keys ($key)
   look_up_start();
 }
 
@@ -171,13 +174,15 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
   char probe;
   r.abandoned = ::recv(stream_.socket().native_handle(), &probe, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
   // A resume that starts with a gap event (docs/api.md §5.4) is served per connection.
-  if (!r.error && use_hub_ && !r.gaps.empty())
+  if (!r.error && use_hub_ && !r.gaps.empty()) {
     use_hub_ = false;
+    r.catch_up = true;
+  }
   // Shared mode: the ends looked up are where the member starts; the hub's consumer serves it,
   // once it reads (it starts with the process: a request that comes first waits for it).
   if (!r.error && !r.abandoned && use_hub_ && !ctx_.hub->wait_ready(deadline))
     r.error = {lookup_error_kind::unreachable, "the shared consumer is not reading yet"};
-  if (!r.error && !r.abandoned && !use_hub_) {
+  if (!r.error && !r.abandoned && !use_hub_ && !r.catch_up) {
     try {
       r.source =
           std::make_unique<per_connection_source>(ctx_.cfg.kafka, ctx_.bootstrap, r.positions);
@@ -208,6 +213,8 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
     // The hub cannot serve it (a topic added by a reload, partitions it does not read, a resume
     // from before its rings): per connection, looked up again.
     use_hub_ = false;
+    if (resumed_)
+      return catch_up();
     return look_up_start();
   }
   // The session runs on its shard's strand, where the hub's wake-ups arrive: the socket moves
@@ -256,6 +263,8 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::internal, "internal_error", "");
   if (r->error)
     return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
+  if (r->catch_up)
+    return catch_up();
   if (use_hub_)
     return join_hub(std::move(r->positions));
   if (resumed_ && ctx_.hub && req_.selection.shared)
@@ -376,6 +385,50 @@ void stream_opener::end_on_strand(std::string reason, std::chrono::milliseconds 
     return;
   ending_ = true;  // still resolving: on_resolved sees it and closes
   end_reason_ = std::move(reason);
+  if (waiting_slot_) {
+    // Queued for a catch-up reader: nothing is in flight, it closes now.
+    waiting_slot_ = false;
+    catchup_timer_->cancel();
+    close(end_reason_);
+  }
+}
+
+void stream_opener::catch_up() {
+  use_hub_ = false;
+  if (!ctx_.catchup || req_.catchup_slot)
+    return look_up_start();
+  auto slot = ctx_.catchup->acquire([self = shared_from_this()](std::shared_ptr<void> s) {
+    net::post(self->executor_, [self, s = std::move(s)]() mutable {
+      self->guarded("start", [&] { self->on_catchup_slot(std::move(s)); });
+    });
+  });
+  if (slot) {
+    req_.catchup_slot = std::move(slot);
+    return look_up_start();
+  }
+  // Every reader is busy: in line for the next free one, up to server.kafka_timeout.
+  waiting_slot_ = true;
+  catchup_timer_.emplace(executor_);
+  catchup_timer_->expires_after(ctx_.cfg.server.kafka_timeout);
+  catchup_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (ec || !self->waiting_slot_)
+      return;
+    self->waiting_slot_ = false;
+    self->guarded("start", [&] {
+      self->fail_before_start(error_kind::unavailable, "catchup_limit",
+                              "every catch-up reader (fanout.catchup.readers_max) is busy");
+    });
+  });
+}
+
+// A slot came free for this request (or for one that gave up: then it goes on to the next).
+void stream_opener::on_catchup_slot(std::shared_ptr<void> slot) {
+  if (!waiting_slot_ || closed_)
+    return;
+  waiting_slot_ = false;
+  catchup_timer_->cancel();
+  req_.catchup_slot = std::move(slot);
+  look_up_start();
 }
 
 // A stream that ends before its 200 (the client left, shutdown): no answer, one log line.

@@ -55,6 +55,10 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   // Shared mode: a cohort of the hub at `positions`, the ends looked up (docs/api.md §11).
   void join_hub(std::vector<partition_position> positions);
   void on_joined(std::optional<fanout::join_result> joined);
+  // A shared stream's request the rings cannot serve: its own consumer, within
+  // fanout.catchup.readers_max (queued up to server.kafka_timeout for a slot).
+  void catch_up();
+  void on_catchup_slot(std::shared_ptr<void> slot);
   // `gaps`: partitions whose start is a gap, announced before any event (docs/api.md §5.4).
   void start(std::vector<partition_position> positions, std::vector<position_gap> gaps = {});
   void count_gaps(const std::vector<position_gap>& gaps, const position_vector& positions);
@@ -82,6 +86,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   std::weak_ptr<sse_session> session_;  // set by the hand-off
   bool use_hub_ = false;                // the shared mode serves it (decided before the lookups)
   bool resumed_ = false;                // Last-Event-ID or since: it starts at exact positions
+  bool waiting_slot_ = false;           // queued for a catch-up reader's slot
+  std::optional<net::steady_timer> catchup_timer_;
   bool registered_ = false;
   bool handed_off_ = false;  // the socket went to the session (or is going: see start())
   bool closed_ = false;

@@ -30,7 +30,10 @@ struct stream_request {
   std::optional<std::int64_t> since;
   std::shared_ptr<const filter::compiled> filter;      // ?filter=, null without one
   delivery_mode mode = delivery_mode::per_connection;  // how it is served (docs/api.md §11)
-  std::chrono::steady_clock::time_point opened;        // when the HTTP layer handed it over
+  // A shared stream's request served by its own consumer (docs/api.md §11): its slot of
+  // fanout.catchup.readers_max, held as long as the request (then the session) lives.
+  std::shared_ptr<void> catchup_slot;
+  std::chrono::steady_clock::time_point opened;  // when the HTTP layer handed it over
 
   // The requested stream names, comma-separated (logs, metric labels).
   std::string stream_list() const {

@@ -637,6 +637,57 @@ TEST(Fanout, AStartingNodeReadsRecentRecordsBackAndReplaysResumesFromThem) {
   }
 }
 
+// Resumes the rings cannot serve (here: from before the shared consumer's start, with no
+// records read back) get a Kafka consumer of their own, at most fanout.catchup.readers_max at
+// once; the next waits in line for a slot, up to server.kafka_timeout, then 503 (docs/api.md §11).
+TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
+  mock_cluster cluster(1);
+  cluster.create_topic("cu.t", 1);
+  test_producer p(cluster.bootstrap());
+  for (int n = 0; n < 10; ++n)
+    p.produce("cu.t", 0, R"({"n":)" + std::to_string(n) + "}", 1700000000000 + n);
+  ASSERT_TRUE(p.flush());
+  auto cfg = on(cluster, "shared", {{"cu", {"cu.t"}, {}, false}});
+  cfg.server_settings = {{"kafka_timeout", "2s"}};
+  auto yaml = cfg.to_yaml();
+  auto at = yaml.find("fanout:\n");
+  ASSERT_NE(at, std::string::npos);
+  yaml.insert(at + 8, "  ring:\n    warm_records: 0\n  catchup:\n    readers_max: 1\n");
+  daemon_process d(yaml);
+  const header_list from_start{{"Last-Event-ID", R"([{"topic":"cu.t","partition":0,"offset":0}])"}};
+  auto first = open_stream(d.port(), "/v2/stream/cu", from_start);
+  ASSERT_TRUE(first->read_events(10, 20s)) << describe(*first);
+  auto active = [&] {
+    return metric_sum(d.port(), "eventstreams_fanout_catchup_readers", "state=\"active\"");
+  };
+  auto queued = [&] {
+    return metric_sum(d.port(), "eventstreams_fanout_catchup_readers", "state=\"queued\"");
+  };
+  EXPECT_EQ(active(), 1);
+  // The second waits for the first's reader.
+  sse_client second(d.port());
+  second.send_request("GET", "/v2/stream/cu", from_start);
+  ASSERT_TRUE(wait_for([&] { return queued() == 1; }, 10s, 10ms));
+  EXPECT_FALSE(second.read_head(100ms)) << describe(second);
+  first->close();
+  ASSERT_TRUE(second.read_head(10s) && second.head().status == 200) << describe(second);
+  ASSERT_TRUE(second.read_events(10, 20s)) << describe(second);
+  EXPECT_EQ(queued(), 0);
+  EXPECT_EQ(active(), 1);
+  // A third waits server.kafka_timeout (2 s), then is told to retry.
+  sse_client third(d.port());
+  third.send_request("GET", "/v2/stream/cu", from_start);
+  ASSERT_TRUE(third.read_head(20s)) << describe(third);
+  EXPECT_EQ(third.head().status, 503);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_refused_total", "reason=\"catchup_limit\""),
+            1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 2);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_open", "mode=\"per_connection\""), 1);
+  // The second got every record from its id, once.
+  for (int n = 0; n < 10; ++n)
+    EXPECT_EQ(parse_json(second.events()[static_cast<std::size_t>(n)].data)["n"], n);
+}
+
 TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
   mock_cluster cluster(1);
   cluster.create_topic("ring.t", 2);

@@ -1,0 +1,73 @@
+// fanout.catchup.readers_max (docs/api.md §11): the Kafka consumers of the shared streams'
+// requests that the partition rings cannot serve (resumes from before them, filtered resumes),
+// whole process. A request beyond the limit waits in line, first come first served, for a
+// slot another one releases. Thread-safe.
+#pragma once
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <utility>
+
+#include <prometheus/gauge.h>
+
+namespace eventstreams {
+
+class catchup_slots {
+ public:
+  // Held while the consumer reads; the slot is released when the last copy goes.
+  using slot = std::shared_ptr<void>;
+  // Gets a slot once one is free; runs on the thread that released it (post to your own).
+  using granted = std::function<void(slot)>;
+
+  // `active` and `queued` are set as they change (eventstreams_fanout_catchup_readers{state}).
+  catchup_slots(std::size_t max, prometheus::Gauge& active, prometheus::Gauge& queued)
+      : max_(max), active_gauge_(active), queued_gauge_(queued) {}
+  catchup_slots(const catchup_slots&) = delete;
+  catchup_slots& operator=(const catchup_slots&) = delete;
+
+  // A slot now, or null with `then` queued to get one later.
+  slot acquire(granted then) {
+    std::lock_guard lock(mutex_);
+    if (active_ < max_) {
+      ++active_;
+      active_gauge_.Set(static_cast<double>(active_));
+      return make_slot();
+    }
+    waiting_.push_back(std::move(then));
+    queued_gauge_.Set(static_cast<double>(waiting_.size()));
+    return nullptr;
+  }
+
+ private:
+  slot make_slot() {
+    return slot(static_cast<void*>(this), [this](void*) { release(); });
+  }
+  // The slot goes to the first in line (which may drop it at once: then to the next).
+  void release() {
+    granted next;
+    {
+      std::lock_guard lock(mutex_);
+      if (waiting_.empty()) {
+        --active_;
+        active_gauge_.Set(static_cast<double>(active_));
+        return;
+      }
+      next = std::move(waiting_.front());
+      waiting_.pop_front();
+      queued_gauge_.Set(static_cast<double>(waiting_.size()));
+    }
+    next(make_slot());
+  }
+
+  std::mutex mutex_;
+  std::size_t max_;
+  std::size_t active_ = 0;
+  std::deque<granted> waiting_;
+  prometheus::Gauge& active_gauge_;
+  prometheus::Gauge& queued_gauge_;
+};
+
+}  // namespace eventstreams
