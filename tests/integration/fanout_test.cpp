@@ -48,6 +48,16 @@ daemon_config on(const mock_cluster& cluster, const std::string& mode,
   return cfg;
 }
 
+// The daemon's YAML with `settings` (lines indented by two) added to its fanout: section.
+std::string with_fanout(const daemon_config& cfg, const std::string& settings) {
+  auto yaml = cfg.to_yaml();
+  auto at = yaml.find("fanout:\n");
+  if (at == std::string::npos)
+    throw std::runtime_error("no fanout: section in\n" + yaml);
+  yaml.insert(at + 8, settings);
+  return yaml;
+}
+
 // The positions an id block holds, as a model.
 std::vector<position> positions_of(const std::string& id) {
   std::vector<position> out;
@@ -403,10 +413,7 @@ TEST(Fanout, WithAFlushDelayEveryEventStillArrivesAndTheBytesAreTheSame) {
   cluster.create_topic("delay.t", 2);
   const std::vector<stream_def> streams{{"delay", {"delay.t"}, {}, false}};
   daemon_process per(on(cluster, "per_connection", streams));
-  auto yaml = on(cluster, "shared", streams).to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  flush_delay: 50ms\n");
+  auto yaml = with_fanout(on(cluster, "shared", streams), "  flush_delay: 50ms\n");
   daemon_process shared(yaml);
   auto a = open_stream(per.port(), "/v2/stream/delay");
   std::vector<std::unique_ptr<sse_client>> delayed;
@@ -474,10 +481,8 @@ TEST(Fanout, ResumesInsideTheRingsAreReplayedFromThemWithThePerConnectionBytes) 
   const std::vector<stream_def> streams{
       {"one", {"rr.one"}, {}, false}, {"a", {"rr.a"}, {}, false}, {"b", {"rr.b"}, {}, true}};
   daemon_process per(on(cluster, "per_connection", streams));
-  auto yaml = on(cluster, "shared", streams).to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  cohort_window: 64KiB\n");  // a replay of ~600 KB: many pulls
+  auto yaml = with_fanout(on(cluster, "shared", streams),
+                          "  cohort_window: 64KiB\n");  // a replay of ~600 KB: many pulls
   daemon_process shared(yaml);
   auto one = open_stream(per.port(), "/v2/stream/one");
   auto ab = open_stream(per.port(), "/v2/stream/a,b");
@@ -548,10 +553,8 @@ TEST(Fanout, ResumesInsideTheRingsAreReplayedFromThemWithThePerConnectionBytes) 
 TEST(Fanout, AResumeFromBeforeTheRingsIsServedByItsOwnConsumer) {
   mock_cluster cluster(1);
   cluster.create_topic("old.t", 1);
-  auto yaml = on(cluster, "shared", {{"old", {"old.t"}, {}, false}}).to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
+  auto yaml = with_fanout(on(cluster, "shared", {{"old", {"old.t"}, {}, false}}),
+                          "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
   daemon_process d(yaml);
   auto c = open_stream(d.port(), "/v2/stream/old");
   test_producer p(cluster.bootstrap());
@@ -593,10 +596,8 @@ TEST(Fanout, AStartingNodeReadsRecentRecordsBackAndReplaysResumesFromThem) {
   ASSERT_TRUE(p.flush());
   ASSERT_TRUE(before->read_events(total, 30s)) << describe(*before);
 
-  auto yaml = on(cluster, "shared", streams).to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  ring:\n    warm_records: 60\n");  // offsets 40..99 of each partition
+  auto yaml = with_fanout(on(cluster, "shared", streams),
+                          "  ring:\n    warm_records: 60\n");  // offsets 40..99 of each partition
   daemon_process shared(yaml);
   ASSERT_TRUE(
       wait_for([&] { return http_get(shared.port(), "/readyz").head.status == 200; }, 30s, 20ms));
@@ -649,10 +650,7 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
   ASSERT_TRUE(p.flush());
   auto cfg = on(cluster, "shared", {{"cu", {"cu.t"}, {}, false}});
   cfg.server_settings = {{"kafka_timeout", "2s"}};
-  auto yaml = cfg.to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  ring:\n    warm_records: 0\n  catchup:\n    readers_max: 1\n");
+  auto yaml = with_fanout(cfg, "  ring:\n    warm_records: 0\n  catchup:\n    readers_max: 1\n");
   daemon_process d(yaml);
   const header_list from_start{{"Last-Event-ID", R"([{"topic":"cu.t","partition":0,"offset":0}])"}};
   auto first = open_stream(d.port(), "/v2/stream/cu", from_start);
@@ -691,10 +689,8 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
 TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
   mock_cluster cluster(1);
   cluster.create_topic("ring.t", 2);
-  auto yaml = on(cluster, "shared", {{"ring", {"ring.t"}, {}, false}}).to_yaml();
-  auto at = yaml.find("fanout:\n");
-  ASSERT_NE(at, std::string::npos);
-  yaml.insert(at + 8, "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
+  auto yaml = with_fanout(on(cluster, "shared", {{"ring", {"ring.t"}, {}, false}}),
+                          "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
   daemon_process d(yaml);
   auto c = open_stream(d.port(), "/v2/stream/ring");
   test_producer p(cluster.bootstrap());
@@ -755,10 +751,7 @@ void expect_each_once(const std::vector<const sse_client*>& clients, int total) 
 std::string lag_daemon_yaml(const mock_cluster& cluster, const std::string& fanout_extra) {
   auto cfg = on(cluster, "shared", {{"lag", {"lag.t"}, {}, false}});
   cfg.server_settings = {{"max_buffered_bytes", "65536"}};
-  auto yaml = cfg.to_yaml();
-  auto at = yaml.find("fanout:\n");
-  yaml.insert(at + 8, "  cohort_window: 64KiB\n" + fanout_extra);
-  return yaml;
+  return with_fanout(cfg, "  cohort_window: 64KiB\n" + fanout_extra);
 }
 
 // Where the rings still hold its positions, it is demoted: it continues from them in a group of

@@ -119,6 +119,26 @@ INSTANTIATE_TEST_SUITE_P(
                       property_variant{"Filtered", "group=3", in_group_3, "25ms"}),
     [](const ::testing::TestParamInfo<property_variant>& variant) { return variant.param.name; });
 
+// Six seeded runs of the resume scenario on `stream` (3 partitions per topic), every
+// reconnection alternating between instances `a` and `b`: the id is the only state.
+void alternate(const daemon_process& a, const daemon_process& b, const std::string& stream,
+               const std::vector<std::string>& topics, const std::string& bootstrap) {
+  const auto seed = base_seed();
+  for (int r = 0; r < 6 && !::testing::Test::HasFailure(); ++r) {
+    run_resume_scenario({seed + static_cast<std::uint64_t>(r),
+                         {a.port(), b.port()},
+                         stream,
+                         topics,
+                         3,
+                         bootstrap,
+                         "",
+                         nullptr});
+    if (::testing::Test::HasFailure()) {
+      ADD_FAILURE() << "repeat with EVENTSTREAMS_IT_SEED=" << seed + static_cast<std::uint64_t>(r);
+    }
+  }
+}
+
 TEST(Resume, MovesBetweenTwoInstancesOnOneClusterWithoutLoss) {
   mock_cluster cluster(3);
   const std::vector<std::string> topics{"pair.eqiad", "pair.codfw"};
@@ -128,21 +148,7 @@ TEST(Resume, MovesBetweenTwoInstancesOnOneClusterWithoutLoss) {
   cfg.streams = {{"pair", topics, {}, false}};
   daemon_process a(cfg);
   daemon_process b(cfg);
-  // Every reconnection alternates between the instances: the id is the only state.
-  const auto seed = base_seed();
-  for (int r = 0; r < 6 && !HasFailure(); ++r) {
-    run_resume_scenario({seed + static_cast<std::uint64_t>(r),
-                         {a.port(), b.port()},
-                         "pair",
-                         topics,
-                         3,
-                         cluster.bootstrap(),
-                         "",
-                         nullptr});
-    if (HasFailure()) {
-      ADD_FAILURE() << "repeat with EVENTSTREAMS_IT_SEED=" << seed + static_cast<std::uint64_t>(r);
-    }
-  }
+  alternate(a, b, "pair", topics, cluster.bootstrap());
 }
 
 // The same between a per-connection instance and a shared one (docs/api.md §11): the shared
@@ -158,20 +164,7 @@ TEST(Resume, MovesBetweenAPerConnectionAndASharedInstanceWithoutLoss) {
   daemon_process a(cfg);
   cfg.fanout_mode = "shared";
   daemon_process b(cfg);
-  const auto seed = base_seed();
-  for (int r = 0; r < 6 && !HasFailure(); ++r) {
-    run_resume_scenario({seed + static_cast<std::uint64_t>(r),
-                         {a.port(), b.port()},
-                         "mixed",
-                         topics,
-                         3,
-                         cluster.bootstrap(),
-                         "",
-                         nullptr});
-    if (HasFailure()) {
-      ADD_FAILURE() << "repeat with EVENTSTREAMS_IT_SEED=" << seed + static_cast<std::uint64_t>(r);
-    }
-  }
+  alternate(a, b, "mixed", topics, cluster.bootstrap());
   // The shared instance served resumes from its rings.
   EXPECT_GT(metric_sum(b.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 0);
   EXPECT_EQ(metric_sum(b.port(), "eventstreams_streams_opened_total", "mode=\"per_connection\""),
