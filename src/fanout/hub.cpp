@@ -151,7 +151,12 @@ struct hub::entry {
   // Catching up from the rings (a resumed request, docs/api.md §11): not yet a reader of its
   // partitions; replay() steps it with their records while its member keeps up.
   bool replaying = false;
-  std::uint64_t consumed = 0;  // the member's end_bytes, from its pulls
+  std::uint64_t consumed = 0;  // the members' end_bytes, from their pulls (the furthest)
+  // A resumed cohort, while it has published at most fanout.cohort_window bytes (replaying or
+  // live): its first chunk and its positions there, where a join at the same positions starts
+  // too, reading the same chain (a storm of clients with one id shares one replay).
+  std::shared_ptr<const framed_chunk> start;
+  std::string start_state;
   bool touched = false;
   bool failed = false;  // ended on a Kafka error: dropped after this batch
 };
@@ -477,6 +482,8 @@ void hub::after_batch(bool sweep) {
     e->touched = false;
     if (auto chunk = e->c->publish())
       tails.push_back({e->c->id(), std::move(chunk)});
+    if (e->start && e->c->published_bytes() > cfg_.fanout.cohort_window)
+      e->start.reset();
     if (!sweep)
       sets.push_back(e->set);
   }
@@ -546,6 +553,8 @@ void hub::pull(std::uint64_t id, std::uint64_t consumed) {
   std::vector<advance> tails;
   replay(e, tails);
   post(std::move(tails));
+  if (!e.replaying && !e.failed)
+    after_batch();  // it reads live: merged now into a group at its positions, if there is one
 }
 
 // Steps a catching-up cohort with the ring records of its partitions from its positions
@@ -565,6 +574,8 @@ void hub::replay(entry& e, std::vector<advance>& tails) {
   metrics_.fanout_replayed_records().Increment(static_cast<double>(r.stepped));
   for (auto& chunk : published)
     tails.push_back({e.c->id(), std::move(chunk)});
+  if (r.result == ring_replay::outcome::lapped || e.c->published_bytes() > window)
+    e.start.reset();  // a later joiner would start more than a window behind
   switch (r.result) {
     case ring_replay::outcome::more:
       return;
@@ -752,7 +763,20 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     for (auto id : it->second) {
       auto& e = *cohorts_.at(id);
       auto token = e.token.lock();
-      if (!token || e.failed || e.replaying)
+      if (!token || e.failed)
+        continue;
+      // A resume at the positions another one started from moments ago: it reads the same
+      // chain from its first chunk (while replaying, the members pull; a slower one is demoted).
+      if (req.exact && e.start && e.start_state == state) {
+        r.token = std::move(token);
+        r.after = e.start;
+        if (e.replaying)
+          r.pull = [this, id](std::uint64_t consumed) {
+            net::post(io_, [this, id, consumed] { pull(id, consumed); });
+          };
+        return r;
+      }
+      if (e.replaying)
         continue;
       if (e.filter)
         sync(e);  // its positions now (published with the next batch or tick)
@@ -777,6 +801,10 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   });
   e->token = token;
   e->replaying = req.exact;
+  if (req.exact) {
+    e->start = e->c->tail();
+    e->start_state = std::string(e->c->id_state());  // (pv, which `state` names, moved into it)
+  }
   for (std::size_t i = 0; i < parts.size() && !req.exact; ++i) {
     if (!req.filter) {
       readers_[parts[i]].push_back({e.get(), i});
@@ -799,6 +827,8 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     std::vector<advance> tails;
     replay(added, tails);
     post(std::move(tails));
+    if (!added.replaying && !added.failed)
+      after_batch();  // caught up at once: merged now into a group at its positions
   }
   return r;
 }

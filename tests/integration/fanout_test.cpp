@@ -549,6 +549,36 @@ TEST(Fanout, ResumesInsideTheRingsAreReplayedFromThemWithThePerConnectionBytes) 
   EXPECT_EQ(metric_sum(shared.port(), "eventstreams_internal_errors_total"), 0);
 }
 
+// Resumes with the same id moments apart (a storm after a restart: clients that were in one
+// group hold the same last id) read one replay: the rings are read once for all of them.
+TEST(Fanout, ResumesWithTheSameIdShareOneReplay) {
+  mock_cluster cluster(1);
+  cluster.create_topic("same.t", 1);
+  daemon_process d(on(cluster, "shared", {{"same", {"same.t"}, {}, false}}));
+  auto live = open_stream(d.port(), "/v2/stream/same");
+  test_producer p(cluster.bootstrap());
+  constexpr int total = 100;
+  for (int n = 0; n < total; ++n)
+    p.produce("same.t", 0, R"({"n":)" + std::to_string(n) + "}", 1700000000000 + n);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(live->read_events(total, 30s)) << describe(*live);
+  live->close();  // no live group left for the replays to merge into
+  ASSERT_TRUE(wait_for([&] { return metric_sum(d.port(), "eventstreams_fanout_cohorts") == 0; },
+                       10s, 10ms));
+  const header_list id{{"Last-Event-ID", live->events()[49].id}};
+  std::vector<std::unique_ptr<sse_client>> resumed;
+  for (int i = 0; i < 5; ++i)
+    resumed.push_back(open_stream(d.port(), "/v2/stream/same", id));
+  for (auto& c : resumed) {
+    ASSERT_TRUE(c->read_events(total - 50, 30s)) << describe(*c);
+    EXPECT_EQ(c->body(), resumed[0]->body());
+    EXPECT_EQ(parse_json(c->events()[0].data)["n"], 50);
+  }
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_replayed_records_total"), total - 50);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 5);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_cohorts"), 1);
+}
+
 // A resume from before what the rings hold is served by its own consumer, without loss.
 TEST(Fanout, AResumeFromBeforeTheRingsIsServedByItsOwnConsumer) {
   mock_cluster cluster(1);
