@@ -1010,6 +1010,90 @@ bool scenario_catchup(const options& o) {
   return prod.complete() && all.complete && filtered.complete && all.gaps == 0;
 }
 
+// (i) a reconnect storm, shared mode: `storm_clients` clients reconnect at once, all with the
+// Last-Event-ID of one position `storm_history` events behind the end (what clients of one group
+// hold after a node restart or a load balancer's shuffle). Measured: when every client had every
+// event after its id, how many Kafka consumers the resumes took (none: the rings hold them), the
+// groups left, and the daemon's CPU.
+bool scenario_storm(const options& o) {
+  constexpr int partitions = 8;
+  const int n = o.storm_clients;
+  const std::uint64_t before = 100 * partitions;  // offsets 0..99 of each partition
+  const std::uint64_t history = o.storm_history / partitions * partitions;
+  note("(i) storm: " + std::to_string(n) + " clients reconnect at once with one id " +
+       std::to_string(history) + " events (" + std::to_string(partitions) +
+       " partitions) behind the end");
+  system_under_test sut;
+  if (!sut.start(o, "storm", bench_layout(o.brokers, partitions),
+                 consumer_properties(o, o.fetch_wait_ms)))
+    return false;
+  auto producer = make_producer(o, sut.bootstrap);
+  bench::event_writer writer(*producer, topic, partitions);
+  const auto first = writer.burst(before, clock_type::now() + 60s);
+  const auto then = writer.burst(history, clock_type::now() + 60s);
+  producer.reset();
+  const auto port = sut.daemon->port();
+  // The shared consumer read them all (the rings hold them).
+  const double records = static_cast<double>(before + history);
+  if (!wait_for([&] { return es::metric_sum(port, "eventstreams_fanout_records_total") >= records; },
+                30s)) {
+    note("storm: the shared consumer did not read every record");
+    sut.stop();
+    return false;
+  }
+  std::string id = "[";
+  for (int p = 0; p < partitions; ++p) {
+    id += std::string(p ? "," : "") + R"({"topic":")" + topic + R"(","partition":)" +
+          std::to_string(p) + R"(,"offset":100})";
+  }
+  id += "]";
+  es::pool_options po;
+  po.port = port;
+  po.path = stream_path;
+  po.partitions = partitions;
+  po.first_offset = 100;
+  po.headers = "Last-Event-ID: " + id + "\r\n";
+  es::sse_client_pool pool(po);
+  const auto s0 = sut.take();
+  const std::int64_t t0 = es::steady_ns();
+  pool.start(n);
+  const bool all = wait_events(pool, static_cast<std::uint64_t>(n) * history, 15s, 120s);
+  const std::int64_t t1 = es::steady_ns();
+  const auto s1 = sut.take();
+  std::int64_t last = 0;
+  std::uint64_t gaps = 0, bad = 0;
+  for (const auto& st : pool.stats()) {
+    last = std::max(last, st.last_event_ns);
+    gaps += st.gaps;
+    bad += st.bad_events + st.id_mismatch;
+  }
+  const double ring = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"ring\"");
+  const double kafka = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"kafka\"");
+  const double replayed = es::metric_sum(port, "eventstreams_fanout_replayed_records_total");
+  const double cohorts = es::metric_sum(port, "eventstreams_fanout_cohorts");
+  const double demotions = es::metric_sum(port, "eventstreams_fanout_demotions_total");
+  pool.stop();
+  report_client_failures(pool.stats());
+  sut.stop();
+  result("st_clients", n);
+  result("st_history_events", static_cast<double>(history));
+  result("st_produced", static_cast<double>(first.delivered + then.delivered));
+  result("st_all_received", all ? 1 : 0);
+  result("st_seconds_to_last_event", last > t0 ? static_cast<double>(last - t0) / 1e9 : 0);
+  result("st_seconds_measured", static_cast<double>(t1 - t0) / 1e9);
+  result("st_events_received", static_cast<double>(pool.total_events()));
+  result("st_gaps", static_cast<double>(gaps));
+  result("st_bad_events", static_cast<double>(bad));
+  result("st_resumes_from_ring", ring);
+  result("st_resumes_from_kafka", kafka);
+  result("st_replayed_records", replayed);
+  result("st_cohorts_after", cohorts);
+  result("st_demotions", demotions);
+  result("st_daemon_cpu_seconds", s1.daemon.cpu_seconds - s0.daemon.cpu_seconds);
+  result("st_rss_after_kb", static_cast<double>(s1.daemon.rss_kb));
+  return all && gaps == 0 && bad == 0 && kafka == 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1034,13 +1118,16 @@ int main(int argc, char** argv) {
         {"stalled", scenario_stalled},
         {"churn", scenario_churn},
         {"filters", scenario_filters},
-        {"catchup", scenario_catchup}};
+        {"catchup", scenario_catchup},
+        {"storm", scenario_storm}};
     for (const auto& [name, run] : scenarios) {
       if (!o.scenarios.count(name))
         continue;
       // (g) measures the shared mode's filters: once, in the shared mode, whatever --mode says.
+      const bool shared_only =
+          std::string_view(name) == "filters" || std::string_view(name) == "storm";
       const std::vector<std::string> modes =
-          std::string_view(name) == "filters" ? std::vector<std::string>{"shared"} : o.modes;
+          shared_only ? std::vector<std::string>{"shared"} : o.modes;
       for (const auto& mode : modes) {
         options measured = o;
         measured.mode = mode;

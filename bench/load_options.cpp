@@ -13,7 +13,7 @@ namespace {
     std::fprintf(stderr, "load_bench: %s\n", error);
   std::fputs(
       "usage: load_bench --daemon PATH\n"
-      "  [--scenarios throughput,load,idle,stalled,churn,filters,catchup]\n"
+      "  [--scenarios throughput,load,idle,stalled,churn,filters,catchup,storm]\n"
       "  [--work-dir DIR]\n"
       "  [--cluster separate|embedded] [--mode per_connection|shared|both]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
@@ -23,7 +23,7 @@ namespace {
       "  [--stalled-readers N] [--stalled-clients N] [--stalled-rate EV_PER_S]\n"
       "  [--stalled-duration S] [--churn-checkpoints N,N,...] [--churn-threads N]\n"
       "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
-      "  [--catchup-events N] [--catchup-partitions N]\n"
+      "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
@@ -137,6 +137,10 @@ options parse_args(int argc, char** argv) {
       o.catchup_events = static_cast<std::uint64_t>(num());
     } else if (a == "--catchup-partitions") {
       o.catchup_partitions = static_cast<int>(num());
+    } else if (a == "--storm-clients") {
+      o.storm_clients = static_cast<int>(num());
+    } else if (a == "--storm-history") {
+      o.storm_history = static_cast<std::uint64_t>(num());
     } else if (a == "--churn-threads") {
       o.churn_threads = static_cast<int>(num());
     } else if (a == "--property") {
@@ -167,13 +171,14 @@ options parse_args(int argc, char** argv) {
     usage("--daemon is required");
   for (const auto& s : o.scenarios) {
     if (s != "throughput" && s != "load" && s != "idle" && s != "stalled" && s != "churn" &&
-        s != "filters" && s != "catchup")
+        s != "filters" && s != "catchup" && s != "storm")
       usage(("unknown scenario " + s).c_str());
   }
   if (o.partitions < 1 || o.brokers < 1 || o.clients < 1 || o.rate <= 0 || o.idle_connections < 1 ||
       o.events < 2 || o.stalled_readers < 1 || o.stalled_rate <= 0 || o.stalled_duration_s < 1 ||
       o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
-      o.catchup_events < 100 || o.catchup_partitions < 1) {
+      o.catchup_events < 100 || o.catchup_partitions < 1 || o.storm_clients < 1 ||
+      o.storm_history < 8) {
     usage("counts must be positive");
   }
   // `--mode both` runs every scenario twice: twice the time.

@@ -55,6 +55,11 @@ struct options {
   // `catchup_partitions` partitions from offset 0, without a filter, then with a 1 % one.
   std::uint64_t catchup_events = 150000;
   int catchup_partitions = 64;
+  // (i) reconnect storm, shared mode only: `storm_clients` clients reconnect at once with one
+  // Last-Event-ID that is `storm_history` events (of 8 partitions) behind the end: 3 s of a
+  // 100 events/s stream by default.
+  int storm_clients = 10000;
+  std::uint64_t storm_history = 300;
   // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
   // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
   // unless --idle-fetch-wait-ms is given.

@@ -292,8 +292,12 @@ void hub::open() {
   rings_.clear();
   const auto chunk_bytes = partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
                                                            cfg_.fanout.ring_max_bytes);
-  for (const auto& h : heads_)
+  ring_gauges_.clear();
+  for (const auto& h : heads_) {
     rings_.emplace_back(h.next_offset, chunk_bytes);
+    ring_gauges_.emplace_back(&metrics_.fanout_ring_partition_bytes(h.topic, h.partition),
+                              &metrics_.fanout_ring_age(h.topic, h.partition));
+  }
   for (std::size_t i = 0; i < heads_.size(); ++i) {
     auto [it, fresh] = topic_index_.try_emplace(heads_[i].topic, i, 0);
     ++it->second.second;
@@ -674,6 +678,15 @@ void hub::sync(entry& e) {
 // cohorts on 32 partitions are 320,000 positions each time.
 void hub::tick() {
   check_warm();  // a partition that ends with transaction markers moves no record
+  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                       std::chrono::system_clock::now().time_since_epoch())
+                       .count();
+  for (std::size_t i = 0; i < rings_.size() && i < ring_gauges_.size(); ++i) {
+    ring_gauges_[i].first->Set(static_cast<double>(rings_[i].bytes()));
+    const auto oldest = rings_[i].oldest_chunk_time();
+    ring_gauges_[i].second->Set(
+        oldest ? static_cast<double>(std::max<std::int64_t>(0, now - *oldest)) / 1000.0 : 0.0);
+  }
   for (auto& [id, e] : cohorts_) {
     if (e->filter && !e->failed)
       sync(*e);

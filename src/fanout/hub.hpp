@@ -203,6 +203,8 @@ class hub {
   std::vector<partition_position> heads_;  // every partition, in topics_ order
   // Per partition: the recent records, for the resumes served from memory (docs/api.md §11).
   std::vector<partition_ring> rings_;
+  // Per partition: eventstreams_fanout_ring_partition_bytes and _age_seconds, set at each tick.
+  std::vector<std::pair<prometheus::Gauge*, prometheus::Gauge*>> ring_gauges_;
   std::size_t ring_bytes_ = 0;  // of every ring
   std::uint64_t seq_ = 0;       // records appended, in order: the hub's clock
   std::unordered_map<std::string, std::pair<std::size_t, int>> topic_index_;  // first, count

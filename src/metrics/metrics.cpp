@@ -206,6 +206,17 @@ metrics::metrics()
                                    "partition (bounded by fanout.ring.max_bytes)")
                              .Register(*registry_)
                              .Add({})),
+      fanout_ring_partition_bytes_(BuildGauge()
+                                       .Name("eventstreams_fanout_ring_partition_bytes")
+                                       .Help("Shared mode: bytes of recent records kept in "
+                                             "memory for one partition (bounded by "
+                                             "fanout.ring.max_bytes_per_partition)")
+                                       .Register(*registry_)),
+      fanout_ring_age_(BuildGauge()
+                           .Name("eventstreams_fanout_ring_age_seconds")
+                           .Help("Shared mode: how long ago the oldest record a partition's ring "
+                                 "keeps was read: resumes from within it are served from memory")
+                           .Register(*registry_)),
       fanout_resumes_(BuildCounter()
                           .Name("eventstreams_fanout_resumes_total")
                           .Help("Shared mode: resumed requests (Last-Event-ID, since) of shared "

@@ -88,6 +88,15 @@ class metrics {
   prometheus::Counter& fanout_records() { return fanout_records_; }
   prometheus::Counter& fanout_filter_evaluations() { return fanout_filter_evaluations_; }
   prometheus::Gauge& fanout_ring_bytes() { return fanout_ring_bytes_; }
+  // Shared mode, per partition of the shared streams: the bytes its ring keeps, and how long ago
+  // its oldest kept record was read (the reach of resumes served from memory).
+  prometheus::Gauge& fanout_ring_partition_bytes(const std::string& topic, std::int32_t partition) {
+    return fanout_ring_partition_bytes_.Add(
+        {{"topic", topic}, {"partition", std::to_string(partition)}});
+  }
+  prometheus::Gauge& fanout_ring_age(const std::string& topic, std::int32_t partition) {
+    return fanout_ring_age_.Add({{"topic", topic}, {"partition", std::to_string(partition)}});
+  }
   // Shared mode: resumed requests (Last-Event-ID, since) by where they were read from: "ring"
   // (the shared consumer's recent records, docs/api.md §11) or "kafka" (their own consumer).
   prometheus::Counter& fanout_resumes(const std::string& from) {
@@ -157,6 +166,8 @@ class metrics {
   prometheus::Counter& fanout_records_;
   prometheus::Counter& fanout_filter_evaluations_;
   prometheus::Gauge& fanout_ring_bytes_;
+  prometheus::Family<prometheus::Gauge>& fanout_ring_partition_bytes_;
+  prometheus::Family<prometheus::Gauge>& fanout_ring_age_;
   prometheus::Family<prometheus::Counter>& fanout_resumes_;
   prometheus::Counter& fanout_replayed_records_;
   prometheus::Counter& fanout_demotions_;

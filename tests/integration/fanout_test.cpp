@@ -719,9 +719,10 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
 TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
   mock_cluster cluster(1);
   cluster.create_topic("ring.t", 2);
-  auto yaml = with_fanout(on(cluster, "shared", {{"ring", {"ring.t"}, {}, false}}),
-                          "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n");
-  daemon_process d(yaml);
+  auto cfg = on(cluster, "shared", {{"ring", {"ring.t"}, {}, false}});
+  cfg.heartbeat_interval = "2s";  // progress ticks every second
+  daemon_process d(
+      with_fanout(cfg, "  ring:\n    max_bytes: 64KiB\n    max_bytes_per_partition: 48KiB\n"));
   auto c = open_stream(d.port(), "/v2/stream/ring");
   test_producer p(cluster.bootstrap());
   const std::string filler(1000, 'r');
@@ -733,6 +734,16 @@ TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
   auto kept = metric_sum(d.port(), "eventstreams_fanout_ring_bytes");
   EXPECT_GT(kept, 0);
   EXPECT_LE(kept, 64 * 1024);
+  // Per partition, set at the shared consumer's progress ticks.
+  auto kept_by = [&](int partition) {
+    return metric_sum(d.port(), "eventstreams_fanout_ring_partition_bytes",
+                      "partition=\"" + std::to_string(partition) + "\"");
+  };
+  ASSERT_TRUE(wait_for([&] { return kept_by(0) > 0 && kept_by(1) > 0; }, 20s, 50ms));
+  EXPECT_LE(kept_by(0), 48 * 1024);
+  EXPECT_LE(kept_by(1), 48 * 1024);
+  EXPECT_LE(kept_by(0) + kept_by(1), 64 * 1024);
+  EXPECT_GE(metric_sum(d.port(), "eventstreams_fanout_ring_age_seconds"), 0);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_internal_errors_total"), 0);
 }
 
