@@ -1035,8 +1035,9 @@ bool scenario_storm(const options& o) {
   const auto port = sut.daemon->port();
   // The shared consumer read them all (the rings hold them).
   const double records = static_cast<double>(before + history);
-  if (!wait_for([&] { return es::metric_sum(port, "eventstreams_fanout_records_total") >= records; },
-                30s)) {
+  if (!wait_for(
+          [&] { return es::metric_sum(port, "eventstreams_fanout_records_total") >= records; },
+          30s)) {
     note("storm: the shared consumer did not read every record");
     sut.stop();
     return false;
