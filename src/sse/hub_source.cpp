@@ -85,7 +85,8 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
 void hub_source::async_wait(wait_handler ready) {
   if (closed_)
     return;
-  list();
+  if (!demoting_)
+    list();  // (demoting: listed again, under its new cohort, by on_demoted)
   waiting_ = std::move(ready);
   // A chunk linked after the poll that found none is announced by a wake posted after the link,
   // which runs on this strand after this call: nothing is missed. Demoting: on_demoted wakes.
@@ -165,7 +166,10 @@ void hub_source::on_demoted(std::optional<fanout::join_result> joined) {
   } else {
     overrun_ = true;  // the rings no longer hold its positions
   }
-  list();
+  if (listed_)
+    shard_.move(*this, token_->id);
+  else
+    list();
   wake();
 }
 
