@@ -8,6 +8,7 @@
 #include <array>
 
 #include "eventstreams/event_encoder.hpp"
+#include "eventstreams/resume.hpp"
 #include "eventstreams/start_resolver.hpp"
 #include "kafka/consumer.hpp"
 
@@ -263,7 +264,10 @@ void hub::open() {
   if (!err) {
     try {
       kafka_config kc = cfg_.kafka;
-      kc.properties["auto.offset.reset"] = "error";
+      // An offset Kafka no longer has (the hub fell behind retention, the log was reset): the
+      // consumer goes on from the earliest record and says so (source_record::gap), a ring
+      // break (ring_break()).
+      kc.properties["auto.offset.reset"] = "earliest";
       for (const auto& [k, v] : cfg_.fanout.hub_properties)
         kc.properties[k] = v;
       reader_ = std::make_unique<reader>(kc, bootstrap_, positions, io_);
@@ -352,6 +356,8 @@ void hub::drain() {
     const auto& rec = records[r];
     if (rec.index >= heads_.size())
       continue;
+    if (rec.gap)
+      ring_break(rec.index, *rec.gap);
     // Once per record, whatever the number of streams and clients reading it.
     spliced.clear();
     spliced_record s;
@@ -374,7 +380,8 @@ void hub::drain() {
       evaluations += pf.set.match(view, matched_);
       for (const auto* f : matched_)
         for (auto& [e, index] : pf.cohorts.at(f))
-          sync(*e);
+          if (!e->failed)
+            sync(*e);
     }
     auto& head = heads_[rec.index];
     head.next_offset = rec.offset + 1;
@@ -382,12 +389,16 @@ void hub::drain() {
       head.timestamp = rec.timestamp;
     const auto count = ++counts_[rec.index];
     for (auto& [e, index] : readers_[rec.index]) {
+      if (e->failed)
+        continue;
       s.index = index;
       e->c->step(s);
       touch(*e);
     }
     for (const auto* f : matched_) {
       for (auto& [e, index] : pf.cohorts.at(f)) {
+        if (e->failed)
+          continue;
         s.index = index;
         e->c->step(s);
         e->synced[index] = count;
@@ -422,6 +433,48 @@ void hub::keep_in_ring(const source_record& rec, const spliced_record& s) {
   if (!ring.append(++seq_, rec.offset, rec.timestamp, flags, s.json ? s.data : std::string_view{}))
     metrics_.internal_errors("hub_ring").Increment();
   ring_bytes_ += ring.bytes() - before;
+}
+
+// The records of partition `part` do not follow on from what the hub read (docs/api.md §11, a
+// ring break): it fell behind retention, or the log was reset. Its ring starts again at the
+// record after the break, so no resume is replayed across it, and every group that would pass
+// over records of the partition ends after its last complete event as an overrun; the clients
+// resume with their ids, served per connection, which announces the gap (docs/api.md §5.4).
+void hub::ring_break(std::size_t part, const position_gap& gap) {
+  spdlog::warn(
+      "shared consumer: {}/{} jumped from offset {} to {} ({}): its readers end and "
+      "resume",
+      heads_[part].topic, heads_[part].partition, gap.requested, gap.resumed,
+      gap_reason_name(gap.reason));
+  metrics_.fanout_ring_breaks().Increment();
+  ring_bytes_ -= rings_[part].bytes();
+  rings_[part] = partition_ring(
+      gap.resumed, partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
+                                                   cfg_.fanout.ring_max_bytes));
+  heads_[part].next_offset = gap.resumed;
+  for (auto& [id, e] : cohorts_) {
+    if (e->failed)
+      continue;
+    // The groups that would pass over records: all of them after a reset (their positions name
+    // a log that is gone), those before the offset the partition resumes at after retention
+    // (a group that started ahead of the hub loses nothing).
+    bool passes_over = false;
+    for (std::size_t i = 0; i < e->parts.size(); ++i) {
+      if (e->parts[i] == part)
+        passes_over =
+            gap.reason == gap_reason::reset || e->c->positions().at(i).next_offset < gap.resumed;
+    }
+    if (!passes_over)
+      continue;
+    if (e->touched) {
+      e->touched = false;
+      std::erase(touched_, e.get());
+      if (auto chunk = e->c->publish())
+        failed_tails_.push_back({id, std::move(chunk)});
+    }
+    failed_tails_.push_back({id, e->c->fail("overrun", "the shared consumer's ring broke")});
+    e->failed = true;
+  }
 }
 
 // Publishes the rings' batch and keeps them within fanout.ring.* (docs/api.md §11): per

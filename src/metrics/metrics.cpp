@@ -236,6 +236,14 @@ metrics::metrics()
                                   "ended: clients_disconnected_total{reason=\"overrun\"})")
                             .Register(*registry_)
                             .Add({})),
+      fanout_ring_breaks_(BuildCounter()
+                              .Name("eventstreams_fanout_ring_breaks_total")
+                              .Help("Shared mode: partitions whose records did not follow on "
+                                    "from what the shared consumer read (it fell behind "
+                                    "retention, or the log was reset): their groups ended as "
+                                    "overruns and their clients resumed per connection")
+                              .Register(*registry_)
+                              .Add({})),
       fanout_catchup_readers_(BuildGauge()
                                   .Name("eventstreams_fanout_catchup_readers")
                                   .Help("Shared mode: Kafka consumers of the requests the rings "

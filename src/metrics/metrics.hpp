@@ -108,6 +108,9 @@ class metrics {
   // Shared mode: members more than fanout.cohort_window behind their group that continued from
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
+  // Shared mode: partitions whose records did not follow on from what the shared consumer read
+  // (it fell behind retention, or the log was reset): their groups ended, their rings restarted.
+  prometheus::Counter& fanout_ring_breaks() { return fanout_ring_breaks_; }
   // Shared mode: the Kafka consumers of requests the rings cannot serve (fanout.catchup.*), by
   // state: active, or queued for a slot.
   prometheus::Gauge& fanout_catchup_readers(const std::string& state) {
@@ -171,6 +174,7 @@ class metrics {
   prometheus::Family<prometheus::Counter>& fanout_resumes_;
   prometheus::Counter& fanout_replayed_records_;
   prometheus::Counter& fanout_demotions_;
+  prometheus::Counter& fanout_ring_breaks_;
   prometheus::Family<prometheus::Gauge>& fanout_catchup_readers_;
   prometheus::Family<prometheus::Gauge>& streams_open_;
   prometheus::Family<prometheus::Counter>& stream_config_fetches_;
