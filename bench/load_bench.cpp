@@ -862,6 +862,16 @@ std::vector<std::pair<std::int64_t, std::int64_t>> watermarks(const std::string&
   return out;
 }
 
+// A Last-Event-ID naming `offset` in each of the bench topic's `partitions` partitions.
+std::string id_at(int partitions, std::int64_t offset) {
+  std::string id = "[";
+  for (int p = 0; p < partitions; ++p) {
+    id += std::string(p ? "," : "") + R"({"topic":")" + topic + R"(","partition":)" +
+          std::to_string(p) + R"(,"offset":)" + std::to_string(offset) + "}";
+  }
+  return id + "]";
+}
+
 // (h) one client reading the whole topic from offset 0 of every partition.
 struct catchup_pass {
   double seconds = 0;         // request sent .. the daemon had taken every record
@@ -882,12 +892,7 @@ catchup_pass run_catchup_pass(const system_under_test& sut, int partitions, cons
            es::metric_sum(port, "eventstreams_events_skipped_total", "reason=\"filter\"");
   };
   const double base = taken();
-  std::string id = "[";
-  for (int p = 0; p < partitions; ++p) {
-    id += std::string(p ? "," : "") + R"({"topic":")" + topic + R"(","partition":)" +
-          std::to_string(p) + R"(,"offset":0})";
-  }
-  id += "]";
+  const std::string id = id_at(partitions, 0);
   es::pool_options po;
   po.port = port;
   po.path = path;
@@ -1042,12 +1047,7 @@ bool scenario_storm(const options& o) {
     sut.stop();
     return false;
   }
-  std::string id = "[";
-  for (int p = 0; p < partitions; ++p) {
-    id += std::string(p ? "," : "") + R"({"topic":")" + topic + R"(","partition":)" +
-          std::to_string(p) + R"(,"offset":100})";
-  }
-  id += "]";
+  const std::string id = id_at(partitions, 100);
   es::pool_options po;
   po.port = port;
   po.path = stream_path;

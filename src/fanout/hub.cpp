@@ -464,17 +464,24 @@ void hub::ring_break(std::size_t part, const position_gap& gap) {
         passes_over =
             gap.reason == gap_reason::reset || e->c->positions().at(i).next_offset < gap.resumed;
     }
-    if (!passes_over)
-      continue;
-    if (e->touched) {
-      e->touched = false;
-      std::erase(touched_, e.get());
-      if (auto chunk = e->c->publish())
-        failed_tails_.push_back({id, std::move(chunk)});
-    }
-    failed_tails_.push_back({id, e->c->fail("overrun", "the shared consumer's ring broke")});
-    e->failed = true;
+    if (passes_over)
+      end_cohort(*e, "overrun", "the shared consumer's ring broke");
   }
+}
+
+// Ends a cohort after the events it stepped: its open batch, then the chunk that ends its
+// members' streams (`kind` "overrun": after a complete event; else an error event). Dropped at the
+// next batch.
+void hub::end_cohort(entry& e, std::string kind, std::string detail) {
+  const auto id = e.c->id();
+  if (e.touched) {
+    e.touched = false;
+    std::erase(touched_, &e);
+    if (auto chunk = e.c->publish())
+      failed_tails_.push_back({id, std::move(chunk)});
+  }
+  failed_tails_.push_back({id, e.c->fail(std::move(kind), std::move(detail))});
+  e.failed = true;
 }
 
 // Publishes the rings' batch and keeps them within fanout.ring.* (docs/api.md §11): per
@@ -513,16 +520,8 @@ void hub::fail_readers(const source_error& error) {
     bool reads = error.topic.empty();
     for (std::size_t i = 0; !reads && i < e->c->size(); ++i)
       reads = e->c->positions().at(i).topic == error.topic;
-    if (!reads)
-      continue;
-    if (e->touched) {
-      e->touched = false;
-      std::erase(touched_, e.get());
-      if (auto chunk = e->c->publish())
-        failed_tails_.push_back({id, std::move(chunk)});
-    }
-    failed_tails_.push_back({id, e->c->fail(error.kind, error.detail)});
-    e->failed = true;
+    if (reads)
+      end_cohort(*e, error.kind, error.detail);
   }
 }
 

@@ -178,6 +178,7 @@ class hub {
   void release(std::uint64_t id);
   void fail_readers(const source_error& error);
   void ring_break(std::size_t part, const position_gap& gap);
+  void end_cohort(entry& e, std::string kind, std::string detail);
   void pull(std::uint64_t id, std::uint64_t consumed);
   void replay(entry& e, std::vector<advance>& tails);
   void go_live(entry& e, std::vector<advance>& tails);

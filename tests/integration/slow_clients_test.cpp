@@ -186,6 +186,34 @@ int full_sockets(const sse_client_pool& stalled, std::uint16_t port) {
   return full;
 }
 
+// First batch: more than a stalled client's socket can hold (its send buffer grows to at most
+// tcp_wmem's maximum, its receive buffer holds a few KB), so each stalled client's session is
+// left with a write that cannot complete; the readers get it all. Second batch, produced while
+// all 20 stalled sockets are full: the readers get it all, and the stalled sockets stay full.
+void fill_stalled_then_produce(const slow_env& env, streaming_clients& all, int reader_count,
+                               test_producer& p) {
+  auto& [stalled, readers] = all;
+  const auto fill = static_cast<int>(
+      std::min(max_records * 3 / 4, (max_send_buffer() + (2u << 20)) / record_bytes));
+  ASSERT_GE(static_cast<std::size_t>(fill) * record_bytes, max_send_buffer() + (1u << 20))
+      << "tcp_wmem's maximum is too large for the cluster's retention; use more partitions";
+  produce(p, fill);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  // Until every stalled socket is full. 60 s: each needs at most ~4 MB written into the
+  // kernel, which takes milliseconds; a daemon that starved them would never fill them.
+  int full = 0;
+  EXPECT_TRUE(wait_for([&] { return (full = full_sockets(stalled, env.port())) == stalled_count; },
+                       60s, 50ms))
+      << full << " of " << stalled_count << " stalled sockets full";
+  ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
+  produce(p, static_cast<int>(max_records) - fill);
+  if (::testing::Test::HasFatalFailure())
+    return;
+  ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
+  EXPECT_EQ(full_sockets(stalled, env.port()), stalled_count) << "a stalled socket drained";
+}
+
 TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettings) {
   // stall_timeout far beyond the test: nothing disconnects the stalled clients while it runs,
   // so the readers' events below cannot have waited for them to be cut off.
@@ -198,31 +226,10 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
     return;
   auto& [stalled, readers] = all;
 
-  // First batch: more than a stalled client's socket can hold (its send buffer grows to at most
-  // tcp_wmem's maximum, its receive buffer holds a few KB), so each stalled client's session is
-  // left with a write that cannot complete.
   test_producer p(env.cluster.bootstrap(), batching());
-  const auto fill = static_cast<int>(
-      std::min(max_records * 3 / 4, (max_send_buffer() + (2u << 20)) / record_bytes));
-  ASSERT_GE(static_cast<std::size_t>(fill) * record_bytes, max_send_buffer() + (1u << 20))
-      << "tcp_wmem's maximum is too large for the cluster's retention; use more partitions";
-  produce(p, fill);
+  fill_stalled_then_produce(env, all, reader_count, p);
   if (HasFatalFailure())
     return;
-  // Until every stalled socket is full. 60 s: each needs at most ~4 MB written into the
-  // kernel, which takes milliseconds; a daemon that starved them would never fill them.
-  int full = 0;
-  EXPECT_TRUE(wait_for([&] { return (full = full_sockets(stalled, env.port())) == stalled_count; },
-                       60s, 50ms))
-      << full << " of " << stalled_count << " stalled sockets full";
-  ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
-
-  // Second batch, produced while all 20 stalled sockets are full: the readers get it all.
-  produce(p, static_cast<int>(max_records) - fill);
-  if (HasFatalFailure())
-    return;
-  ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
-  EXPECT_EQ(full_sockets(stalled, env.port()), stalled_count) << "a stalled socket drained";
   EXPECT_EQ(metric_sum(env.port(), "eventstreams_connected_clients"), stalled_count + reader_count);
   EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0);
 
@@ -268,21 +275,9 @@ TEST(SlowClients, InTheSharedModeStalledClientsAreDemotedAndMemoryStaysWithinThe
     return;
   auto& [stalled, readers] = all;
   test_producer p(env.cluster.bootstrap(), batching());
-  const auto fill = static_cast<int>(
-      std::min(max_records * 3 / 4, (max_send_buffer() + (2u << 20)) / record_bytes));
-  produce(p, fill);
+  fill_stalled_then_produce(env, all, reader_count, p);
   if (HasFatalFailure())
     return;
-  int full = 0;
-  EXPECT_TRUE(wait_for([&] { return (full = full_sockets(stalled, env.port())) == stalled_count; },
-                       60s, 50ms))
-      << full << " of " << stalled_count << " stalled sockets full";
-  ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
-  produce(p, static_cast<int>(max_records) - fill);
-  if (HasFatalFailure())
-    return;
-  ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
-  EXPECT_EQ(full_sockets(stalled, env.port()), stalled_count) << "a stalled socket drained";
   EXPECT_EQ(metric_sum(env.port(), "eventstreams_streams_open", "mode=\"shared\""),
             stalled_count + reader_count);
   // Every stalled client was demoted (once: a demoted client's group keeps within its window);
