@@ -1058,13 +1058,28 @@ bool scenario_storm(const options& o) {
   const auto s0 = sut.take();
   const std::int64_t t0 = es::steady_ns();
   pool.start(n);
+  // Every client back in a group: the hub answered its join (each resume from the rings is
+  // counted then), polled every 20 ms, while the events flow.
+  std::int64_t t_joined = 0;
+  std::thread joins([&] {
+    const auto deadline = clock_type::now() + 120s;
+    while (clock_type::now() < deadline) {
+      if (es::metric_sum(port, "eventstreams_fanout_resumes_total") >= n) {
+        t_joined = es::steady_ns();
+        return;
+      }
+      std::this_thread::sleep_for(20ms);
+    }
+  });
   const bool all = wait_events(pool, static_cast<std::uint64_t>(n) * history, 15s, 120s);
+  joins.join();
   const std::int64_t t1 = es::steady_ns();
   const auto s1 = sut.take();
   std::int64_t last = 0;
-  std::uint64_t gaps = 0, bad = 0;
+  std::uint64_t gaps = 0, bad = 0, wire = 0;
   for (const auto& st : pool.stats()) {
     last = std::max(last, st.last_event_ns);
+    wire += st.bytes;
     gaps += st.gaps;
     bad += st.bad_events + st.id_mismatch;
   }
@@ -1080,10 +1095,14 @@ bool scenario_storm(const options& o) {
   result("st_history_events", static_cast<double>(history));
   result("st_produced", static_cast<double>(first.delivered + then.delivered));
   result("st_all_received", all ? 1 : 0);
+  result("st_seconds_all_joined", t_joined > t0 ? static_cast<double>(t_joined - t0) / 1e9 : 0);
   result("st_seconds_to_last_event", last > t0 ? static_cast<double>(last - t0) / 1e9 : 0);
   result("st_seconds_measured", static_cast<double>(t1 - t0) / 1e9);
   result("st_events_received", static_cast<double>(pool.total_events()));
   result("st_gaps", static_cast<double>(gaps));
+  result("st_wire_bytes_per_event",
+         pool.total_events() ? static_cast<double>(wire) / static_cast<double>(pool.total_events())
+                             : 0);
   result("st_bad_events", static_cast<double>(bad));
   result("st_resumes_from_ring", ring);
   result("st_resumes_from_kafka", kafka);
