@@ -20,6 +20,13 @@ constexpr std::size_t batch_records = 512;
 // How long the hub waits before it asks Kafka again after a failed start.
 constexpr std::chrono::seconds retry_interval{1};
 
+// The wall clock in ms: the rings' seal times and their age.
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 // ---- shard -------------------------------------------------------------------------------
@@ -294,11 +301,9 @@ void hub::open() {
     filtered_.push_back(std::make_unique<partition_filters>());
   counts_.assign(heads_.size(), 0);
   rings_.clear();
-  const auto chunk_bytes = partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
-                                                           cfg_.fanout.ring_max_bytes);
   ring_gauges_.clear();
   for (const auto& h : heads_) {
-    rings_.emplace_back(h.next_offset, chunk_bytes);
+    rings_.push_back(new_ring(h.next_offset));
     ring_gauges_.emplace_back(&metrics_.fanout_ring_partition_bytes(h.topic, h.partition),
                               &metrics_.fanout_ring_age(h.topic, h.partition));
   }
@@ -448,9 +453,7 @@ void hub::ring_break(std::size_t part, const position_gap& gap) {
       gap_reason_name(gap.reason));
   metrics_.fanout_ring_breaks().Increment();
   ring_bytes_ -= rings_[part].bytes();
-  rings_[part] = partition_ring(
-      gap.resumed, partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
-                                                   cfg_.fanout.ring_max_bytes));
+  rings_[part] = new_ring(gap.resumed);
   heads_[part].next_offset = gap.resumed;
   for (auto& [id, e] : cohorts_) {
     if (e->failed)
@@ -467,6 +470,13 @@ void hub::ring_break(std::size_t part, const position_gap& gap) {
     if (passes_over)
       end_cohort(*e, "overrun", "the shared consumer's ring broke");
   }
+}
+
+// An empty ring at `base`, in chunks sized for fanout.ring.* (docs/api.md §11).
+partition_ring hub::new_ring(std::int64_t base) const {
+  return partition_ring(base,
+                        partition_ring::chunk_bytes_for(cfg_.fanout.ring_max_bytes_per_partition,
+                                                        cfg_.fanout.ring_max_bytes));
 }
 
 // Ends a cohort after the events it stepped: its open batch, then the chunk that ends its
@@ -487,9 +497,7 @@ void hub::end_cohort(entry& e, std::string kind, std::string detail) {
 // Publishes the rings' batch and keeps them within fanout.ring.* (docs/api.md §11): per
 // partition by bytes and age, then the whole process by bytes, oldest chunk first.
 void hub::seal_rings() {
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now = wall_ms();
   const auto& f = cfg_.fanout;
   std::vector<std::shared_ptr<const ring_chunk>> published;
   for (auto& ring : rings_) {
@@ -595,6 +603,14 @@ void hub::post(std::vector<advance> tails) {
   auto shared = std::make_shared<const std::vector<advance>>(std::move(tails));
   for (auto& shard : shards_)
     net::post(shard->executor(), [s = shard.get(), shared] { s->advanced(*shared); });
+}
+
+// What a member of catching-up cohort `id` calls, from its thread, with the end_bytes of each
+// chunk marked framed_chunk::pull it takes.
+std::function<void(std::uint64_t)> hub::puller(std::uint64_t id) {
+  return [this, id](std::uint64_t consumed) {
+    net::post(io_, [this, id, consumed] { pull(id, consumed); });
+  };
 }
 
 // A member of a catching-up cohort took a chunk: the cohort's chain may grow again.
@@ -730,9 +746,7 @@ void hub::sync(entry& e) {
 // cohorts on 32 partitions are 320,000 positions each time.
 void hub::tick() {
   check_warm();  // a partition that ends with transaction markers moves no record
-  const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                       std::chrono::system_clock::now().time_since_epoch())
-                       .count();
+  const auto now = wall_ms();
   for (std::size_t i = 0; i < rings_.size() && i < ring_gauges_.size(); ++i) {
     ring_gauges_[i].first->Set(static_cast<double>(rings_[i].bytes()));
     const auto oldest = rings_[i].oldest_chunk_time();
@@ -836,9 +850,7 @@ std::optional<join_result> hub::do_join(const join_request& req) {
         r.token = std::move(token);
         r.after = e.start;
         if (e.replaying)
-          r.pull = [this, id](std::uint64_t consumed) {
-            net::post(io_, [this, id, consumed] { pull(id, consumed); });
-          };
+          r.pull = puller(id);
         return r;
       }
       if (e.replaying)
@@ -886,9 +898,7 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   auto& added = *cohorts_.emplace(id, std::move(e)).first->second;
   cohort_count_ = cohorts_.size();
   if (added.replaying) {
-    r.pull = [this, id](std::uint64_t consumed) {
-      net::post(io_, [this, id, consumed] { pull(id, consumed); });
-    };
+    r.pull = puller(id);
     std::vector<advance> tails;
     replay(added, tails);
     post(std::move(tails));

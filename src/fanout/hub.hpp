@@ -179,7 +179,9 @@ class hub {
   void fail_readers(const source_error& error);
   void ring_break(std::size_t part, const position_gap& gap);
   void end_cohort(entry& e, std::string kind, std::string detail);
+  std::function<void(std::uint64_t)> puller(std::uint64_t id);
   void pull(std::uint64_t id, std::uint64_t consumed);
+  partition_ring new_ring(std::int64_t base) const;
   void replay(entry& e, std::vector<advance>& tails);
   void go_live(entry& e, std::vector<advance>& tails);
   void post(std::vector<advance> tails);

@@ -124,8 +124,8 @@ void stream_opener::run() {
   // Shared mode serves the live end, filtered or not, and the unfiltered resumes whose records
   // its rings still hold (docs/api.md §11); the other resumes are served per connection.
   resumed_ = !req_.entries.empty() || req_.since.has_value();
-  use_hub_ = ctx_.hub && req_.selection.shared && !(resumed_ && req_.filter);
-  if (ctx_.hub && req_.selection.shared && resumed_ && req_.filter)
+  use_hub_ = ctx_.hub && req_.selection.shared;
+  if (use_hub_ && resumed_ && req_.filter)
     return catch_up();  // the rings keep no record keys ($key)
   look_up_start();
 }
