@@ -43,9 +43,14 @@ constexpr std::size_t fetch_max_bytes = 128u << 10;    // fetch.max.bytes (and m
 // partition) brings at most 4 x 16 KiB, below fetch.max.bytes.
 constexpr int batch_records = 16;
 
-// The shared mode's settings (fanout.*).
+// The shared mode's settings (fanout.*). The rings hold every record produced here (16 MiB of
+// values, ~21 MB with the spliced meta and descriptors): a reader more than the window behind
+// its group continues from them, and one that fell behind what they keep would be ended as an
+// overrun (docs/api.md §11), which on a loaded machine a reader of a 10 MB burst can (with
+// rings of 8 MiB it was, once). How far a reader lags is the machine's; what the test asserts
+// must not be.
 constexpr std::size_t cohort_window = 64u << 10;
-constexpr std::size_t ring_max_bytes = 8u << 20;
+constexpr std::size_t ring_max_bytes = 32u << 20;
 
 // The daemon on a test-owned cluster (so that its memory is its own, not the cluster's log);
 // `shared`: in the shared delivery mode, with the fanout settings above.
@@ -143,11 +148,18 @@ struct streaming_clients {
 // cores); a reader stuck behind a stalled client would never get them.
 ::testing::AssertionResult readers_receive(const sse_client_pool& readers, int n,
                                            std::uint64_t events) {
-  if (wait_for([&] { return readers.total_events() >= events * static_cast<std::uint64_t>(n); },
-               120s, 20ms))
+  // A reader that ended gets nothing more: the wait ends with it.
+  if (wait_for(
+          [&] {
+            return readers.ended_count() > 0 ||
+                   readers.total_events() >= events * static_cast<std::uint64_t>(n);
+          },
+          120s, 20ms) &&
+      readers.ended_count() == 0)
     return ::testing::AssertionSuccess();
   return ::testing::AssertionFailure() << "readers got " << readers.total_events() << " of "
-                                       << events * static_cast<std::uint64_t>(n) << " events";
+                                       << events * static_cast<std::uint64_t>(n) << " events; "
+                                       << readers.ended_count() << " ended";
 }
 
 // Each reader got every record of every partition, in order, exactly once.
@@ -281,7 +293,9 @@ TEST(SlowClients, InTheSharedModeStalledClientsAreDemotedAndReadersGetEverything
   // Every stalled client was demoted (once: a demoted client's group keeps within its window);
   // readers that fell a window behind on these loaded cores were too, and caught up.
   EXPECT_GE(metric_sum(env.port(), "eventstreams_fanout_demotions_total"), stalled_count);
-  EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0);
+  EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0)
+      << metric_sum(env.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\"")
+      << " overruns";
   // What the shared consumer keeps stays within its settings, whatever the stalled clients do:
   // the rings within fanout.ring.max_bytes (the daemon's RSS under this load is a benchmark
   // figure: bench/run --scenarios stalled --mode shared).
