@@ -1054,7 +1054,9 @@ bool scenario_storm(const options& o) {
   po.partitions = partitions;
   po.first_offset = 100;
   po.headers = "Last-Event-ID: " + id + "\r\n";
+  po.max_starting = o.storm_in_flight;
   es::sse_client_pool pool(po);
+  const double lookups0 = es::metric_sum(port, "eventstreams_start_lookups_total");
   const auto s0 = sut.take();
   const std::int64_t t0 = es::steady_ns();
   pool.start(n);
@@ -1088,10 +1090,13 @@ bool scenario_storm(const options& o) {
   const double replayed = es::metric_sum(port, "eventstreams_fanout_replayed_records_total");
   const double cohorts = es::metric_sum(port, "eventstreams_fanout_cohorts");
   const double demotions = es::metric_sum(port, "eventstreams_fanout_demotions_total");
+  const double lookups = es::metric_sum(port, "eventstreams_start_lookups_total") - lookups0;
   pool.stop();
   report_client_failures(pool.stats());
   sut.stop();
   result("st_clients", n);
+  result("st_in_flight", o.storm_in_flight);
+  result("st_start_lookups", lookups);
   result("st_history_events", static_cast<double>(history));
   result("st_produced", static_cast<double>(first.delivered + then.delivered));
   result("st_all_received", all ? 1 : 0);

@@ -24,6 +24,7 @@ namespace {
       "  [--stalled-duration S] [--churn-checkpoints N,N,...] [--churn-threads N]\n"
       "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
       "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
+      "  [--storm-in-flight N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
@@ -141,6 +142,8 @@ options parse_args(int argc, char** argv) {
       o.storm_clients = static_cast<int>(num());
     } else if (a == "--storm-history") {
       o.storm_history = static_cast<std::uint64_t>(num());
+    } else if (a == "--storm-in-flight") {
+      o.storm_in_flight = static_cast<int>(num());
     } else if (a == "--churn-threads") {
       o.churn_threads = static_cast<int>(num());
     } else if (a == "--property") {
@@ -178,7 +181,7 @@ options parse_args(int argc, char** argv) {
       o.events < 2 || o.stalled_readers < 1 || o.stalled_rate <= 0 || o.stalled_duration_s < 1 ||
       o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
       o.catchup_events < 100 || o.catchup_partitions < 1 || o.storm_clients < 1 ||
-      o.storm_history < 8) {
+      o.storm_history < 8 || o.storm_in_flight < 1) {
     usage("counts must be positive");
   }
   // `--mode both` runs every scenario twice: twice the time.

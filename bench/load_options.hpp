@@ -60,6 +60,10 @@ struct options {
   // 100 events/s stream by default.
   int storm_clients = 10000;
   std::uint64_t storm_history = 300;
+  // How many of them may be connecting at once (between connect and the response's header):
+  // within the listen backlog (net.core.somaxconn, 4096 here), beyond which the kernel drops
+  // SYNs that the client resends only after a second.
+  int storm_in_flight = 1000;
   // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
   // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
   // unless --idle-fetch-wait-ms is given.

@@ -1,6 +1,7 @@
 // Many SSE clients on one epoll loop, with cheap scans instead of a JSON DOM per event.
 #include "sse_client_pool.hpp"
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -74,9 +75,8 @@ void sse_client_pool::start(int n) {
   addr.sin_port = htons(opts_.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   thread_ = std::thread([this] { run(); });
-  // The daemon answers 503 to streams beyond the 64 it sets up at once: open at most 32 at a
-  // time, the next when one got its preamble (or ended), as patient clients would. Bounded.
-  constexpr int max_starting = 32;
+  // At most max_starting at a time, the next when one got its preamble (or ended). Bounded.
+  const int max_starting = std::max(1, opts_.max_starting);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     // Connections that do not read never see their preamble: those only wait for the request

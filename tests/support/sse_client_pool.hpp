@@ -37,6 +37,11 @@ struct pool_options {
   // When not empty, every event's `data` at client i must contain expect_data[i % size] (e.g.
   // the `"title":"..."` its filter selects); events without it count in unexpected_data.
   std::vector<std::string> expect_data = {};
+  // At most this many connections between connect and preamble (or, not reading, request
+  // sent): the daemon answers 503 to streams beyond the 64 it sets up on its blocking pool at
+  // once (server.max_starting_streams), so patient clients open a few at a time. A reconnect
+  // storm of resumes the rings place (no set-up on the pool) opens many more.
+  int max_starting = 32;
 };
 
 struct connection_stats {
