@@ -14,6 +14,8 @@
 
 namespace eventstreams {
 
+class partition_ring;
+
 // Largest Last-Event-ID header accepted (API.md §5.3).
 inline constexpr std::size_t max_last_event_id_bytes = 16 * 1024;
 
@@ -102,5 +104,21 @@ struct partition_bounds {
 //  - no entry: `since` -> timestamp(since); else end.
 start_plan plan_start(const last_event_entry* entry, std::optional<std::int64_t> since,
                       resume_policy policy, partition_bounds bounds);
+
+// The entry of `entries` that governs (topic, partition): an exact-partition entry wins over a
+// whole-topic one; among equals the last one in the header wins (it is the newest). Or null.
+const last_event_entry* governing_entry(const std::vector<last_event_entry>& entries,
+                                        const std::string& topic, std::int32_t partition);
+
+// Where a resumed request starts in one partition when the shared consumer's ring alone can
+// tell, with no Kafka lookup (docs/api.md §11): the rules of plan_start, with an offset from the
+// ring's base() up to its frontier() taken as is, "the end" as the ring's head(), and a
+// timestamp resolved by partition_ring::find_time. Returns false when the ring cannot answer
+// (an offset before or past the ring, -2, a timestamp the ring cannot place, or a position
+// at the head of a ring that keeps no record, which proves nothing): the caller then asks
+// Kafka. On true, `offset` and `carried` are what plan_start's resolution would give.
+bool start_in_ring(const last_event_entry* entry, std::optional<std::int64_t> since,
+                   resume_policy policy, const partition_ring& ring, std::int64_t& offset,
+                   std::optional<std::int64_t>& carried);
 
 }  // namespace eventstreams

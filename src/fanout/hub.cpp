@@ -784,11 +784,37 @@ void hub::join(join_request req, std::function<void(std::optional<join_result>)>
   });
 }
 
+bool hub::place_in_rings(const join_request& req, std::vector<partition_position>& out) const {
+  const auto& resume = *req.resume;
+  if (resume.counts.size() != req.topics.size())
+    return false;
+  for (std::size_t t = 0; t < req.topics.size(); ++t) {
+    auto it = topic_index_.find(req.topics[t]);
+    if (it == topic_index_.end() || it->second.second != resume.counts[t])
+      return false;
+    auto [first, count] = it->second;
+    for (int p = 0; p < count; ++p) {
+      std::int64_t offset = 0;
+      std::optional<std::int64_t> carried;
+      const auto* governing = governing_entry(resume.entries, req.topics[t], p);
+      if (!start_in_ring(governing, resume.since, resume.policy,
+                         rings_[first + static_cast<std::size_t>(p)], offset, carried))
+        return false;
+      out.push_back({req.topics[t], p, offset, carried});
+    }
+  }
+  return true;
+}
+
 std::optional<join_result> hub::do_join(const join_request& req) {
   if (!ready_)
     return std::nullopt;
   // The positions in assignment order (docs/api.md §5.2): topics in request order, partitions
   // ascending, as the lookup returned them.
+  std::vector<partition_position> placed;
+  if (req.resume && !place_in_rings(req, placed))
+    return std::nullopt;  // looked up in Kafka, then joined with the positions found
+  const auto& ends = req.resume ? placed : req.ends;
   std::vector<partition_position> positions;
   std::vector<std::size_t> parts;
   for (const auto& t : req.topics) {
@@ -799,24 +825,22 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     for (int p = 0; p < count; ++p) {
       const auto& h = heads_[first + static_cast<std::size_t>(p)];
       std::size_t i = positions.size();
-      if (i >= req.ends.size() || req.ends[i].topic != h.topic ||
-          req.ends[i].partition != h.partition)
+      if (i >= ends.size() || ends[i].topic != h.topic || ends[i].partition != h.partition)
         return std::nullopt;  // partitions added since the hub started
       const auto part = first + static_cast<std::size_t>(p);
       // A resumed request starts exactly at its positions; the rings must hold every record
       // from there (docs/api.md §11). Else its own consumer serves it.
-      if (req.exact &&
-          rings_[part].find(req.ends[i].next_offset).status == ring_lookup::before_ring)
+      if (req.exact && rings_[part].find(ends[i].next_offset).status == ring_lookup::before_ring)
         return std::nullopt;
       positions.push_back(req.exact
-                              ? req.ends[i]
+                              ? ends[i]
                               : partition_position{h.topic, h.partition,
-                                                   std::max(h.next_offset, req.ends[i].next_offset),
+                                                   std::max(h.next_offset, ends[i].next_offset),
                                                    std::nullopt});
       parts.push_back(part);
     }
   }
-  if (positions.size() != req.ends.size() || (req.exact && req.filter))
+  if (positions.size() != ends.size() || (req.exact && req.filter))
     return std::nullopt;  // a filtered resume: its own consumer (the rings keep no keys)
   position_vector pv(positions);
   auto pass = stream_format::canary_policy(req.topics, req.topic_passes, pv);

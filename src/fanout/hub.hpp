@@ -22,6 +22,7 @@
 #include "eventstreams/config.hpp"
 #include "eventstreams/filter_set.hpp"
 #include "eventstreams/partition_ring.hpp"
+#include "eventstreams/resume.hpp"
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
 #include "net/net.hpp"
@@ -109,6 +110,17 @@ struct join_request {
   // A member more than fanout.cohort_window behind its cohort, continuing from the rings at its
   // positions (exact): counted in eventstreams_fanout_demotions_total.
   bool demotion = false;
+  // A resumed request the rings may place without a Kafka lookup (docs/api.md §11): its
+  // Last-Event-ID entries and `since`, placed per partition by start_in_ring; `ends` is then
+  // empty. `counts` are the topics' partition counts as the lookup client has them cached: a
+  // topic whose count differs from what the hub reads is not placed (partitions added).
+  struct resume_point {
+    std::vector<last_event_entry> entries;
+    std::optional<std::int64_t> since;
+    resume_policy policy = resume_policy::offset;
+    std::vector<int> counts;  // parallel to topics
+  };
+  std::optional<resume_point> resume{};
 };
 
 struct join_result {
@@ -189,6 +201,7 @@ class hub {
   void keep_in_ring(const source_record& rec, const spliced_record& s);
   void seal_rings();
   std::optional<join_result> do_join(const join_request& req);
+  bool place_in_rings(const join_request& req, std::vector<partition_position>& out) const;
 
   const config& cfg_;
   std::string bootstrap_;

@@ -55,6 +55,22 @@ lookup_error kafka_client::refresh(const std::vector<std::string>& topics,
   return err;
 }
 
+bool kafka_client::cached_partition_counts(const std::vector<std::string>& topics,
+                                           std::vector<int>& out, bool& stale) const {
+  out.assign(topics.size(), 0);
+  stale = false;
+  auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(impl_->mutex);
+  for (std::size_t i = 0; i < topics.size(); ++i) {
+    auto it = impl_->cache.find(topics[i]);
+    if (it == impl_->cache.end())
+      return false;
+    stale = stale || now - it->second.at >= impl_->metadata_ttl;
+    out[i] = it->second.partitions;
+  }
+  return true;
+}
+
 lookup_error kafka_client::partition_counts(const std::vector<std::string>& topics,
                                             std::chrono::milliseconds timeout,
                                             std::vector<int>& out) {

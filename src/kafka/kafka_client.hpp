@@ -1,6 +1,7 @@
 // The process-wide lookup client: topic metadata and offsets, for sessions and /readyz.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -25,6 +26,15 @@ class kafka_client final : public offset_lookup {
   // Partition counts are cached for a few seconds; offsets are always asked for.
   lookup_error partition_counts(const std::vector<std::string>& topics,
                                 std::chrono::milliseconds timeout, std::vector<int>& out) override;
+  // Never blocks (an I/O thread may call it): the cached counts of every topic, stale ones
+  // included, or false when one is missing (partition_counts then asks Kafka). `stale`: one is
+  // older than kafka.metadata_cache_ttl; refresh them with begin_refresh()/partition_counts()/
+  // end_refresh(), which lets one refresh run at a time (a reconnect storm's requests do not
+  // each ask Kafka).
+  bool cached_partition_counts(const std::vector<std::string>& topics, std::vector<int>& out,
+                               bool& stale) const;
+  bool begin_refresh() noexcept { return !refreshing_.exchange(true); }
+  void end_refresh() noexcept { refreshing_.store(false); }
   lookup_error bounds(const std::vector<topic_partition>& partitions,
                       std::chrono::milliseconds timeout,
                       std::vector<partition_bounds>& out) override;
@@ -46,6 +56,7 @@ class kafka_client final : public offset_lookup {
  private:
   struct impl;
   std::unique_ptr<impl> impl_;
+  std::atomic<bool> refreshing_{false};
 };
 
 }  // namespace eventstreams::kafka

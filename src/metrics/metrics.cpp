@@ -229,6 +229,13 @@ metrics::metrics()
                                          "resumed requests catching up")
                                    .Register(*registry_)
                                    .Add({})),
+      start_lookups_(BuildCounter()
+                         .Name("eventstreams_start_lookups_total")
+                         .Help("Start positions looked up in Kafka by stream set-ups (a "
+                               "metadata and an offsets round trip each); resumes that the "
+                               "shared consumer's rings place need none")
+                         .Register(*registry_)
+                         .Add({})),
       fanout_demotions_(BuildCounter()
                             .Name("eventstreams_fanout_demotions_total")
                             .Help("Shared mode: clients more than fanout.cohort_window behind "

@@ -105,6 +105,8 @@ class metrics {
   // Shared mode: records replayed from the rings to resumed requests (one per record per
   // catching-up group).
   prometheus::Counter& fanout_replayed_records() { return fanout_replayed_records_; }
+  // Start positions looked up in Kafka by stream set-ups, in both modes.
+  prometheus::Counter& start_lookups() { return start_lookups_; }
   // Shared mode: members more than fanout.cohort_window behind their group that continued from
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
@@ -173,6 +175,7 @@ class metrics {
   prometheus::Family<prometheus::Gauge>& fanout_ring_age_;
   prometheus::Family<prometheus::Counter>& fanout_resumes_;
   prometheus::Counter& fanout_replayed_records_;
+  prometheus::Counter& start_lookups_;
   prometheus::Counter& fanout_demotions_;
   prometheus::Counter& fanout_ring_breaks_;
   prometheus::Family<prometheus::Gauge>& fanout_catchup_readers_;

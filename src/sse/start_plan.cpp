@@ -1,6 +1,8 @@
 // The per-partition start rules: Last-Event-ID entry, `since` or the end (API.md §4, §5.3).
 #include "eventstreams/resume.hpp"
 
+#include "eventstreams/partition_ring.hpp"
+
 namespace eventstreams {
 namespace {
 
@@ -52,6 +54,68 @@ start_plan plan_start(const last_event_entry* entry, std::optional<std::int64_t>
   plan.gap = offset < bounds.low ? gap_reason::retention : gap_reason::reset;
   plan.requested = offset;
   return plan;
+}
+
+const last_event_entry* governing_entry(const std::vector<last_event_entry>& entries,
+                                        const std::string& topic, std::int32_t partition) {
+  const last_event_entry* whole_topic = nullptr;
+  const last_event_entry* exact = nullptr;
+  for (const auto& e : entries) {
+    if (e.topic != topic)
+      continue;
+    if (!e.partition) {
+      whole_topic = &e;
+    } else if (*e.partition == partition) {
+      exact = &e;
+    }
+  }
+  return exact ? exact : whole_topic;
+}
+
+bool start_in_ring(const last_event_entry* entry, std::optional<std::int64_t> since,
+                   resume_policy policy, const partition_ring& ring, std::int64_t& offset,
+                   std::optional<std::int64_t>& carried) {
+  // The ring's head is a position the shared consumer reached by reading records it still
+  // keeps: an empty ring (nothing read yet, or all evicted) proves nothing, e.g. of a consumer
+  // about to find its next offset removed by retention (a ring break, which would end the
+  // stream it placed there).
+  const bool read = ring.size() > 0;
+  const auto end = [&](std::optional<std::int64_t> ts) {
+    if (!read)
+      return false;
+    offset = ring.head();
+    carried = ts;
+    return true;
+  };
+  const auto by_time = [&](std::int64_t ts_ms, std::optional<std::int64_t> ts) {
+    auto found = ring.find_time(ts_ms);
+    if (found.status == ring_lookup::at_head)
+      return end(ts);
+    if (found.status != ring_lookup::found)
+      return false;
+    offset = found.cursor.record().offset;
+    carried = ts;
+    return true;
+  };
+  // The branches of plan_start, in its order.
+  if (entry == nullptr || (!entry->offset && !entry->timestamp))
+    return since ? by_time(*since, std::nullopt) : end(std::nullopt);
+  const std::optional<std::int64_t> ts = entry->timestamp;
+  if (ts && (policy == resume_policy::timestamp || !entry->offset))
+    return by_time(*ts, ts);
+  const std::int64_t at = *entry->offset;
+  if (at == -2)
+    return false;  // the earliest retained record: Kafka knows where that is
+  if (at == -1)
+    return ts ? by_time(*ts, ts) : end(ts);
+  // Inside the ring, the offset is inside Kafka's retained range as well, or was until the
+  // ring read it: served from memory, exactly.
+  auto status = ring.find(at).status;
+  if (status != ring_lookup::found && (status != ring_lookup::at_head || !read))
+    return false;
+  offset = at;
+  carried = ts;
+  return true;
 }
 
 const char* gap_reason_name(gap_reason reason) noexcept {

@@ -2,28 +2,6 @@
 #include "eventstreams/start_resolver.hpp"
 
 namespace eventstreams {
-namespace {
-
-// The entry that governs (topic, partition): an exact-partition entry wins over a whole-topic
-// one; among equals the last one in the header wins (it is the newest information).
-const last_event_entry* entry_for(const std::vector<last_event_entry>& entries,
-                                  const std::string& topic, std::int32_t partition) {
-  const last_event_entry* whole_topic = nullptr;
-  const last_event_entry* exact = nullptr;
-  for (const auto& e : entries) {
-    if (e.topic != topic)
-      continue;
-    if (!e.partition) {
-      whole_topic = &e;
-    } else if (*e.partition == partition) {
-      exact = &e;
-    }
-  }
-  return exact ? exact : whole_topic;
-}
-
-}  // namespace
-
 lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<std::string>& topics,
                                      const std::vector<last_event_entry>& entries,
                                      std::optional<std::int64_t> since, resume_policy policy,
@@ -53,7 +31,7 @@ lookup_error resolve_start_positions(offset_lookup& lookup, const std::vector<st
   std::vector<topic_partition> by_time;
   std::vector<std::int64_t> times;
   for (std::size_t i = 0; i < partitions.size(); ++i) {
-    const auto* entry = entry_for(entries, partitions[i].topic, partitions[i].partition);
+    const auto* entry = governing_entry(entries, partitions[i].topic, partitions[i].partition);
     plans[i] = plan_start(entry, since, policy, bounds[i]);
     if (plans[i].kind == start_kind::timestamp) {
       by_time.push_back(partitions[i]);

@@ -127,7 +127,40 @@ void stream_opener::run() {
   use_hub_ = ctx_.hub && req_.selection.shared;
   if (use_hub_ && resumed_ && req_.filter)
     return catch_up();  // the rings keep no record keys ($key)
+  if (use_hub_ && resumed_ && place_in_rings())
+    return;
   look_up_start();
+}
+
+bool stream_opener::place_in_rings() {
+  // The cached partition counts, refreshed in the background once they are older than
+  // kafka.metadata_cache_ttl: how stale they may be is that TTL and one metadata round trip, as
+  // for the lookups.
+  std::vector<int> counts;
+  bool stale = false;
+  if (!ctx_.kafka->cached_partition_counts(req_.selection.topics, counts, stale) ||
+      ctx_.cfg.kafka.metadata_cache_ttl.count() == 0)
+    return false;  // (a TTL of 0: Kafka is asked every time)
+  if (stale && ctx_.kafka->begin_refresh()) {
+    net::post(*ctx_.blocking, [kafka = ctx_.kafka, topics = req_.selection.topics,
+                               timeout = ctx_.cfg.server.kafka_timeout] {
+      std::vector<int> refreshed;
+      try {
+        kafka->partition_counts(topics, timeout, refreshed);  // a failure is logged there
+      } catch (const std::exception& e) {
+        spdlog::error("refreshing partition counts: {}", e.what());  // must not end the thread
+      }
+      kafka->end_refresh();
+    });
+  }
+  fanout::join_request jr{
+      req_.selection.topics, req_.selection.pass_canary, req_.body, req_.chunked, {}, req_.filter};
+  jr.exact = true;
+  jr.resume = fanout::join_request::resume_point{req_.entries, req_.since, ctx_.cfg.kafka.resume_by,
+                                                 std::move(counts)};
+  placing_ = true;
+  send_join(std::move(jr));
+  return true;
 }
 
 void stream_opener::look_up_start() {
@@ -165,7 +198,10 @@ void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point d
       deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) {
     r.error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
+  } else if (looked_up_) {
+    r.positions = *looked_up_;  // found before the hub declined it: looked up once per request
   } else {
+    ctx_.metrics.start_lookups().Increment();
     r.error = resolve_start_positions(*ctx_.kafka, req_.selection.topics, req_.entries, req_.since,
                                       ctx_.cfg.kafka.resume_by, left, r.positions, &r.gaps);
   }
@@ -197,6 +233,10 @@ void stream_opener::join_hub(std::vector<partition_position> positions) {
   fanout::join_request jr{req_.selection.topics, req_.selection.pass_canary, req_.body,
                           req_.chunked,          std::move(positions),       req_.filter};
   jr.exact = resumed_;
+  send_join(std::move(jr));
+}
+
+void stream_opener::send_join(fanout::join_request jr) {
   ctx_.hub->join(std::move(jr), [self = shared_from_this()](auto joined) {
     net::post(self->executor_, [self, joined = std::move(joined)]() mutable {
       self->guarded("start", [&] { self->on_joined(std::move(joined)); });
@@ -209,6 +249,12 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
     return close("client closed while starting");
   if (ending_)
     return close(end_reason_);
+  if (!joined && placing_) {
+    // The rings cannot place every start: looked up in Kafka, then offered to the hub again.
+    placing_ = false;
+    return look_up_start();
+  }
+  placing_ = false;
   if (!joined) {
     // The hub cannot serve it (a topic added by a reload, partitions it does not read, a resume
     // from before its rings): per connection, looked up again.
@@ -265,8 +311,10 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
   if (r->catch_up)
     return catch_up();
-  if (use_hub_)
+  if (use_hub_) {
+    looked_up_ = r->positions;
     return join_hub(std::move(r->positions));
+  }
   if (resumed_ && ctx_.hub && req_.selection.shared)
     ctx_.metrics.fanout_resumes("kafka").Increment();
   start(std::move(r->positions), std::move(r->gaps));

@@ -54,6 +54,10 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   void look_up_start();
   // Shared mode: a cohort of the hub at `positions`, the ends looked up (docs/api.md §11).
   void join_hub(std::vector<partition_position> positions);
+  // Shared mode, a resume: placed by the rings alone, with no Kafka lookup, when they hold
+  // every start (docs/api.md §11). False when it cannot be tried (partition counts not cached).
+  bool place_in_rings();
+  void send_join(fanout::join_request jr);
   void on_joined(std::optional<fanout::join_result> joined);
   // A shared stream's request the rings cannot serve: its own consumer, within
   // fanout.catchup.readers_max (queued up to server.kafka_timeout for a slot).
@@ -86,7 +90,11 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   std::weak_ptr<sse_session> session_;  // set by the hand-off
   bool use_hub_ = false;                // the shared mode serves it (decided before the lookups)
   bool resumed_ = false;                // Last-Event-ID or since: it starts at exact positions
-  bool waiting_slot_ = false;           // queued for a catch-up reader's slot
+  bool placing_ = false;                // asked the hub to place it in its rings
+  // The start positions looked up for the hub, which declined them: its own consumer starts
+  // there (set on the strand before the pool reads it).
+  std::optional<std::vector<partition_position>> looked_up_;
+  bool waiting_slot_ = false;  // queued for a catch-up reader's slot
   std::optional<net::steady_timer> catchup_timer_;
   bool registered_ = false;
   bool handed_off_ = false;  // the socket went to the session (or is going: see start())

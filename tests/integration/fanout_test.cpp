@@ -579,6 +579,65 @@ TEST(Fanout, ResumesWithTheSameIdShareOneReplay) {
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_cohorts"), 1);
 }
 
+// Resumes whose every start the rings hold are placed by the rings alone (docs/api.md §11):
+// no Kafka lookup per client, which a reconnect storm would make by the thousand. What the rings
+// cannot place is looked up as before: a start from before them, a `since` over CreateTime
+// records (the producer's clock: a record before the rings may carry any time).
+TEST(Fanout, ResumesTheRingsHoldArePlacedWithoutAKafkaLookup) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"place.a", 2}, {"place.b", 1}});
+  auto cfg = on(cluster, "shared", {{"ab", {"place.a", "place.b"}, {}, false}});
+  cfg.kafka_settings = {{"metadata_cache_ttl", "1h"}};  // the counts stay cached for the test
+  daemon_process d(
+      with_fanout(cfg, "  ring:\n    max_bytes: 96KiB\n    max_bytes_per_partition: 32KiB\n"));
+  auto live = open_stream(d.port(), "/v2/stream/ab");
+  test_producer p(cluster.bootstrap());
+  const std::string filler(300, 'f');
+  constexpr int total = 600;  // ~80 KB per partition: the rings keep the last ~32 KB of each
+  for (int n = 0; n < total; ++n) {
+    const std::string topic = n % 3 == 2 ? "place.b" : "place.a";
+    p.produce(topic, topic == "place.b" ? 0 : n % 3,
+              R"({"n":)" + std::to_string(n) + R"(,"f":")" + filler + "\"}", 1700000000000 + n);
+  }
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(live->read_events(total, 30s)) << describe(*live);
+  const double looked_up = metric_sum(d.port(), "eventstreams_start_lookups_total");
+  EXPECT_GE(looked_up, 1);  // the live stream's ends (and the partition counts, cached)
+
+  // Every partition: the offsets from the id's position to the last one produced.
+  auto rest = [&](const std::string& id) {
+    per_partition out;
+    for (const auto& at : positions_of(id)) {
+      for (auto o = at.offset; o <= p.ranges().at({at.topic, at.partition}).last; ++o)
+        out[{at.topic, at.partition}].push_back(o);
+    }
+    return out;
+  };
+  for (int k : {total - 1, total - 30, total - 60}) {
+    SCOPED_TRACE("after event " + std::to_string(k));
+    const auto id = live->events()[static_cast<std::size_t>(k)].id;
+    auto c = open_stream(d.port(), "/v2/stream/ab", {{"Last-Event-ID", id}});
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(total - 1 - k), 30s)) << describe(*c);
+    EXPECT_EQ(check_ids(*c, p, ""), rest(id));
+    EXPECT_EQ(c->id_blocks()[0], id);
+  }
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_start_lookups_total"), looked_up);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 3);
+
+  // From the start: before the rings, looked up (once) and read by its own consumer.
+  const auto start = live->id_blocks()[0];
+  auto old = open_stream(d.port(), "/v2/stream/ab", {{"Last-Event-ID", start}});
+  ASSERT_TRUE(old->read_events(total, 30s)) << describe(*old);
+  EXPECT_EQ(check_ids(*old, p, ""), rest(start));
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_start_lookups_total"), looked_up + 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
+  // `since` over CreateTime records: looked up (the mock cluster answers "the end").
+  auto since = open_stream(d.port(), "/v2/stream/ab?since=1700000000300");
+  ASSERT_TRUE(since->read_until([](const sse_client& c) { return !c.id_blocks().empty(); }, 30s))
+      << describe(*since);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_start_lookups_total"), looked_up + 2);
+}
+
 // A resume from before what the rings hold is served by its own consumer, without loss.
 TEST(Fanout, AResumeFromBeforeTheRingsIsServedByItsOwnConsumer) {
   mock_cluster cluster(1);

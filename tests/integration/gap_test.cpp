@@ -44,6 +44,11 @@ TEST(Gaps, AnOffsetRetentionRemovedStartsWithAGapEventThenTheEarliestRetainedRec
   daemon_config cfg;
   cfg.bootstrap_servers = cluster.bootstrap();
   cfg.streams = {{"gap", {"gap.t", "gap.quiet"}, {}, false}};
+  // The shared mode: rings that keep 1 KiB of a partition, less than one of the large records
+  // below, which they drop once read. An offset Kafka removed is then never in the rings,
+  // however far the shared consumer got (rings that held it would serve it, with no gap,
+  // docs/api.md §11, and end the stream at the consumer's ring break).
+  cfg.fanout_settings = "  ring:\n    max_bytes_per_partition: 1KiB\n";
   daemon_process d(cfg);
 
   test_producer p(cluster.bootstrap());
@@ -128,6 +133,43 @@ std::size_t max_send_buffer() {
   std::size_t min = 0, def = 0, max = 4u << 20;
   in >> min >> def >> max;
   return max;
+}
+
+// The shared mode: an offset that retention removed from Kafka but the rings still hold is served
+// from them, with no gap: nothing is lost (docs/api.md §11).
+TEST(Gaps, InTheSharedModeRecordsTheRingsHoldAreServedAfterKafkaRemovedThem) {
+  mock_cluster cluster(1);
+  cluster.create_topics({{"kept.t", 1}});
+  daemon_config cfg;
+  cfg.bootstrap_servers = cluster.bootstrap();
+  cfg.streams = {{"kept", {"kept.t"}, {}, false}};
+  cfg.fanout_mode = "shared";
+  daemon_process d(cfg);
+  auto live = open_stream(d.port(), "/v2/stream/kept");
+  test_producer p(cluster.bootstrap());
+  const std::string pad(pad_bytes, 'x');
+  auto produce = [&](int from, int to) {
+    for (int i = from; i < to; ++i)
+      p.produce("kept.t", 0, R"({"n":)" + std::to_string(i) + R"(,"pad":")" + pad + "\"}");
+    return p.flush();
+  };
+  // 1 MB at a time, each read by the shared consumer (a live client got it) before the next:
+  // every record reaches the rings before Kafka removes it (the mock keeps ~5 MB).
+  constexpr int step = 16;
+  for (int n = 0; n < padded_records; n += step) {
+    ASSERT_TRUE(produce(n, n + step));
+    ASSERT_TRUE(live->read_events(static_cast<std::size_t>(n + step), 30s)) << describe(*live);
+  }
+  const auto [low, high] = cluster.watermarks("kept.t", 0);
+  ASSERT_GT(low, 0) << "the mock kept every record: produce more";
+
+  const auto gaps = metric_sum(d.port(), "eventstreams_gaps_total");
+  auto c = open_stream(d.port(), "/v2/stream/kept",
+                       {{"Last-Event-ID", R"([{"topic":"kept.t","partition":0,"offset":0}])"}});
+  ASSERT_TRUE(c->read_events(padded_records, 60s)) << describe(*c);
+  EXPECT_EQ(message_offsets(c->events()), offsets_between(0, high));
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_gaps_total"), gaps);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", R"(from="ring")"), 1);
 }
 
 TEST(Gaps, AStreamThatFallsBehindRetentionSaysSoBeforeItsNextEvent) {

@@ -123,7 +123,9 @@ std::string daemon_config::to_yaml() const {
     << "    brokers: " << brokers << "\n"
     << "    partitions: " << partitions << "\n"
     << "    demo_rate: 0\n"
-    << (fanout_mode.empty() ? "" : "fanout:\n  mode: " + fanout_mode + "\n") << "logging:\n"
+    << (fanout_mode.empty() && fanout_settings.empty() ? "" : "fanout:\n")
+    << (fanout_mode.empty() ? "" : "  mode: " + fanout_mode + "\n") << fanout_settings
+    << "logging:\n"
     << "  level: "
     << (std::getenv("EVENTSTREAMS_IT_LOG_LEVEL") ? std::getenv("EVENTSTREAMS_IT_LOG_LEVEL")
                                                  : log_level.c_str())

@@ -45,6 +45,9 @@ struct daemon_config {
   // modes (tests/integration/CMakeLists.txt); "" = the daemon's default.
   std::string fanout_mode = default_fanout_mode();
   static std::string default_fanout_mode();
+  // More fanout settings (lines of YAML, each indented by two and ending in '\n', e.g.
+  // "  ring:\n    max_bytes: 1MiB\n"): they apply in the shared mode.
+  std::string fanout_settings;
   std::string kafka_timeout;  // server.kafka_timeout; "" = the daemon's default
   // More server settings (name, YAML value), e.g. {"stall_timeout", "3s"}.
   std::vector<std::pair<std::string, std::string>> server_settings;

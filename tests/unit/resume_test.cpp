@@ -9,9 +9,16 @@
 #include <variant>
 #include <vector>
 
+#include "eventstreams/partition_ring.hpp"
+
 namespace {
 
 using eventstreams::gap_reason;
+using eventstreams::governing_entry;
+using eventstreams::partition_ring;
+using eventstreams::ring_chunk;
+using eventstreams::start_in_ring;
+namespace ring_flag = eventstreams::ring_flag;
 using eventstreams::gap_reason_name;
 using eventstreams::last_event_entry;
 using eventstreams::last_event_id_error;
@@ -383,6 +390,110 @@ TEST(PlanStart, WholeTopicEntryAppliesLikeAnExactOne) {
   const last_event_entry bare{"a", std::nullopt, std::nullopt, std::nullopt};
   expect_plan(plan_start(&bare, since, resume_policy::offset, plan_bounds), start_kind::timestamp,
               since, std::nullopt);
+}
+
+TEST(GoverningEntry, AnExactPartitionWinsAndTheLastOfEqualsWins) {
+  const std::vector<last_event_entry> entries{{"a", std::nullopt, 1, std::nullopt},
+                                              {"a", 0, 2, std::nullopt},
+                                              {"a", 0, 3, std::nullopt},
+                                              {"a", std::nullopt, 4, std::nullopt},
+                                              {"b", 1, 5, std::nullopt}};
+  EXPECT_EQ(governing_entry(entries, "a", 0)->offset, 3);
+  EXPECT_EQ(governing_entry(entries, "a", 1)->offset, 4);
+  EXPECT_EQ(governing_entry(entries, "b", 1)->offset, 5);
+  EXPECT_EQ(governing_entry(entries, "b", 0), nullptr);
+  EXPECT_EQ(governing_entry(entries, "c", 0), nullptr);
+}
+
+// A ring holding offsets 100..109 (a hole at 105: compacted) with timestamps 1000 + 10 x
+// (offset - 100), read up to 115 (the frontier); `flags` for every record.
+partition_ring ring_of(std::uint8_t flags) {
+  partition_ring ring(100, 64);
+  std::uint64_t seq = 0;
+  for (std::int64_t o = 100; o < 110; ++o) {
+    if (o != 105)
+      ring.append(++seq, o, 1000 + 10 * (o - 100), flags, R"({"o":1})");
+  }
+  ring.frontier(115);
+  std::vector<std::shared_ptr<const ring_chunk>> published;
+  ring.seal(0, published);
+  return ring;
+}
+
+struct placed {
+  bool ok = false;
+  std::int64_t offset = -1;
+  std::optional<std::int64_t> carried;
+};
+
+placed place(const partition_ring& ring, const last_event_entry* e,
+             std::optional<std::int64_t> since_ms = std::nullopt,
+             resume_policy policy = resume_policy::offset) {
+  placed out;
+  out.ok = start_in_ring(e, since_ms, policy, ring, out.offset, out.carried);
+  return out;
+}
+
+void expect_placed(const placed& p, std::int64_t offset, std::optional<std::int64_t> carried) {
+  EXPECT_TRUE(p.ok);
+  EXPECT_EQ(p.offset, offset);
+  EXPECT_EQ(p.carried, carried);
+}
+
+TEST(StartInRing, AnOffsetTheRingHoldsIsTakenAsIsAndOthersAreLookedUp) {
+  const auto ring = ring_of(0);
+  for (std::int64_t o : {100, 104, 105, 109, 110, 115}) {
+    SCOPED_TRACE(o);
+    const auto e = entry(o, entry_ts);
+    expect_placed(place(ring, &e), o, entry_ts);  // 105: the hole; 110..115: nothing there
+  }
+  // Before the ring (retained by Kafka or not: it knows), past what the hub read, the earliest.
+  for (std::int64_t o : {0, 99, 116, -2}) {
+    SCOPED_TRACE(o);
+    const auto e = entry(o, std::nullopt);
+    EXPECT_FALSE(place(ring, &e).ok);
+  }
+}
+
+TEST(StartInRing, TheEndIsTheRingsHead) {
+  const auto ring = ring_of(0);
+  expect_placed(place(ring, nullptr), 110, std::nullopt);
+  const auto none = entry(std::nullopt, std::nullopt);
+  expect_placed(place(ring, &none), 110, std::nullopt);
+  const auto end = entry(-1, std::nullopt);
+  expect_placed(place(ring, &end), 110, std::nullopt);
+}
+
+TEST(StartInRing, ARingThatKeepsNoRecordPlacesNothing) {
+  // Nothing read yet (or every record evicted): its head may be an offset Kafka removed.
+  partition_ring empty(100, 64);
+  empty.frontier(105);
+  EXPECT_FALSE(place(empty, nullptr).ok);
+  const auto at_head = entry(100, std::nullopt);
+  EXPECT_FALSE(place(empty, &at_head).ok);
+  const auto end = entry(-1, std::nullopt);
+  EXPECT_FALSE(place(empty, &end).ok);
+}
+
+TEST(StartInRing, TimestampsArePlacedWhereTheRingCanTell) {
+  // LogAppendTime: monotonic, set by the broker; a time after the first record's is placed.
+  const auto lat = ring_of(ring_flag::log_append_time);
+  expect_placed(place(lat, nullptr, 1035), 104, std::nullopt);
+  expect_placed(place(lat, nullptr, 1041), 106, std::nullopt);  // the hole: the next record
+  expect_placed(place(lat, nullptr, 5000), 110, std::nullopt);  // newer than every record
+  EXPECT_FALSE(place(lat, nullptr, 1000).ok);  // a record before the ring could qualify
+  const auto by_ts = entry(std::nullopt, 1035);
+  expect_placed(place(lat, &by_ts), 104, 1035);
+  const auto both = entry(101, 1035);
+  expect_placed(place(lat, &both, std::nullopt, resume_policy::timestamp), 104, 1035);
+  expect_placed(place(lat, &both, std::nullopt, resume_policy::offset), 101, 1035);
+  const auto end_at = entry(-1, 1035);
+  expect_placed(place(lat, &end_at), 104, 1035);
+  // CreateTime: the producer's clock; a record before the ring may carry any time: Kafka.
+  const auto create = ring_of(0);
+  EXPECT_FALSE(place(create, nullptr, 1035).ok);
+  EXPECT_FALSE(place(create, &by_ts).ok);
+  EXPECT_FALSE(place(create, &both, std::nullopt, resume_policy::timestamp).ok);
 }
 
 }  // namespace
