@@ -5,6 +5,8 @@
 #include <csignal>
 #include <fstream>
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "daemon_process.hpp"
 #include "sse_client.hpp"
@@ -111,6 +113,50 @@ TEST(Signals, SighupAddsAStreamWhileOpenStreamsKeepStreaming) {
   ASSERT_TRUE(status.has_value()) << "still running 15 s after SIGTERM";
   EXPECT_TRUE(status->exited && status->code == 0) << d.stderr_text();
   EXPECT_LT(std::chrono::steady_clock::now() - signalled, 8s);
+}
+
+// A reload that changes streams' delivery modes (docs/api.md §11): a stream made per connection
+// is served per connection from then on; one made shared is too, until a restart (the shared
+// consumer learns its topics at start); the streams opened before the reload go on in their
+// modes and lose nothing.
+TEST(Signals, SighupChangingStreamsFanoutKeepsOpenStreamsAndServesNewOnes) {
+  auto config = [](const char* a_mode, const char* b_mode) {
+    daemon_config cfg = reload_config(false);
+    cfg.fanout_mode = "per_connection";
+    cfg.streams = {{"a", {"mode.a"}, {}, false, a_mode}, {"b", {"mode.b"}, {}, false, b_mode}};
+    return cfg;
+  };
+  daemon_process d(config("shared", "per_connection"));
+  std::vector<std::unique_ptr<sse_client>> clients;
+  clients.push_back(open_stream(d.port(), "/v2/stream/a"));
+  clients.push_back(open_stream(d.port(), "/v2/stream/b"));
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_open", R"(mode="shared")"), 1);
+
+  write_config(d.config_path(), config("per_connection", "shared").to_yaml());
+  d.signal(SIGHUP);
+  ASSERT_TRUE(wait_for([&] { return d.stderr_text().find("reloaded") != std::string::npos; }, step))
+      << d.stderr_text();
+  clients.push_back(open_stream(d.port(), "/v2/stream/a"));
+  clients.push_back(open_stream(d.port(), "/v2/stream/b"));
+  auto p = std::make_unique<test_producer>(d.bootstrap());
+  std::vector<std::size_t> a_records, b_records;
+  for (int n = 0; n < 3; ++n) {
+    a_records.push_back(p->produce("mode.a", 0, R"({"a":)" + std::to_string(n) + "}"));
+    b_records.push_back(p->produce("mode.b", 0, R"({"b":)" + std::to_string(n) + "}"));
+  }
+  ASSERT_TRUE(p->flush());
+  for (std::size_t i = 0; i < clients.size(); ++i) {
+    SCOPED_TRACE("client " + std::to_string(i));
+    auto& c = *clients[i];
+    ASSERT_TRUE(c.read_events(3, step)) << describe(c);
+    const auto& records = i % 2 == 0 ? a_records : b_records;
+    for (std::size_t k = 0; k < 3; ++k)
+      EXPECT_EQ(parse_json(c.events()[k].data), expected_data(p->record(records[k])));
+  }
+  // Only the first stream of `a` went through the shared consumer.
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", R"(mode="shared")"), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", R"(mode="per_connection")"),
+            3);
 }
 
 TEST(Signals, BrokenReloadIsLoggedAndKeepsThePreviousStreams) {

@@ -148,6 +148,8 @@ std::string daemon_config::to_yaml() const {
     if (!s.aliases.empty())
       y << "    aliases: " << yaml_list(s.aliases) << "\n";
     y << "    canary_events: " << (s.pass_canary ? "pass" : "drop") << "\n";
+    if (!s.fanout.empty())
+      y << "    fanout: " << s.fanout << "\n";
   }
   return y.str();
 }

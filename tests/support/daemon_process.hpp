@@ -25,6 +25,7 @@ struct stream_def {
   std::vector<std::string> topics;
   std::vector<std::string> aliases;
   bool pass_canary = false;
+  std::string fanout{};  // the stream's own fanout (docs/api.md §11); "" = fanout.mode
 };
 
 // The parts of the configuration the tests vary; to_yaml() renders a complete file with an
