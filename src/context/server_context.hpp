@@ -8,6 +8,7 @@
 #include <string>
 
 #include "context/catchup_slots.hpp"
+#include "context/lookup_flights.hpp"
 #include "context/session_registry.hpp"
 #include "eventstreams/config.hpp"
 #include "eventstreams/filter.hpp"
@@ -55,6 +56,8 @@ struct server_context {
   // fanout.catchup.readers_max: the consumers of shared-stream requests the rings cannot serve
   // (made with the configuration; null: no limit).
   std::unique_ptr<catchup_slots> catchup;
+  // Start-position lookups shared by concurrent requests that ask the same.
+  lookup_flights flights;
   std::atomic<bool> shutting_down{false};
   std::atomic<std::size_t> starting{0};  // stream set-ups queued or running on `blocking`
 };

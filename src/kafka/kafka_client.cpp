@@ -44,9 +44,13 @@ kafka_client::health_state kafka_client::health() const {
 lookup_error kafka_client::refresh(const std::vector<std::string>& topics,
                                    std::chrono::milliseconds timeout) {
   {
+    // Expired, not erased: should the fetch fail (an outage), the counts stay known to
+    // cached_partition_counts, for the resumes the shared consumer's rings place.
     std::lock_guard lock(impl_->mutex);
-    for (const auto& t : topics)
-      impl_->cache.erase(t);
+    for (const auto& t : topics) {
+      if (auto it = impl_->cache.find(t); it != impl_->cache.end())
+        it->second.at = {};
+    }
   }
   std::vector<int> counts;
   auto err = partition_counts(topics, timeout, counts);

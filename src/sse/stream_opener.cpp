@@ -174,37 +174,75 @@ void stream_opener::look_up_start() {
   // The deadline starts now, not when a pool thread is free: during a Kafka outage queued
   // requests are answered 503 within kafka_timeout instead of one pool round after another.
   auto deadline = std::chrono::steady_clock::now() + ctx_.cfg.server.kafka_timeout;
-  net::post(*ctx_.blocking, [self = shared_from_this(), deadline] {
-    auto r = std::make_shared<resolved>();
+  auto self = shared_from_this();
+  // The rest of the set-up, on the pool, once the start positions are known.
+  auto then = [self, deadline](std::shared_ptr<const lookup_flights::result> found) {
+    net::post(*self->ctx_.blocking,
+              [self, deadline, found = std::move(found)] { self->set_up(*found, deadline); });
+  };
+  if (looked_up_)
+    return then(looked_up_);  // found before the hub declined it: looked up once per request
+  // Requests that ask the same while a lookup is in flight wait for its answer (a reconnect
+  // storm of one id or one `since` asks Kafka once).
+  auto key = lookup_flights::key(req_.selection.topics, req_.entries, req_.since);
+  if (!ctx_.flights.join(key, std::move(then)))
+    return;
+  net::post(*ctx_.blocking, [self, key = std::move(key), deadline] {
+    auto found = std::make_shared<lookup_flights::result>();
     try {
-      self->resolve(*r, deadline);
+      self->look_up(*found, deadline);
     } catch (const std::exception& e) {
-      // An exception must not end a pool thread (and the process): the request gets a 500.
+      // An exception must not end a pool thread (and the process): the requests get a 500.
       self->ctx_.metrics.internal_errors("setup").Increment();
-      spdlog::error("client={} unexpected error while starting a stream: {}", self->req_.client,
-                    e.what());
-      r->internal = true;
-      r->source.reset();
+      spdlog::error("client={} unexpected error while looking up a stream's start: {}",
+                    self->req_.client, e.what());
+      found->internal = true;
     }
-    net::post(self->executor_,
-              [self, r] { self->guarded("start", [&] { self->on_resolved(r); }); });
+    self->ctx_.flights.land(key, std::move(found));
   });
 }
 
-// On the blocking pool: start positions and the source. Only the pool touches the members it
-// reads until on_resolved runs on the strand.
-void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point deadline) {
+// On the blocking pool: the start positions, for every request that joined the lookup.
+void stream_opener::look_up(lookup_flights::result& found,
+                            std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) {
-    r.error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
-  } else if (looked_up_) {
-    r.positions = *looked_up_;  // found before the hub declined it: looked up once per request
-  } else {
-    ctx_.metrics.start_lookups().Increment();
-    r.error = resolve_start_positions(*ctx_.kafka, req_.selection.topics, req_.entries, req_.since,
-                                      ctx_.cfg.kafka.resume_by, left, r.positions, &r.gaps);
+    found.error = {lookup_error_kind::unreachable, "Kafka lookups are timing out"};
+    return;
   }
+  ctx_.metrics.start_lookups().Increment();
+  found.error =
+      resolve_start_positions(*ctx_.kafka, req_.selection.topics, req_.entries, req_.since,
+                              ctx_.cfg.kafka.resume_by, left, found.positions, &found.gaps);
+}
+
+// On the blocking pool, with the start positions: the source; then on_resolved on the strand.
+void stream_opener::set_up(const lookup_flights::result& found,
+                           std::chrono::steady_clock::time_point deadline) {
+  auto r = std::make_shared<resolved>();
+  try {
+    r->internal = found.internal;
+    r->error = found.error;
+    r->positions = found.positions;
+    r->gaps = found.gaps;
+    if (!r->internal)
+      resolve(*r, deadline);
+  } catch (const std::exception& e) {
+    // An exception must not end a pool thread (and the process): the request gets a 500.
+    ctx_.metrics.internal_errors("setup").Increment();
+    spdlog::error("client={} unexpected error while starting a stream: {}", req_.client, e.what());
+    r->internal = true;
+    r->source.reset();
+  }
+  net::post(executor_, [self = shared_from_this(), r] {
+    self->guarded("start", [&] { self->on_resolved(r); });
+  });
+}
+
+// On the blocking pool: the source for the positions found. Only the pool touches the members
+// it reads until on_resolved runs on the strand.
+void stream_opener::resolve(resolved& r, std::chrono::steady_clock::time_point deadline) {
   // A client that left while waiting for the pool gets no consumer: the peek sees its FIN.
   // (The strand does nothing with the socket until on_resolved, so reading the fd is safe.)
   char probe;
@@ -309,12 +347,15 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::internal, "internal_error", "");
   if (r->error)
     return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
+  if (r->catch_up || use_hub_) {
+    // Should the hub decline it, or a catch-up reader be free only later: no second lookup.
+    looked_up_ = std::make_shared<const lookup_flights::result>(
+        lookup_flights::result{{}, r->positions, r->gaps, false});
+  }
   if (r->catch_up)
     return catch_up();
-  if (use_hub_) {
-    looked_up_ = r->positions;
+  if (use_hub_)
     return join_hub(std::move(r->positions));
-  }
   if (resumed_ && ctx_.hub && req_.selection.shared)
     ctx_.metrics.fanout_resumes("kafka").Increment();
   start(std::move(r->positions), std::move(r->gaps));

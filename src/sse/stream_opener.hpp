@@ -48,6 +48,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
 
  private:
   struct resolved;
+  void look_up(lookup_flights::result& found, std::chrono::steady_clock::time_point deadline);
+  void set_up(const lookup_flights::result& found, std::chrono::steady_clock::time_point deadline);
   void resolve(resolved& r, std::chrono::steady_clock::time_point deadline);
   void on_resolved(std::shared_ptr<resolved> r);
   // On the blocking pool: the start positions, and (per connection) the consumer.
@@ -91,9 +93,9 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   bool use_hub_ = false;                // the shared mode serves it (decided before the lookups)
   bool resumed_ = false;                // Last-Event-ID or since: it starts at exact positions
   bool placing_ = false;                // asked the hub to place it in its rings
-  // The start positions looked up for the hub, which declined them: its own consumer starts
-  // there (set on the strand before the pool reads it).
-  std::optional<std::vector<partition_position>> looked_up_;
+  // The start positions (and gaps) looked up for the hub or a catch-up reader: a second set-up
+  // after the hub declined it, or after a wait for a reader, starts there (set on the strand).
+  std::shared_ptr<const lookup_flights::result> looked_up_;
   bool waiting_slot_ = false;  // queued for a catch-up reader's slot
   std::optional<net::steady_timer> catchup_timer_;
   bool registered_ = false;

@@ -172,6 +172,81 @@ TEST(Faults, EveryBrokerDownForTenSecondsKeepsStreamsOpenAndLosesNothing) {
   }
 }
 
+// The shared mode during an outage (docs/api.md §11): /readyz fails and a new stream, whose
+// start needs Kafka, gets 503 within the Kafka timeout; a resume whose records the rings hold
+// needs nothing from Kafka and is served from memory; the open stream goes on once the brokers
+// are back, without loss.
+TEST(Faults, InTheSharedModeAnOutageRefusesNewStreamsAndServesResumesFromTheRings) {
+  mock_cluster cluster(1);
+  cluster.create_topic("mem.t", 1);
+  auto cfg = on_cluster(cluster.bootstrap(), {{"mem", {"mem.t"}, {}, false}});
+  cfg.fanout_mode = "shared";
+  cfg.kafka_timeout = "2s";
+  // The partition count stays cached through the test; readiness is re-checked every second.
+  cfg.kafka_settings = {{"metadata_cache_ttl", "1h"}, {"readiness_interval", "1s"}};
+  daemon_process d(cfg);
+  auto live = open_stream(d.port(), "/v2/stream/mem");
+  test_producer p(cluster.bootstrap());
+  auto write = [&](int from, int to) {
+    for (int i = from; i < to; ++i)
+      p.produce("mem.t", 0, R"({"i":)" + std::to_string(i) + "}", 1700000000000 + i);
+    return p.flush(40s);  // after the outage the producer reconnects within its 1 s backoff
+  };
+  ASSERT_TRUE(write(0, 20));
+  ASSERT_TRUE(live->read_events(20, 30s)) << describe(*live);
+
+  cluster.all_brokers_down();
+  // 30 s: readiness fails at the next check, a second or two after the brokers went.
+  ASSERT_TRUE(
+      wait_for([&] { return http_get(d.port(), "/readyz").head.status == 503; }, 30s, 100ms));
+  const auto fresh = http_get(d.port(), "/v2/stream/mem", {}, "GET", 20s);
+  EXPECT_EQ(fresh.head.status, 503) << fresh.body;
+  expect_problem_json(fresh.body, 503, "kafka_unavailable", "/v2/stream/mem");
+  auto resumed = open_stream(d.port(), "/v2/stream/mem", {{"Last-Event-ID", live->events()[9].id}});
+  ASSERT_TRUE(resumed->read_events(10, 30s)) << describe(*resumed);
+  for (std::size_t i = 0; i < 10; ++i)
+    EXPECT_EQ(resumed->events()[i].data, live->events()[10 + i].data);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", R"(from="ring")"), 1);
+
+  cluster.all_brokers_up();
+  ASSERT_TRUE(write(20, 30));
+  // Within librdkafka's reconnect backoff (at most 10 s): 45 s covers it four times over.
+  for (auto* c : {live.get(), resumed.get()}) {
+    ASSERT_TRUE(c->read_events(c == live.get() ? 30 : 20, 45s)) << describe(*c);
+    EXPECT_FALSE(c->eof());
+  }
+  expect_exact_sequence(*live, p, {{0, 0}});
+  expect_exact_sequence(*resumed, p, {{0, 10}});
+}
+
+// Requests that ask for the same start while its lookup is in flight share that lookup
+// (docs/api.md §11): during an outage, where a lookup lasts the whole Kafka timeout, ten clients
+// reconnecting with one `since` make one lookup, and each gets its 503 within the timeout.
+TEST(Faults, ConcurrentRequestsAskingTheSameStartShareOneLookup) {
+  mock_cluster cluster(1);
+  cluster.create_topic("one.t", 1);
+  auto cfg = on_cluster(cluster.bootstrap(), {{"one", {"one.t"}, {}, false}});
+  cfg.kafka_timeout = "5s";
+  cfg.kafka_settings = {{"metadata_cache_ttl", "1h"}};  // the lookups go as far as the offsets
+  daemon_process d(cfg);
+  open_stream(d.port(), "/v2/stream/one").reset();  // caches the partition count
+  const double before = metric_sum(d.port(), "eventstreams_start_lookups_total");
+  cluster.all_brokers_down();
+  std::vector<std::future<http_result>> parallel;
+  for (int i = 0; i < 10; ++i) {
+    parallel.push_back(std::async(std::launch::async, [&] {
+      return http_get(d.port(), "/v2/stream/one?since=1700000000000", {}, "GET", 30s);
+    }));
+  }
+  for (auto& f : parallel) {
+    const auto r = f.get();
+    EXPECT_EQ(r.head.status, 503) << r.body;
+  }
+  // Sent within milliseconds of each other, they all arrive inside the first one's 5 s.
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_start_lookups_total"), before + 1);
+  cluster.all_brokers_up();
+}
+
 TEST(Faults, UnreachableBootstrapIs503WithinTheKafkaTimeoutAndLeaksNothing) {
   auto cfg =
       on_cluster("127.0.0.1:" + std::to_string(closed_port()), {{"lost", {"lost.t"}, {}, false}});
