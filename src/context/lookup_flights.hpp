@@ -23,8 +23,8 @@ class lookup_flights {
   struct result {
     lookup_error error;
     std::vector<partition_position> positions;
-    std::vector<position_gap> gaps;
-    bool internal = false;  // the lookup failed unexpectedly (answered 500)
+    std::vector<position_gap> gaps;  // partitions whose start is a gap (docs/api.md §5.4)
+    bool internal = false;           // the lookup failed unexpectedly (answered 500)
   };
   using landed = std::function<void(std::shared_ptr<const result>)>;
 

@@ -47,12 +47,9 @@ std::string response_header(const stream_request& r) {
 
 }  // namespace
 
-struct stream_opener::resolved {
-  lookup_error error;
-  bool internal = false;   // set-up failed unexpectedly (answered 500)
+// The lookup's answer (start positions, gaps, error), and what the set-up made of it.
+struct stream_opener::resolved : lookup_flights::result {
   bool abandoned = false;  // the client closed before its source was created
-  std::vector<partition_position> positions;
-  std::vector<position_gap> gaps;  // partitions whose start is a gap (docs/api.md §5.4)
   std::unique_ptr<event_source> source;
   bool catch_up = false;  // a shared stream's resume the rings cannot serve (a gap at its start)
 };
@@ -222,10 +219,7 @@ void stream_opener::set_up(const lookup_flights::result& found,
                            std::chrono::steady_clock::time_point deadline) {
   auto r = std::make_shared<resolved>();
   try {
-    r->internal = found.internal;
-    r->error = found.error;
-    r->positions = found.positions;
-    r->gaps = found.gaps;
+    static_cast<lookup_flights::result&>(*r) = found;
     if (!r->internal)
       resolve(*r, deadline);
   } catch (const std::exception& e) {
@@ -349,8 +343,8 @@ void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
     return fail_before_start(error_kind::kafka_unavailable, "kafka_unavailable", r->error.detail);
   if (r->catch_up || use_hub_) {
     // Should the hub decline it, or a catch-up reader be free only later: no second lookup.
-    looked_up_ = std::make_shared<const lookup_flights::result>(
-        lookup_flights::result{{}, r->positions, r->gaps, false});
+    // (No error and no internal failure: both returned above.)
+    looked_up_ = std::make_shared<const lookup_flights::result>(*r);
   }
   if (r->catch_up)
     return catch_up();
