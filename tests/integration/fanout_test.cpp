@@ -40,11 +40,9 @@ bool is_event(int n) {
 
 daemon_config on(const mock_cluster& cluster, const std::string& mode,
                  std::vector<stream_def> streams) {
-  daemon_config cfg;
-  cfg.bootstrap_servers = cluster.bootstrap();
+  auto cfg = on_cluster(cluster.bootstrap(), std::move(streams));
   cfg.brokers = 1;
   cfg.fanout_mode = mode;
-  cfg.streams = std::move(streams);
   return cfg;
 }
 

@@ -23,13 +23,6 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-daemon_config on_cluster(const std::string& bootstrap, std::vector<stream_def> streams) {
-  daemon_config cfg;
-  cfg.bootstrap_servers = bootstrap;
-  cfg.streams = std::move(streams);
-  return cfg;
-}
-
 // A loopback port nobody listens on: bound, read back, closed.
 std::uint16_t closed_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);

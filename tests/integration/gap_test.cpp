@@ -41,9 +41,7 @@ std::vector<std::int64_t> offsets_between(std::int64_t from, std::int64_t to) {
 TEST(Gaps, AnOffsetRetentionRemovedStartsWithAGapEventThenTheEarliestRetainedRecord) {
   mock_cluster cluster(1);
   cluster.create_topics({{"gap.t", 1}, {"gap.quiet", 1}});
-  daemon_config cfg;
-  cfg.bootstrap_servers = cluster.bootstrap();
-  cfg.streams = {{"gap", {"gap.t", "gap.quiet"}, {}, false}};
+  auto cfg = on_cluster(cluster.bootstrap(), {{"gap", {"gap.t", "gap.quiet"}, {}, false}});
   // The shared mode: rings that keep 1 KiB of a partition, less than one of the large records
   // below, which they drop once read. An offset Kafka removed is then never in the rings,
   // however far the shared consumer got (rings that held it would serve it, with no gap,
@@ -140,9 +138,7 @@ std::size_t max_send_buffer() {
 TEST(Gaps, InTheSharedModeRecordsTheRingsHoldAreServedAfterKafkaRemovedThem) {
   mock_cluster cluster(1);
   cluster.create_topics({{"kept.t", 1}});
-  daemon_config cfg;
-  cfg.bootstrap_servers = cluster.bootstrap();
-  cfg.streams = {{"kept", {"kept.t"}, {}, false}};
+  auto cfg = on_cluster(cluster.bootstrap(), {{"kept", {"kept.t"}, {}, false}});
   cfg.fanout_mode = "shared";
   daemon_process d(cfg);
   auto live = open_stream(d.port(), "/v2/stream/kept");
@@ -175,9 +171,7 @@ TEST(Gaps, InTheSharedModeRecordsTheRingsHoldAreServedAfterKafkaRemovedThem) {
 TEST(Gaps, AStreamThatFallsBehindRetentionSaysSoBeforeItsNextEvent) {
   mock_cluster cluster(1);
   cluster.create_topics({{"behind.t", 1}});
-  daemon_config cfg;
-  cfg.bootstrap_servers = cluster.bootstrap();
-  cfg.streams = {{"behind", {"behind.t"}, {}, false}};
+  auto cfg = on_cluster(cluster.bootstrap(), {{"behind", {"behind.t"}, {}, false}});
   // The shared mode's consumer does not tell its streams of a jump yet (docs/api.md "Gaps").
   cfg.fanout_mode = "per_connection";
   // Small buffers: a client that stops reading soon stops its consumer, far behind the end.
@@ -240,9 +234,7 @@ TEST(Gaps, AStreamThatFallsBehindRetentionSaysSoBeforeItsNextEvent) {
 TEST(Gaps, AnOffsetPastTheEndIsAResetGapThatResumesAtTheEnd) {
   mock_cluster cluster(1);
   cluster.create_topics({{"reset.t", 1}});
-  daemon_config cfg;
-  cfg.bootstrap_servers = cluster.bootstrap();
-  cfg.streams = {{"reset", {"reset.t"}, {}, false}};
+  auto cfg = on_cluster(cluster.bootstrap(), {{"reset", {"reset.t"}, {}, false}});
   daemon_process d(cfg);
   test_producer p(cluster.bootstrap());
   for (int i = 0; i < 3; ++i)

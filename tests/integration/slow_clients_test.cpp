@@ -201,7 +201,8 @@ int full_sockets(const sse_client_pool& stalled, std::uint16_t port) {
 // First batch: more than a stalled client's socket can hold (its send buffer grows to at most
 // tcp_wmem's maximum, its receive buffer holds a few KB), so each stalled client's session is
 // left with a write that cannot complete; the readers get it all. Second batch, produced while
-// all 20 stalled sockets are full: the readers get it all, and the stalled sockets stay full.
+// all 20 stalled sockets are full: the readers get it all, the stalled sockets stay full, and
+// no client was disconnected.
 void fill_stalled_then_produce(const slow_env& env, streaming_clients& all, int reader_count,
                                test_producer& p) {
   auto& [stalled, readers] = all;
@@ -224,7 +225,23 @@ void fill_stalled_then_produce(const slow_env& env, streaming_clients& all, int 
     return;
   ASSERT_TRUE(readers_receive(readers, reader_count, p.delivered()));
   EXPECT_EQ(full_sockets(stalled, env.port()), stalled_count) << "a stalled socket drained";
+  EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0)
+      << metric_sum(env.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\"")
+      << " overruns";
 }
+
+// 20 stalled clients beside 20 readers, through fill_stalled_then_produce (a fatal gtest failure
+// if a step fails).
+struct stalled_beside_readers {
+  static constexpr int reader_count = 20;
+  stalled_beside_readers(const slow_env& env)
+      : all(env.port(), reader_count), p(env.cluster.bootstrap(), batching()) {
+    if (!::testing::Test::HasFatalFailure())
+      fill_stalled_then_produce(env, all, reader_count, p);
+  }
+  streaming_clients all;
+  test_producer p;
+};
 
 TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettings) {
   // stall_timeout far beyond the test: nothing disconnects the stalled clients while it runs,
@@ -232,18 +249,13 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
   slow_env env("1h");
   const pid_t pid = env.daemon->pid();
   const std::size_t rss_idle = rss_bytes(pid);
-  constexpr int reader_count = 20;
-  streaming_clients all(env.port(), reader_count);
+  stalled_beside_readers run(env);
   if (HasFatalFailure())
     return;
-  auto& [stalled, readers] = all;
-
-  test_producer p(env.cluster.bootstrap(), batching());
-  fill_stalled_then_produce(env, all, reader_count, p);
-  if (HasFatalFailure())
-    return;
+  auto& readers = run.all.readers;
+  const auto& p = run.p;
+  constexpr int reader_count = stalled_beside_readers::reader_count;
   EXPECT_EQ(metric_sum(env.port(), "eventstreams_connected_clients"), stalled_count + reader_count);
-  EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0);
 
   // Memory: the peak RSS (VmHWM) stays within what the settings let each connection hold, plus
   // a fixed allowance. Per connection: the session's pending and in-flight buffers (2 x
@@ -279,30 +291,22 @@ TEST(SlowClients, StalledSocketsNeverHoldAnIoThreadAndMemoryStaysWithinTheSettin
 // readers never wait for them, none is disconnected, and the rings stay within their bound.
 TEST(SlowClients, InTheSharedModeStalledClientsAreDemotedAndReadersGetEverything) {
   slow_env env("1h", true);
-  constexpr int reader_count = 20;
-  streaming_clients all(env.port(), reader_count);
+  stalled_beside_readers run(env);
   if (HasFatalFailure())
     return;
-  auto& [stalled, readers] = all;
-  test_producer p(env.cluster.bootstrap(), batching());
-  fill_stalled_then_produce(env, all, reader_count, p);
-  if (HasFatalFailure())
-    return;
+  auto& readers = run.all.readers;
   EXPECT_EQ(metric_sum(env.port(), "eventstreams_streams_open", "mode=\"shared\""),
-            stalled_count + reader_count);
+            stalled_count + stalled_beside_readers::reader_count);
   // Every stalled client was demoted (once: a demoted client's group keeps within its window);
   // readers that fell a window behind on these loaded cores were too, and caught up.
   EXPECT_GE(metric_sum(env.port(), "eventstreams_fanout_demotions_total"), stalled_count);
-  EXPECT_EQ(metric_sum(env.port(), "eventstreams_clients_disconnected_total"), 0)
-      << metric_sum(env.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\"")
-      << " overruns";
   // What the shared consumer keeps stays within its settings, whatever the stalled clients do:
   // the rings within fanout.ring.max_bytes (the daemon's RSS under this load is a benchmark
   // figure: bench/run --scenarios stalled --mode shared).
   EXPECT_LE(metric_sum(env.port(), "eventstreams_fanout_ring_bytes"),
             static_cast<double>(ring_max_bytes));
   readers.stop();
-  expect_complete(readers, p);
+  expect_complete(readers, run.p);
 }
 
 TEST(SlowClients, StalledClientsAreDisconnectedAfterTheStallTimeoutAndReadersAreNot) {

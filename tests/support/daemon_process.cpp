@@ -95,6 +95,13 @@ daemon_options with_timeout(std::chrono::milliseconds ready_timeout) {
 
 }  // namespace
 
+daemon_config on_cluster(const std::string& bootstrap, std::vector<stream_def> streams) {
+  daemon_config cfg;
+  cfg.bootstrap_servers = bootstrap;
+  cfg.streams = std::move(streams);
+  return cfg;
+}
+
 std::string daemon_config::default_fanout_mode() {
   const char* mode = std::getenv("EVENTSTREAMS_IT_MODE");
   return mode ? mode : "";

@@ -67,6 +67,10 @@ struct daemon_config {
   bool embedded() const { return bootstrap_servers == "embedded"; }
 };
 
+// The configuration of a daemon on a test-owned cluster (e.g. mock_cluster::bootstrap()) that
+// serves `streams`; the other settings as daemon_config has them.
+daemon_config on_cluster(const std::string& bootstrap, std::vector<stream_def> streams);
+
 // How to run the daemon.
 struct daemon_options {
   std::string binary;  // "" = the eventstreams binary of this build
