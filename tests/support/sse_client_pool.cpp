@@ -14,6 +14,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstring>
+#include <stdexcept>
 #include <string_view>
 #include <thread>
 
@@ -55,6 +56,7 @@ struct sse_client_pool::connection {
   std::uint16_t local_port = 0;
   bool requested = false;  // the request was sent
   bool paused = false;     // request sent, not reading (pool_options::read false)
+  bool sampled = true;     // decodes its events; otherwise counts them
   sse_parser parser{"GET", /*keep=*/false};
   connection_stats* st = nullptr;
 };
@@ -74,6 +76,13 @@ void sse_client_pool::start(int n) {
   addr.sin_family = AF_INET;
   addr.sin_port = htons(opts_.port);
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  sockaddr_in source{};
+  source.sin_family = AF_INET;
+  if (!opts_.source_address.empty() &&
+      ::inet_pton(AF_INET, opts_.source_address.c_str(), &source.sin_addr) != 1) {
+    throw std::invalid_argument("sse_client_pool: bad source address " + opts_.source_address);
+  }
+  const std::size_t sample_every = static_cast<std::size_t>(std::max(1, opts_.sample_every));
   thread_ = std::thread([this] { run(); });
   // At most max_starting at a time, the next when one got its preamble (or ended). Bounded.
   const int max_starting = std::max(1, opts_.max_starting);
@@ -91,11 +100,15 @@ void sse_client_pool::start(int n) {
     connection& c = conns_[i];
     c.index = i;
     c.st = &stats_[i];
+    c.sampled = (opts_.index_base + i) % sample_every == 0;
+    c.st->sampled = c.sampled;
+    c.parser.set_count_only(!c.sampled);
     sse_parser::callbacks cb;
     cb.on_block = [this, &c](const sse_parser::block& b) { on_block(c, b); };
     cb.on_comment = [this, &c](std::string_view text) { on_comment(c, text); };
     c.parser.set_callbacks(std::move(cb));
-    c.st->next_offset.assign(static_cast<std::size_t>(opts_.partitions), opts_.first_offset);
+    if (c.sampled)
+      c.st->next_offset.assign(static_cast<std::size_t>(opts_.partitions), opts_.first_offset);
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
       finish(c, std::string("socket: ") + std::strerror(errno));
@@ -103,6 +116,15 @@ void sse_client_pool::start(int n) {
     }
     if (opts_.rcvbuf > 0)
       ::setsockopt(c.fd, SOL_SOCKET, SO_RCVBUF, &opts_.rcvbuf, sizeof opts_.rcvbuf);
+    if (!opts_.source_address.empty()) {
+      // The port is chosen at connect(), per destination, not at bind().
+      int one = 1;
+      ::setsockopt(c.fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+      if (::bind(c.fd, reinterpret_cast<const sockaddr*>(&source), sizeof source) != 0) {
+        finish(c, std::string("bind: ") + std::strerror(errno));
+        continue;
+      }
+    }
     int r = ::connect(c.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
     if (r != 0 && errno != EINPROGRESS) {
       finish(c, std::string("connect: ") + std::strerror(errno));
@@ -177,8 +199,9 @@ void sse_client_pool::on_event(connection& c, std::uint32_t events) {
       return finish(c, std::string("connect: ") + std::strerror(err));
     if ((events & EPOLLOUT) == 0)
       return;
-    const std::string& path =
-        opts_.paths.empty() ? opts_.path : opts_.paths[c.index % opts_.paths.size()];
+    const std::string& path = opts_.paths.empty()
+                                  ? opts_.path
+                                  : opts_.paths[(opts_.index_base + c.index) % opts_.paths.size()];
     const std::string req = "GET " + path +
                             " HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
                             "User-Agent: eventstreams-test-pool\r\n" +
@@ -262,6 +285,14 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
     ++st.id_blocks;  // a position without an event
     return;
   }
+  if (!c.sampled) {  // counted only: the parser kept neither id nor data
+    if (!b.has_id || !b.has_data) {
+      ++st.bad_events;
+      return;
+    }
+    count_event(st);
+    return;
+  }
   if (id.empty() || data.empty()) {
     ++st.bad_events;
     return;
@@ -293,7 +324,8 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
     return;
   }
   if (!opts_.expect_data.empty() &&
-      !find(d, data.size(), opts_.expect_data[c.index % opts_.expect_data.size()])) {
+      !find(d, data.size(),
+            opts_.expect_data[(opts_.index_base + c.index) % opts_.expect_data.size()])) {
     ++st.unexpected_data;
   }
   auto& expected = st.next_offset[static_cast<std::size_t>(partition)];
@@ -311,6 +343,10 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
     if (next != offset + 1)
       ++st.id_mismatch;
   }
+  count_event(st);
+}
+
+void sse_client_pool::count_event(connection_stats& st) {
   if (st.events == 0)
     st.first_event_ns = now_steady_ns_;
   st.last_event_ns = now_steady_ns_;

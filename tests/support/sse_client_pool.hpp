@@ -42,12 +42,23 @@ struct pool_options {
   // once (server.max_starting_streams), so patient clients open a few at a time. A reconnect
   // storm of resumes the rings place (no set-up on the pool) opens many more.
   int max_starting = 32;
+  // Sampling, for many connections on few cores: only every sample_every-th connection (by
+  // index_base + its index) decodes its events (offsets, ids, latency, expect_data); the others
+  // count them (sse_parser's count mode: no copy of the body, no field scan).
+  int sample_every = 1;
+  // The first connection's index in a set split over several pools (bench/client_fleet.hpp):
+  // it chooses paths, expect_data and the sampled connections as one pool of them all would.
+  std::size_t index_base = 0;
+  // The local address the connections are bound to before connecting ("" = the kernel's
+  // choice), e.g. 127.0.0.2: each source address has its own ~28,000 ephemeral ports.
+  std::string source_address = {};
 };
 
 struct connection_stats {
   std::uint64_t events = 0;
   std::uint64_t gaps = 0;         // events whose offset is not the partition's previous + 1
   std::uint64_t bad_events = 0;   // frames without id, or without meta.partition/offset
+  bool sampled = true;            // its events were decoded (pool_options::sample_every)
   std::uint64_t id_checked = 0;   // events whose id entry for their partition was checked
   std::uint64_t id_mismatch = 0;  // ... and did not say offset + 1
   std::uint64_t id_blocks = 0;    // blocks with an id and no data (positions, API.md §5.1)
@@ -66,7 +77,8 @@ struct connection_stats {
   std::int64_t ended_ns = 0;        // steady clock, when the connection ended
   std::int64_t first_event_ns = 0;  // steady clock, at the read that brought the event
   std::int64_t last_event_ns = 0;
-  std::vector<std::int64_t> next_offset;  // per partition: the offset expected next
+  // Per partition: the offset expected next (sampled connections only).
+  std::vector<std::int64_t> next_offset;
 };
 
 class sse_client_pool {
@@ -106,6 +118,7 @@ class sse_client_pool {
   void on_event(connection& c, std::uint32_t events);
   void on_block(connection& c, const sse_parser::block& b);
   void on_comment(connection& c, std::string_view text);
+  void count_event(connection_stats& st);
   void finish(connection& c, const std::string& error);
 
   pool_options opts_;

@@ -27,6 +27,8 @@ std::string trim(std::string_view s) {
 
 // A chunk-size or trailer line longer than this is not HTTP a server would send.
 constexpr std::size_t max_line = 4096;
+// Count mode keeps this much of each line: enough for a field's name and a short value.
+constexpr std::size_t counted_line_keep = 64;
 
 }  // namespace
 
@@ -126,7 +128,10 @@ void sse_parser::parse_head(std::size_t end) {
 void sse_parser::decode_body(const char* p, std::size_t n) {
   const std::uint64_t before = body_bytes_;
   auto append = [&](std::size_t take) {
-    body_.append(p, take);
+    if (count_only_)
+      count_sse(p, take);
+    else
+      body_.append(p, take);
     body_bytes_ += take;
     p += take;
     n -= take;
@@ -198,7 +203,7 @@ void sse_parser::decode_body(const char* p, std::size_t n) {
       }
       break;
   }
-  if (body_bytes_ != before)
+  if (body_bytes_ != before && !count_only_)
     parse_sse();
 }
 
@@ -209,57 +214,82 @@ void sse_parser::parse_sse() {
       break;
     std::string_view line(body_.data() + sse_pos_, nl - sse_pos_);
     sse_pos_ = nl + 1;
-    if (!line.empty() && line.back() == '\r')
-      line.remove_suffix(1);
-    if (line.empty()) {
-      if (has_field_ && cb_.on_block)
-        cb_.on_block(block{type_, id_, has_id_, data_, has_data_, retry_});
-      type_.clear();
-      id_.clear();
-      data_.clear();
-      retry_.reset();
-      has_field_ = has_id_ = has_data_ = false;
-      continue;
-    }
-    if (line.front() == ':') {
-      if (cb_.on_comment)
-        cb_.on_comment(line.substr(1));
-      continue;
-    }
-    auto colon = line.find(':');
-    std::string_view name = line.substr(0, colon);
-    std::string_view value;
-    if (colon != std::string_view::npos) {
-      value = line.substr(colon + 1);
-      if (!value.empty() && value.front() == ' ')
-        value.remove_prefix(1);
-    }
-    if (name == "event") {
-      type_.assign(value);
-    } else if (name == "id") {
-      id_.assign(value);
-      has_id_ = true;
-    } else if (name == "data") {
-      if (has_data_)
-        data_.push_back('\n');
-      data_.append(value);
-      has_data_ = true;
-    } else if (name == "retry") {
-      std::int64_t ms = 0;
-      auto r = std::from_chars(value.data(), value.data() + value.size(), ms);
-      if (value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() ||
-          value.front() == '-')
-        continue;  // not all digits: ignored, as EventSource does
-      retry_ = ms;
-    } else {
-      continue;  // unknown fields are ignored, as EventSource does
-    }
-    has_field_ = true;
+    sse_line(line, true);
   }
   if (!keep_) {
     body_.erase(0, sse_pos_);
     sse_pos_ = 0;
   }
+}
+
+void sse_parser::count_sse(const char* p, std::size_t n) {
+  while (n > 0) {
+    const auto* nl = static_cast<const char*>(std::memchr(p, '\n', n));
+    const std::size_t len = nl ? static_cast<std::size_t>(nl - p) : n;
+    if (counted_line_.size() < counted_line_keep)
+      counted_line_.append(p, std::min(len, counted_line_keep - counted_line_.size()));
+    counted_line_size_ += len;
+    if (!nl)
+      return;
+    p = nl + 1;
+    n -= len + 1;
+    const bool whole = counted_line_size_ == counted_line_.size();
+    sse_line(counted_line_, whole);
+    counted_line_.clear();
+    counted_line_size_ = 0;
+  }
+}
+
+void sse_parser::sse_line(std::string_view line, bool whole) {
+  if (whole && !line.empty() && line.back() == '\r')
+    line.remove_suffix(1);
+  if (line.empty()) {
+    if (has_field_ && cb_.on_block)
+      cb_.on_block(block{type_, id_, has_id_, data_, has_data_, retry_});
+    type_.clear();
+    id_.clear();
+    data_.clear();
+    retry_.reset();
+    has_field_ = has_id_ = has_data_ = false;
+    return;
+  }
+  if (line.front() == ':') {
+    if (cb_.on_comment)
+      cb_.on_comment(line.substr(1));
+    return;
+  }
+  auto colon = line.find(':');
+  std::string_view name = line.substr(0, colon);
+  std::string_view value;
+  if (colon != std::string_view::npos) {
+    value = line.substr(colon + 1);
+    if (!value.empty() && value.front() == ' ')
+      value.remove_prefix(1);
+  }
+  if (name == "event") {
+    type_.assign(value);
+  } else if (name == "id") {
+    if (!count_only_)
+      id_.assign(value);
+    has_id_ = true;
+  } else if (name == "data") {
+    if (!count_only_) {
+      if (has_data_)
+        data_.push_back('\n');
+      data_.append(value);
+    }
+    has_data_ = true;
+  } else if (name == "retry") {
+    std::int64_t ms = 0;
+    auto r = std::from_chars(value.data(), value.data() + value.size(), ms);
+    if (!whole || value.empty() || r.ec != std::errc() || r.ptr != value.data() + value.size() ||
+        value.front() == '-')
+      return;  // not all digits: ignored, as EventSource does
+    retry_ = ms;
+  } else {
+    return;  // unknown fields are ignored, as EventSource does
+  }
+  has_field_ = true;
 }
 
 bool sse_parser::complete(bool eof) const noexcept {

@@ -48,6 +48,11 @@ class sse_parser {
   // whole decoded body (body()); otherwise only what is not parsed yet.
   explicit sse_parser(std::string_view method = "GET", bool keep = true);
   void set_callbacks(callbacks cb) { cb_ = std::move(cb); }
+  // Count mode, for load clients that only count events on most of their connections: the body
+  // is split into lines and blocks without being kept or copied. Callbacks get every block with
+  // its type, has_id, has_data and retry but `id` and `data` empty, and comments cut to their
+  // first 64 bytes. Set before the body arrives; `keep` must be false.
+  void set_count_only(bool on) { count_only_ = on; }
 
   // Decodes `n` more bytes of the response.
   void feed(const char* data, std::size_t n);
@@ -65,7 +70,9 @@ class sse_parser {
   const std::string& protocol_error() const noexcept { return protocol_error_; }
   // Whether the body so far ends inside an SSE block (a field or line without its blank line):
   // a stream cut in the middle of an event.
-  bool inside_block() const noexcept { return has_field_ || sse_pos_ < body_.size(); }
+  bool inside_block() const noexcept {
+    return has_field_ || sse_pos_ < body_.size() || counted_line_size_ > 0;
+  }
 
  private:
   enum class framing { unknown, none, length, chunked, close };
@@ -73,6 +80,10 @@ class sse_parser {
   void parse_head(std::size_t end);
   void decode_body(const char* p, std::size_t n);
   void parse_sse();
+  void count_sse(const char* p, std::size_t n);
+  // One line of the body without its end of line. `whole`: false when count mode kept only its
+  // start (the `id` and `data` values are not kept then, nor a `retry` that is cut).
+  void sse_line(std::string_view line, bool whole);
   void error(std::string what);
 
   std::string method_;
@@ -95,6 +106,10 @@ class sse_parser {
   std::optional<std::int64_t> retry_;
   bool has_field_ = false, has_id_ = false, has_data_ = false;
   std::string protocol_error_;
+  // Count mode: the start of the line being received, and its size so far.
+  bool count_only_ = false;
+  std::string counted_line_;
+  std::size_t counted_line_size_ = 0;
 };
 
 }  // namespace eventstreams::test
