@@ -41,6 +41,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "churn.hpp"
+#include "client_fleet.hpp"
 #include "daemon_process.hpp"
 #include "load_options.hpp"
 #include "proc_stats.hpp"
@@ -93,8 +94,9 @@ void install_watchdog(unsigned seconds) {
 }
 
 // Waits until `target` events arrived, giving up after `stall` without progress or `limit`.
-bool wait_events(const es::sse_client_pool& pool, std::uint64_t target,
-                 std::chrono::milliseconds stall, std::chrono::milliseconds limit) {
+template <typename Pool>
+bool wait_events(const Pool& pool, std::uint64_t target, std::chrono::milliseconds stall,
+                 std::chrono::milliseconds limit) {
   const auto deadline = clock_type::now() + limit;
   std::uint64_t seen = pool.total_events();
   auto progress_at = clock_type::now();
@@ -237,7 +239,8 @@ long slab_kb() {
   return 0;
 }
 
-bool open_clients(es::sse_client_pool& pool, int n, std::chrono::milliseconds timeout) {
+template <typename Pool>
+bool open_clients(Pool& pool, int n, std::chrono::milliseconds timeout) {
   pool.start(n);
   bool ok = wait_for([&] { return pool.ok_count() == n || pool.ended_count() > 0; }, timeout);
   if (!ok || pool.ok_count() != n) {
@@ -258,6 +261,12 @@ void report_client_failures(const std::vector<es::connection_stats>& stats) {
   }
 }
 
+// Clients that decoded their events (offsets, ids, latency): the others only counted them.
+double sampled_clients(const std::vector<es::connection_stats>& stats) {
+  return static_cast<double>(
+      std::count_if(stats.begin(), stats.end(), [](const auto& st) { return st.sampled; }));
+}
+
 // eventstreams_clients_disconnected_total{reason=...} of the daemon under test.
 double disconnects(const system_under_test& sut, const char* reason) {
   return es::metric_sum(sut.daemon->port(), "eventstreams_clients_disconnected_total",
@@ -274,6 +283,12 @@ es::pool_options clients_of(const system_under_test& sut, int partitions, bool l
   p.partitions = partitions;
   p.record_latency = latency;
   return p;
+}
+
+// The scenario's SSE clients: in this process or over --client-processes, --sample-every.
+bench::client_fleet clients(const options& o, es::pool_options po) {
+  po.sample_every = o.sample_every;
+  return bench::client_fleet(std::move(po), {o.client_processes, o.work_dir});
 }
 
 layout bench_layout(int brokers, int partitions) {
@@ -406,7 +421,7 @@ bool scenario_load(const options& o) {
     return false;
   es::pool_options po = clients_of(sut, partitions, true);
   po.first_offset = 1;  // after the warm-up event
-  es::sse_client_pool pool(po);
+  auto pool = clients(o, po);
   if (!open_clients(pool, o.clients, 60s))
     return false;
   std::this_thread::sleep_for(2s);  // consumers connect to every broker and start fetching
@@ -459,6 +474,8 @@ bool scenario_load(const options& o) {
   result("b_kept_up", kept_up);
   result("c_fetch_wait_ms", o.fetch_wait_ms);
   result("c_samples", static_cast<double>(lat.size()));
+  result("c_sampled_clients", sampled_clients(pool.stats()));
+  result("c_client_processes", o.client_processes);
   result("c_p50_ms", percentile_ms(lat, 0.50));
   result("c_p99_ms", percentile_ms(lat, 0.99));
   result("c_max_ms", percentile_ms(lat, 1.0));
@@ -477,7 +494,7 @@ bool scenario_idle(const options& o) {
   std::this_thread::sleep_for(2s);
   const auto s0 = sut.take();
   const long slab0 = slab_kb();
-  es::sse_client_pool pool(clients_of(sut, 1, false));
+  auto pool = clients(o, clients_of(sut, 1, false));
   if (!open_clients(pool, n, 60s)) {
     // The point where the mode refuses (per connection: the descriptors or threads a host
     // allows, ~11 and 4 per connection), reported rather than left blank.
@@ -553,12 +570,12 @@ stalled_phase run_stalled_phase(const options& o, int stalled) {
   sp.first_offset = 1;  // after the warm-up event
   sp.rcvbuf = 4096;     // a client that does not read fills its window after a few KB
   sp.read = false;
-  es::sse_client_pool stalled_pool(sp);
+  auto stalled_pool = clients(o, sp);
   if (stalled > 0)
     stalled_pool.start(stalled);
   es::pool_options rp = clients_of(sut, partitions, true);
   rp.first_offset = 1;
-  es::sse_client_pool readers(rp);
+  auto readers = clients(o, rp);
   if (!open_clients(readers, o.stalled_readers, 60s))
     return out;
   // Every client streams (their start positions are fixed) before the first event.
@@ -728,7 +745,7 @@ filters_pass run_filters_pass(const options& o, int n) {
     po.paths.push_back(std::string(stream_path) + "?filter=title=" + title);
     po.expect_data.push_back(R"("title":")" + title + "\"");
   }
-  es::sse_client_pool pool(po);
+  auto pool = clients(o, po);
   if (!open_clients(pool, n, 120s))
     return out;
   // Every stream has joined the hub before the first event.
@@ -1055,7 +1072,7 @@ bool scenario_storm(const options& o) {
   po.first_offset = 100;
   po.headers = "Last-Event-ID: " + id + "\r\n";
   po.max_starting = o.storm_in_flight;
-  es::sse_client_pool pool(po);
+  auto pool = clients(o, po);
   const double lookups0 = es::metric_sum(port, "eventstreams_start_lookups_total");
   const auto s0 = sut.take();
   const std::int64_t t0 = es::steady_ns();
@@ -1077,6 +1094,16 @@ bool scenario_storm(const options& o) {
   joins.join();
   const std::int64_t t1 = es::steady_ns();
   const auto s1 = sut.take();
+  const double ring = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"ring\"");
+  const double kafka = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"kafka\"");
+  const double replayed = es::metric_sum(port, "eventstreams_fanout_replayed_records_total");
+  const double cohorts = es::metric_sum(port, "eventstreams_fanout_cohorts");
+  const double demotions = es::metric_sum(port, "eventstreams_fanout_demotions_total");
+  const double lookups = es::metric_sum(port, "eventstreams_start_lookups_total") - lookups0;
+  // The statistics of every client, once they stopped (the client processes' arrive then).
+  pool.stop();
+  report_client_failures(pool.stats());
+  sut.stop();
   std::int64_t last = 0;
   std::uint64_t gaps = 0, bad = 0, wire = 0;
   for (const auto& st : pool.stats()) {
@@ -1085,16 +1112,9 @@ bool scenario_storm(const options& o) {
     gaps += st.gaps;
     bad += st.bad_events + st.id_mismatch;
   }
-  const double ring = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"ring\"");
-  const double kafka = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"kafka\"");
-  const double replayed = es::metric_sum(port, "eventstreams_fanout_replayed_records_total");
-  const double cohorts = es::metric_sum(port, "eventstreams_fanout_cohorts");
-  const double demotions = es::metric_sum(port, "eventstreams_fanout_demotions_total");
-  const double lookups = es::metric_sum(port, "eventstreams_start_lookups_total") - lookups0;
-  pool.stop();
-  report_client_failures(pool.stats());
-  sut.stop();
   result("st_clients", n);
+  result("st_sampled_clients", sampled_clients(pool.stats()));
+  result("st_client_processes", o.client_processes);
   result("st_in_flight", o.storm_in_flight);
   result("st_start_lookups", lookups);
   result("st_history_events", static_cast<double>(history));
@@ -1122,6 +1142,9 @@ bool scenario_storm(const options& o) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // A client process of a fleet (bench/client_fleet.hpp), started by this program.
+  if (argc == 3 && std::string_view(argv[1]) == "--client-process")
+    return bench::run_client_process(argv[2]);
   const options o = bench::parse_args(argc, argv);
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
   install_watchdog(o.watchdog_s);

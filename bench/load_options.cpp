@@ -24,7 +24,7 @@ namespace {
       "  [--stalled-duration S] [--churn-checkpoints N,N,...] [--churn-threads N]\n"
       "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
       "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
-      "  [--storm-in-flight N]\n"
+      "  [--storm-in-flight N] [--client-processes N] [--sample-every N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
@@ -144,6 +144,10 @@ options parse_args(int argc, char** argv) {
       o.storm_history = static_cast<std::uint64_t>(num());
     } else if (a == "--storm-in-flight") {
       o.storm_in_flight = static_cast<int>(num());
+    } else if (a == "--client-processes") {
+      o.client_processes = static_cast<int>(num());
+    } else if (a == "--sample-every") {
+      o.sample_every = static_cast<int>(num());
     } else if (a == "--churn-threads") {
       o.churn_threads = static_cast<int>(num());
     } else if (a == "--property") {
@@ -181,7 +185,8 @@ options parse_args(int argc, char** argv) {
       o.events < 2 || o.stalled_readers < 1 || o.stalled_rate <= 0 || o.stalled_duration_s < 1 ||
       o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
       o.catchup_events < 100 || o.catchup_partitions < 1 || o.storm_clients < 1 ||
-      o.storm_history < 8 || o.storm_in_flight < 1) {
+      o.storm_history < 8 || o.storm_in_flight < 1 || o.client_processes < 1 ||
+      o.sample_every < 1) {
     usage("counts must be positive");
   }
   // `--mode both` runs every scenario twice: twice the time.

@@ -64,6 +64,12 @@ struct options {
   // within the listen backlog (net.core.somaxconn, 4096 here), beyond which the kernel drops
   // SYNs that the client resends only after a second.
   int storm_in_flight = 1000;
+  // The SSE clients (bench/client_fleet.hpp): in this process on one epoll thread (1), or over
+  // this many client processes, each bound to its own source address; and whether every
+  // connection decodes its events (1) or every sample_every-th one does, the others counting
+  // theirs (latency, offset and id checks then come from the sampled connections only).
+  int client_processes = 1;
+  int sample_every = 1;
   // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
   // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
   // unless --idle-fetch-wait-ms is given.
