@@ -34,6 +34,13 @@ struct stream_config {
 struct server_config {
   std::string listen_host = "0.0.0.0";
   std::uint16_t listen_port = 8092;
+  // SO_REUSEPORT on the listening socket: several daemon processes on one address and port, the
+  // kernel spreading new connections over them (docs/api.md "Several processes on one port").
+  bool reuse_port = false;
+  // A second address serving only /metrics, /healthz and /readyz ("" host = none): with
+  // reuse_port, each process's own, so that Prometheus and the load balancer see every process.
+  std::string admin_listen_host;
+  std::uint16_t admin_listen_port = 0;
   unsigned threads = 0;  // 0 = number of cores (resolved by the app, not the loader)
   std::chrono::milliseconds heartbeat_interval{15000};  // 0 = off
   std::size_t max_connections = 10000;

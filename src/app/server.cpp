@@ -74,6 +74,7 @@ class server {
   std::optional<net::strand<net::io_context::executor_type>> control_;
   std::unique_ptr<fanout::hub> hub_;  // destroyed after the sessions (they are its shards' members)
   std::shared_ptr<listener> listener_;
+  std::shared_ptr<listener> admin_listener_;  // server.admin_listen, if set
   std::optional<net::signal_set> signals_;
   std::optional<net::steady_timer> readiness_timer_, watchdog_timer_, shutdown_timer_, trim_timer_,
       refresh_timer_, lag_timer_;
@@ -166,10 +167,22 @@ int server::run() {
   ctx_.blocking = &*blocking_;
   try {
     auto address = net::ip::make_address(scfg.listen_host);
-    listener_ = std::make_shared<listener>(*ioc_, tcp::endpoint{address, scfg.listen_port}, ctx_);
+    listener_ = std::make_shared<listener>(*ioc_, tcp::endpoint{address, scfg.listen_port}, ctx_,
+                                           scfg.reuse_port, false);
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen on {}:{}: {}", scfg.listen_host, scfg.listen_port, e.what());
     return 1;
+  }
+  if (!scfg.admin_listen_host.empty()) {
+    try {
+      auto address = net::ip::make_address(scfg.admin_listen_host);
+      admin_listener_ = std::make_shared<listener>(
+          *ioc_, tcp::endpoint{address, scfg.admin_listen_port}, ctx_, false, true);
+    } catch (const std::exception& e) {
+      spdlog::critical("cannot listen on {}:{} (server.admin_listen): {}", scfg.admin_listen_host,
+                       scfg.admin_listen_port, e.what());
+      return 1;
+    }
   }
   // The shared mode's one consumer, for the topics of the streams it serves (docs/api.md §11).
   std::vector<std::string> shared_topics;
@@ -188,6 +201,14 @@ int server::run() {
     ctx_.hub = hub_.get();
   }
   auto ep = listener_->local_endpoint();
+  std::string admin_text;
+  if (admin_listener_) {
+    // Before the listening line, which tells a launcher that every address is bound.
+    auto admin = admin_listener_->local_endpoint();
+    admin_text = fmt::format(", admin {}:{}", admin.address().to_string(), admin.port());
+    std::printf("admin on http://%s:%u\n", admin.address().to_string().c_str(), admin.port());
+    admin_listener_->run();
+  }
   std::printf("listening on http://%s:%u\n", ep.address().to_string().c_str(), ep.port());
   std::fflush(stdout);
   listener_->run();
@@ -215,9 +236,9 @@ int server::run() {
     schedule_watchdog(std::chrono::microseconds(watchdog_usec / 2));
   }
 
-  spdlog::info("eventstreams {} serving {} streams on {}:{} (config {}, {} I/O threads)",
+  spdlog::info("eventstreams {} serving {} streams on {}:{}{}{} (config {}, {} I/O threads)",
                EVENTSTREAMS_VERSION, catalog->streams().size(), ep.address().to_string(), ep.port(),
-               config_path_, threads);
+               scfg.reuse_port ? " (reuse_port)" : "", admin_text, config_path_, threads);
   sd_notify(0, "READY=1");
   notify_status();
 
@@ -237,6 +258,7 @@ int server::run() {
   shutdown_timer_.reset();
   wave_timer_.reset();
   listener_.reset();
+  admin_listener_.reset();
   // Lookups still running post their results to the stopped loop, which only queues them. A
   // lookup against an unreachable cluster can take kafka_timeout: never wait past the shutdown
   // deadline for it (consumers commit nothing, so exiting loses nothing).
@@ -544,6 +566,8 @@ void server::check_shutdown() {
       spdlog::warn("drain cutoff passed with {} streams open: closing them", open);
     wave_timer_->cancel();
     // Accepting stops only now (/readyz answered 503 until here), then the loop.
+    if (admin_listener_)
+      admin_listener_->stop();
     listener_->stop([this] { ioc_->stop(); });
     return;
   }

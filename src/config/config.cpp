@@ -83,7 +83,7 @@ bool has_control_char(std::string_view s) {
 
 // "host:port", "[v6]:port". Port 0 asks the OS for a free port (used by tests).
 void read_listen(const yaml_reader& r, const std::string& text, const std::string& key,
-                 server_config& server) {
+                 std::string& out_host, std::uint16_t& out_port) {
   std::string host;
   std::string_view port;
   if (!text.empty() && text.front() == '[') {
@@ -120,15 +120,22 @@ void read_listen(const yaml_reader& r, const std::string& text, const std::strin
       ec != std::errc{} || ptr != port.data() + port.size() || value > 65535) {
     r.fail(key, "invalid port \"" + std::string(port) + "\" (expected 0..65535)");
   }
-  server.listen_host = host;
-  server.listen_port = static_cast<std::uint16_t>(value);
+  out_host = host;
+  out_port = static_cast<std::uint16_t>(value);
 }
 
 void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s) {
   r.for_each_entry(
       node, "server", [&](const std::string& name, const YAML::Node& v, const std::string& key) {
         if (name == "listen") {
-          read_listen(r, r.scalar(v, key), key, s);
+          read_listen(r, r.scalar(v, key), key, s.listen_host, s.listen_port);
+        } else if (name == "reuse_port") {
+          s.reuse_port = r.one_of(v, key, {"true", "false"}) == "true";
+        } else if (name == "admin_listen") {
+          const std::string text = r.scalar(v, key);
+          s.admin_listen_host.clear();
+          if (!text.empty())
+            read_listen(r, text, key, s.admin_listen_host, s.admin_listen_port);
         } else if (name == "threads") {
           s.threads = static_cast<unsigned>(r.integer(v, key, 0, 256));
         } else if (name == "heartbeat_interval") {
@@ -190,6 +197,12 @@ void read_server(const yaml_reader& r, const YAML::Node& node, server_config& s)
         }
         return true;
       });
+  if (!s.admin_listen_host.empty() && s.admin_listen_port != 0 &&
+      s.admin_listen_port == s.listen_port &&
+      (s.admin_listen_host == s.listen_host || s.admin_listen_host == "0.0.0.0" ||
+       s.listen_host == "0.0.0.0")) {
+    r.fail("server.admin_listen", "must be another address or port than server.listen");
+  }
 }
 
 void read_properties(const yaml_reader& r, const YAML::Node& node, const std::string& key,

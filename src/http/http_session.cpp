@@ -17,8 +17,8 @@ namespace {
 constexpr std::uint64_t body_limit = 16 * 1024;
 }  // namespace
 
-http_session::http_session(tcp::socket&& socket, server_context& ctx)
-    : stream_(std::move(socket)), ctx_(ctx) {}
+http_session::http_session(tcp::socket&& socket, server_context& ctx, bool admin)
+    : stream_(std::move(socket)), ctx_(ctx), admin_(admin) {}
 
 void http_session::run() {
   // Start on the connection's strand: the socket was accepted on the listener's.
@@ -92,6 +92,10 @@ void http_session::on_read(beast::error_code ec, std::size_t) {
 
 void http_session::route(const request& req) {
   auto m = match_route(std::string_view(req.method_string()), std::string_view(req.target()));
+  if (admin_ && m.id != route_id::metrics && m.id != route_id::healthz &&
+      m.id != route_id::readyz) {
+    m = route_match{};  // the admin address serves nothing else (docs/api.md)
+  }
   route_ = route_name(m.id);
   if (m.id == route_id::not_found || !m.method_allowed || m.bad_encoding) {
     return send(handle_unrouted(m, req));

@@ -13,7 +13,8 @@ namespace eventstreams {
 
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
-  http_session(tcp::socket&& socket, server_context& ctx);
+  // `admin`: a connection to server.admin_listen, which serves /metrics, /healthz and /readyz.
+  http_session(tcp::socket&& socket, server_context& ctx, bool admin = false);
   void run();
 
  private:
@@ -38,6 +39,7 @@ class http_session : public std::enable_shared_from_this<http_session> {
   std::optional<http::response_serializer<http::string_body>> pending_serializer_;  // HEAD
   bool head_request_ = false;             // answer with headers only
   std::string_view route_ = "not_found";  // metrics label of the request being answered
+  bool admin_ = false;
 };
 
 }  // namespace eventstreams

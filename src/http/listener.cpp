@@ -9,10 +9,20 @@
 
 namespace eventstreams {
 
-listener::listener(net::io_context& ioc, tcp::endpoint endpoint, server_context& ctx)
-    : ioc_(ioc), acceptor_(net::make_strand(ioc)), backoff_(acceptor_.get_executor()), ctx_(ctx) {
+listener::listener(net::io_context& ioc, tcp::endpoint endpoint, server_context& ctx,
+                   bool reuse_port, bool admin)
+    : ioc_(ioc),
+      acceptor_(net::make_strand(ioc)),
+      backoff_(acceptor_.get_executor()),
+      ctx_(ctx),
+      admin_(admin) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(net::socket_base::reuse_address(true));
+  if (reuse_port) {
+    // Before bind: every process that binds the port with it shares it (docs/api.md, "Several
+    // processes on one port").
+    acceptor_.set_option(net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>(true));
+  }
   acceptor_.bind(endpoint);
   acceptor_.listen(net::socket_base::max_listen_connections);
 }
@@ -61,7 +71,7 @@ void listener::on_accept(beast::error_code ec, tcp::socket socket) {
       spdlog::info("accepting connections again");
     out_of_fds_ = false;
     socket.set_option(tcp::no_delay(true), ec);
-    std::make_shared<http_session>(std::move(socket), ctx_)->run();
+    std::make_shared<http_session>(std::move(socket), ctx_, admin_)->run();
   }
   do_accept();
 }

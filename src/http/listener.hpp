@@ -11,8 +11,11 @@ namespace eventstreams {
 
 class listener : public std::enable_shared_from_this<listener> {
  public:
-  // Binds and listens; throws boost::system::system_error (a start-up error).
-  listener(net::io_context& ioc, tcp::endpoint endpoint, server_context& ctx);
+  // Binds and listens; throws boost::system::system_error (a start-up error). `reuse_port`:
+  // SO_REUSEPORT, several processes on one port (server.reuse_port). `admin`: the connections
+  // get only /metrics, /healthz and /readyz (server.admin_listen).
+  listener(net::io_context& ioc, tcp::endpoint endpoint, server_context& ctx, bool reuse_port,
+           bool admin);
   void run();
   // Stops accepting (posted onto the listener's strand), then calls `then` there (if any).
   void stop(std::function<void()> then = {});
@@ -27,6 +30,7 @@ class listener : public std::enable_shared_from_this<listener> {
   net::steady_timer backoff_;  // after EMFILE/ENFILE: accepting again at once would spin
   bool out_of_fds_ = false;    // logged once per episode
   server_context& ctx_;
+  bool admin_;
 };
 
 }  // namespace eventstreams

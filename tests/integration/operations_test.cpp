@@ -1,6 +1,6 @@
 // Operating the daemon: /metrics as a stream runs, the log lines (text and JSON, no secrets),
-// the OpenAPI document and UI routes, and CORS. (Signals, systemd and /readyz have their own
-// suites: signals_test.cpp, systemd_test.cpp, readiness_test.cpp.)
+// the OpenAPI document and UI routes, CORS, and several processes on one port. (Signals, systemd
+// and /readyz have their own suites: signals_test.cpp, systemd_test.cpp, readiness_test.cpp.)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,6 +12,7 @@
 #include <sstream>
 
 #include "daemon_process.hpp"
+#include "mock_cluster.hpp"
 #include "sse_client.hpp"
 #include "stream_checks.hpp"
 #include "test_producer.hpp"
@@ -438,6 +439,82 @@ TEST(Operations, CorsOriginListEchoesOnlyListedOrigins) {
   EXPECT_NE(s->head().get("Vary").value_or("").find("Origin"), std::string::npos);
   auto s_other = open_stream(d.port(), "/v2/stream/ops", other);
   EXPECT_EQ(s_other->head().count("Access-Control-Allow-Origin"), 0u);
+}
+
+// server.reuse_port and server.admin_listen (docs/api.md, "Several processes on one port"):
+// two daemons on one port, each with its own admin address, both serving streams of one
+// cluster.
+TEST(Operations, ProcessesWithReusePortShareOnePortEachWithItsOwnAdminAddress) {
+  mock_cluster cluster(1);
+  cluster.create_topic("ops.shared", 1);
+  auto cfg = on_cluster(cluster.bootstrap(), {{"ops", {"ops.shared"}, {}, false}});
+  cfg.server_settings = {{"reuse_port", "true"}, {"admin_listen", "\"127.0.0.1:0\""}};
+  daemon_process a(cfg);
+  cfg.listen = "127.0.0.1:" + std::to_string(a.port());
+  daemon_process b(cfg);
+  ASSERT_EQ(b.port(), a.port());
+  ASSERT_NE(a.admin_port(), 0);
+  ASSERT_NE(b.admin_port(), 0);
+  ASSERT_NE(a.admin_port(), b.admin_port());
+  // Each admin address answers for its own process, and serves nothing but these three.
+  for (const daemon_process* d : {&a, &b}) {
+    EXPECT_EQ(http_get(d->admin_port(), "/healthz").head.status, 200);
+    EXPECT_EQ(http_get(d->admin_port(), "/metrics").head.status, 200);
+    // Ready once its first Kafka check passed: milliseconds; 20 s only ends a failing test.
+    EXPECT_TRUE(wait_for([&] { return http_get(d->admin_port(), "/readyz").head.status == 200; },
+                         20s, 20ms));
+    EXPECT_EQ(http_get(d->admin_port(), "/v2/stream/ops").head.status, 404);
+    EXPECT_EQ(http_get(d->admin_port(), "/v2/streams").head.status, 404);
+    EXPECT_EQ(http_get(d->admin_port(), "/").head.status, 404);
+  }
+  EXPECT_EQ(scrape(a.admin_port()).get("process_open_fds") > 0, true);
+
+  // The kernel picks a process for each new connection (a hash of its addresses and ports):
+  // streams are opened until each process holds one. 64 connections that all went to one
+  // process would have a chance of 2^-63.
+  const labels ops{{"stream", "ops"}};
+  auto connected = [&](const daemon_process& d) {
+    return scrape(d.admin_port()).get("eventstreams_connected_clients", ops);
+  };
+  std::vector<std::unique_ptr<sse_client>> streams;
+  while (streams.size() < 64 && (connected(a) == 0 || connected(b) == 0)) {
+    streams.push_back(open_stream(a.port(), "/v2/stream/ops"));
+    ASSERT_TRUE(streams.back()) << "stream " << streams.size();
+  }
+  EXPECT_GE(connected(a), 1);
+  EXPECT_GE(connected(b), 1);
+  // Every stream is counted by one process or the other, never both (the gauge is set before
+  // the preamble is sent; 10 s only ends a failing test).
+  EXPECT_TRUE(
+      wait_for([&] { return connected(a) + connected(b) == static_cast<double>(streams.size()); },
+               10s, 20ms))
+      << connected(a) << " + " << connected(b) << " of " << streams.size();
+  test_producer p(cluster.bootstrap());
+  p.produce("ops.shared", 0, R"({"n":1})");
+  ASSERT_TRUE(p.flush());
+  for (auto& c : streams) {
+    ASSERT_TRUE(c->read_events(1, 20s)) << describe(*c);
+    EXPECT_EQ(parse_json(c->events()[0].data)["n"], 1);
+  }
+}
+
+// Without server.reuse_port, a port that another process holds is a start-up error.
+TEST(Operations, APortInUseWithoutReusePortIsAStartUpError) {
+  daemon_process a(one_stream("ops.port"));
+  auto cfg = one_stream("ops.port");
+  cfg.listen = "127.0.0.1:" + std::to_string(a.port());
+  daemon_options o;
+  o.wait_ready = false;
+  o.expect_clean_exit = false;
+  daemon_process b(cfg, o);
+  // Start-up takes well under a second; 20 s only ends a failing test.
+  const auto status = b.wait_exit(20s);
+  ASSERT_TRUE(status) << b.stderr_text();
+  EXPECT_TRUE(status->exited);
+  EXPECT_EQ(status->code, 1);
+  EXPECT_NE(b.stderr_text().find("cannot listen on 127.0.0.1:" + std::to_string(a.port())),
+            std::string::npos)
+      << b.stderr_text();
 }
 
 }  // namespace

@@ -110,7 +110,7 @@ std::string daemon_config::default_fanout_mode() {
 std::string daemon_config::to_yaml() const {
   std::ostringstream y;
   y << "server:\n"
-    << "  listen: \"127.0.0.1:0\"\n"
+    << "  listen: \"" << listen << "\"\n"
     << "  threads: " << threads << "\n"
     << "  heartbeat_interval: " << heartbeat_interval << "\n"
     << "  shutdown_timeout: " << shutdown_timeout << "\n";
@@ -243,6 +243,9 @@ bool daemon_process::listening() {
     return false;
   // An embedded cluster prints its address before the listening line.
   bootstrap_ = line_value(out, "embedded kafka bootstrap.servers=").value_or("");
+  // An admin address is printed before the listening line too.
+  if (auto admin = line_value(out, "admin on http://"))
+    admin_port_ = static_cast<std::uint16_t>(std::stoi(admin->substr(admin->rfind(':') + 1)));
   port_ = static_cast<std::uint16_t>(std::stoi(listen->substr(colon + 1)));
   return true;
 }

@@ -49,7 +49,8 @@ struct daemon_config {
   // More fanout settings (lines of YAML, each indented by two and ending in '\n', e.g.
   // "  ring:\n    max_bytes: 1MiB\n"): they apply in the shared mode.
   std::string fanout_settings;
-  std::string kafka_timeout;  // server.kafka_timeout; "" = the daemon's default
+  std::string kafka_timeout;           // server.kafka_timeout; "" = the daemon's default
+  std::string listen = "127.0.0.1:0";  // server.listen
   // More server settings (name, YAML value), e.g. {"stall_timeout", "3s"}.
   std::vector<std::pair<std::string, std::string>> server_settings;
   // More kafka settings (name, YAML value), e.g. {"readiness_interval", "1s"}.
@@ -119,6 +120,8 @@ class daemon_process {
   bool listening();
 
   std::uint16_t port() const noexcept { return port_; }  // 0 until it listens
+  // The port of server.admin_listen, 0 when it has none (or does not listen yet).
+  std::uint16_t admin_port() const noexcept { return admin_port_; }
   // The embedded cluster's bootstrap address ("" when the daemon uses external brokers).
   const std::string& bootstrap() const noexcept { return bootstrap_; }
   pid_t pid() const noexcept { return pid_; }
@@ -146,6 +149,7 @@ class daemon_process {
   bool remove_dir_ = false;
   pid_t pid_ = -1;
   std::uint16_t port_ = 0;
+  std::uint16_t admin_port_ = 0;
   std::string bootstrap_;
   std::optional<exit_status> status_;
 };

@@ -35,6 +35,8 @@ void expect_default_settings(const config& c) {
   const config d;
   EXPECT_EQ(c.server.listen_host, d.server.listen_host);
   EXPECT_EQ(c.server.listen_port, d.server.listen_port);
+  EXPECT_EQ(c.server.reuse_port, d.server.reuse_port);
+  EXPECT_EQ(c.server.admin_listen_host, d.server.admin_listen_host);
   EXPECT_EQ(c.server.threads, d.server.threads);
   EXPECT_EQ(c.server.max_starting_streams, d.server.max_starting_streams);
   EXPECT_EQ(c.server.blocking_threads, d.server.blocking_threads);
@@ -94,6 +96,8 @@ TEST(ConfigParse, DocumentedDefaultValues) {
   const config d;
   EXPECT_EQ(d.server.listen_host, "0.0.0.0");
   EXPECT_EQ(d.server.listen_port, 8092);
+  EXPECT_FALSE(d.server.reuse_port);
+  EXPECT_EQ(d.server.admin_listen_host, "");  // no admin address
   EXPECT_EQ(d.server.heartbeat_interval, milliseconds(15000));
   EXPECT_EQ(d.kafka.bootstrap_servers, "localhost:9092");
   EXPECT_FALSE(d.kafka.is_embedded());
@@ -133,6 +137,8 @@ TEST(ConfigFiles, ReferenceConfigShowsEveryKey) {
   const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   for (const char* line : {"\nserver:\n",
                            "\n  listen: ",
+                           "\n  reuse_port: ",
+                           "\n  admin_listen: ",
                            "\n  threads: ",
                            "\n  heartbeat_interval: ",
                            "\n  max_connections: ",
@@ -223,6 +229,9 @@ TEST(ConfigFiles, EveryKeyIsRead) {
   const config c = load_config_file(data_dir + "/full.yaml");
   EXPECT_EQ(c.server.listen_host, "::1");
   EXPECT_EQ(c.server.listen_port, 0);
+  EXPECT_TRUE(c.server.reuse_port);
+  EXPECT_EQ(c.server.admin_listen_host, "127.0.0.1");
+  EXPECT_EQ(c.server.admin_listen_port, 9100);
   EXPECT_EQ(c.server.threads, 4u);
   EXPECT_EQ(c.server.heartbeat_interval, milliseconds(500));
   EXPECT_EQ(c.server.max_connections, 20u);
@@ -469,6 +478,35 @@ TEST(ConfigParse, ListenForms) {
     EXPECT_EQ(c.server.listen_host, t.host);
     EXPECT_EQ(c.server.listen_port, t.port);
   }
+}
+
+TEST(ConfigParse, AdminListenTakesTheListenFormsAndNotTheListenAddress) {
+  const config c =
+      parse_config("server: {listen: \"0.0.0.0:8092\", admin_listen: \"[::1]:9100\"}", "f");
+  EXPECT_EQ(c.server.admin_listen_host, "::1");
+  EXPECT_EQ(c.server.admin_listen_port, 9100);
+  EXPECT_EQ(parse_config("server: {admin_listen: \"\"}", "f").server.admin_listen_host, "");
+  // The address streams are served on (any address with the same port, when either is
+  // 0.0.0.0) cannot also be the admin one.
+  for (const char* text : {"server: {listen: \"127.0.0.1:8092\", admin_listen: \"127.0.0.1:8092\"}",
+                           "server: {admin_listen: \"127.0.0.1:8092\"}",
+                           "server: {listen: \"127.0.0.1:9\", admin_listen: \"0.0.0.0:9\"}"}) {
+    SCOPED_TRACE(text);
+    try {
+      parse_config(text, "f");
+      ADD_FAILURE() << "accepted";
+    } catch (const config_error& e) {
+      EXPECT_EQ(e.key(), "server.admin_listen");
+      EXPECT_NE(std::string(e.what()).find("another address or port than server.listen"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+  // Two ports on one host, or one port on two hosts, are two addresses.
+  EXPECT_NO_THROW(
+      parse_config("server: {listen: \"127.0.0.1:0\", admin_listen: \"127.0.0.1:0\"}", "f"));
+  EXPECT_NO_THROW(
+      parse_config("server: {listen: \"127.0.0.1:9\", admin_listen: \"127.0.0.2:9\"}", "f"));
 }
 
 TEST(ConfigParse, ZeroDurationsMeanOff) {
