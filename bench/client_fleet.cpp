@@ -33,12 +33,12 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 // What a client process publishes while it runs, in a page both processes map.
+enum counter : int { events_counter, ok_counter, ended_counter, sent_counter, counters_count };
 struct shared_counters {
-  std::atomic<std::uint64_t> events;
-  std::atomic<std::int64_t> ok, ended, sent;
+  std::atomic<std::int64_t> values[counters_count];
   std::atomic<std::int32_t> started;
 };
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free &&
+static_assert(std::atomic<std::int64_t>::is_always_lock_free &&
               std::atomic<std::int32_t>::is_always_lock_free);
 
 shared_counters* map_counters(const std::string& path, bool create) {
@@ -318,40 +318,27 @@ void client_fleet::stop() {
   }
 }
 
-std::uint64_t client_fleet::total_events() const {
-  if (local_)
-    return local_->total_events();
-  std::uint64_t n = 0;
+std::int64_t client_fleet::sum(int counter) const {
+  std::int64_t n = 0;
   for (const auto& c : children_)
-    n += c->counters->events.load(std::memory_order_relaxed);
+    n += c->counters->values[counter].load(std::memory_order_relaxed);
   return n;
 }
 
+std::uint64_t client_fleet::total_events() const {
+  return local_ ? local_->total_events() : static_cast<std::uint64_t>(sum(events_counter));
+}
+
 int client_fleet::ok_count() const {
-  if (local_)
-    return local_->ok_count();
-  std::int64_t n = 0;
-  for (const auto& c : children_)
-    n += c->counters->ok.load(std::memory_order_relaxed);
-  return static_cast<int>(n);
+  return local_ ? local_->ok_count() : static_cast<int>(sum(ok_counter));
 }
 
 int client_fleet::ended_count() const {
-  if (local_)
-    return local_->ended_count();
-  std::int64_t n = 0;
-  for (const auto& c : children_)
-    n += c->counters->ended.load(std::memory_order_relaxed);
-  return static_cast<int>(n);
+  return local_ ? local_->ended_count() : static_cast<int>(sum(ended_counter));
 }
 
 int client_fleet::requests_sent() const {
-  if (local_)
-    return local_->requests_sent();
-  std::int64_t n = 0;
-  for (const auto& c : children_)
-    n += c->counters->sent.load(std::memory_order_relaxed);
-  return static_cast<int>(n);
+  return local_ ? local_->requests_sent() : static_cast<int>(sum(sent_counter));
 }
 
 const std::vector<es::connection_stats>& client_fleet::stats() const {
@@ -375,10 +362,11 @@ int run_client_process(const std::string& file) {
     es::sse_client_pool pool(pool_from_json(j.at("pool")));
     std::atomic<bool> done{false};
     auto publish = [&] {
-      counters->events.store(pool.total_events(), std::memory_order_relaxed);
-      counters->ok.store(pool.ok_count(), std::memory_order_relaxed);
-      counters->ended.store(pool.ended_count(), std::memory_order_relaxed);
-      counters->sent.store(pool.requests_sent(), std::memory_order_relaxed);
+      const std::int64_t now[counters_count] = {static_cast<std::int64_t>(pool.total_events()),
+                                                pool.ok_count(), pool.ended_count(),
+                                                pool.requests_sent()};
+      for (int i = 0; i < counters_count; ++i)
+        counters->values[i].store(now[i], std::memory_order_relaxed);
     };
     // The parent polls these counters (every 10 ms at most): published every 5 ms.
     std::thread publisher([&] {

@@ -50,6 +50,7 @@ class client_fleet {
 
  private:
   struct child;
+  std::int64_t sum(int counter) const;  // over the client processes' shared counters
   eventstreams::test::pool_options pool_options_;
   fleet_options fleet_;
   std::unique_ptr<eventstreams::test::sse_client_pool> local_;
