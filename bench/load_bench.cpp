@@ -125,10 +125,15 @@ struct layout {
 // `bootstrap`: "embedded" (the daemon hosts the cluster) or the address of a separate one.
 // `fanout_mode`: the daemon's fanout.mode, "" for none (the separate cluster's process, which
 // has no clients and must not run the shared mode's consumer).
+// `listen`: server.listen; "" = 127.0.0.1:0. `reuse_port`: several daemons on that port, each
+// with an admin address of its own.
 std::string make_config(const options& o, const std::string& bootstrap, const layout& l,
-                        const property_list& properties, const std::string& fanout_mode) {
+                        const property_list& properties, const std::string& fanout_mode,
+                        const std::string& listen = "", bool reuse_port = false) {
   std::string y;
-  y += "server:\n  listen: \"127.0.0.1:0\"\n";
+  y += "server:\n  listen: \"" + (listen.empty() ? std::string("127.0.0.1:0") : listen) + "\"\n";
+  if (reuse_port)
+    y += "  reuse_port: true\n  admin_listen: \"127.0.0.1:0\"\n";
   y += "  threads: " + std::to_string(o.server_threads) + "\n";
   y += "  max_connections: 200000\n  shutdown_timeout: 3s\n";
   for (const auto& line : l.server_settings)
@@ -178,6 +183,8 @@ struct system_under_test {
 
   std::unique_ptr<es::daemon_process> cluster;
   std::unique_ptr<es::daemon_process> daemon;
+  // With --daemon-processes N: the N - 1 more daemons on daemon's port (server.reuse_port).
+  std::vector<std::unique_ptr<es::daemon_process>> more;
   std::string bootstrap;
 
   static es::daemon_options run_options(const options& o, const std::string& name) {
@@ -200,19 +207,54 @@ struct system_under_test {
                                                        run_options(o, dir + "-cluster"));
         where = bootstrap = cluster->bootstrap();
       }
-      daemon = std::make_unique<es::daemon_process>(make_config(o, where, l, properties, o.mode),
-                                                    run_options(o, dir));
+      const bool several = o.daemon_processes > 1;
+      daemon = std::make_unique<es::daemon_process>(
+          make_config(o, where, l, properties, o.mode, "", several), run_options(o, dir));
       if (!cluster)
         bootstrap = daemon->bootstrap();
+      const std::string shared_port = "127.0.0.1:" + std::to_string(daemon->port());
+      for (int i = 1; i < o.daemon_processes; ++i) {
+        // An embedded cluster is the first daemon's: the others read it.
+        more.push_back(std::make_unique<es::daemon_process>(
+            make_config(o, bootstrap, l, properties, o.mode, shared_port, true),
+            run_options(o, dir + "-" + std::to_string(i))));
+      }
     } catch (const std::exception& e) {
       note(name + ": " + e.what());
       return false;
     }
     return true;
   }
+  // The daemons' figures, summed over the processes (CPU, RSS, threads, descriptors).
   sample take() const {
-    return {es::sample_process(daemon->pid()),
-            cluster ? es::sample_process(cluster->pid()) : es::proc_sample{}};
+    es::proc_sample all = es::sample_process(daemon->pid());
+    for (const auto& d : more) {
+      const es::proc_sample one = es::sample_process(d->pid());
+      all.cpu_seconds += one.cpu_seconds;
+      all.mock_cpu_seconds += one.mock_cpu_seconds;
+      all.rss_kb += one.rss_kb;
+      all.hwm_kb += one.hwm_kb;
+      all.threads += one.threads;
+      all.fds += one.fds;
+    }
+    return {all, cluster ? es::sample_process(cluster->pid()) : es::proc_sample{}};
+  }
+  // Each daemon process's own sample.
+  std::vector<es::proc_sample> take_each() const {
+    std::vector<es::proc_sample> out{es::sample_process(daemon->pid())};
+    for (const auto& d : more)
+      out.push_back(es::sample_process(d->pid()));
+    return out;
+  }
+  // A metric summed over the daemons: each one's own, from its admin address when there are
+  // several (their common port reaches one of them at random).
+  double metric(const std::string& name, const std::string& filter = "") const {
+    if (more.empty())
+      return es::metric_sum(daemon->port(), name, filter);
+    double sum = es::metric_sum(daemon->admin_port(), name, filter);
+    for (const auto& d : more)
+      sum += es::metric_sum(d->admin_port(), name, filter);
+    return sum;
   }
   // CPU of the Kafka cluster: its process, or the daemon's rdk:mock thread.
   double cluster_cpu(const sample& a, const sample& b) const {
@@ -221,6 +263,10 @@ struct system_under_test {
   }
   // SIGTERM, SIGKILL after 5 s (the daemons' shutdown_timeout is 3 s).
   void stop() {
+    for (auto& d : more) {
+      if (d->stop(5s).killed_by_us)
+        note(d->dir().string() + ": no exit 5 s after SIGTERM: SIGKILL");
+    }
     for (auto* d : {daemon.get(), cluster.get()}) {
       if (d && d->stop(5s).killed_by_us)
         note(d->dir().string() + ": no exit 5 s after SIGTERM: SIGKILL");
@@ -269,8 +315,8 @@ double sampled_clients(const std::vector<es::connection_stats>& stats) {
 
 // eventstreams_clients_disconnected_total{reason=...} of the daemon under test.
 double disconnects(const system_under_test& sut, const char* reason) {
-  return es::metric_sum(sut.daemon->port(), "eventstreams_clients_disconnected_total",
-                        std::string("reason=\"") + reason + "\"");
+  return sut.metric("eventstreams_clients_disconnected_total",
+                    std::string("reason=\"") + reason + "\"");
 }
 double overrun_disconnects(const system_under_test& sut) {
   return disconnects(sut, "overrun");
@@ -511,6 +557,15 @@ bool scenario_idle(const options& o) {
   const auto s2 = sut.take();
   const long slab2 = slab_kb();
   const int open = n - pool.ended_count();
+  if (!sut.more.empty()) {
+    // Several daemons on one port: each one's share, as the kernel spread the connections.
+    std::string each = "(d) per daemon process: RSS MB / fds / threads:";
+    for (const auto& one : sut.take_each()) {
+      each += " " + std::to_string(one.rss_kb / 1024) + "/" + std::to_string(one.fds) + "/" +
+              std::to_string(one.threads);
+    }
+    note(each);
+  }
   pool.stop();
   sut.stop();
   report_client_failures(pool.stats());
@@ -520,6 +575,8 @@ bool scenario_idle(const options& o) {
   // upper bound of the daemon's share; other activity on the host moves it as well.
   const double slab_per = static_cast<double>(slab2 - slab0) * per;
   result("d_connections", n);
+  result("d_daemon_processes", o.daemon_processes);
+  result("d_client_processes", o.client_processes);
   result("d_connections_open", open);
   result("d_rss_before_kb", static_cast<double>(s0.daemon.rss_kb));
   result("d_rss_after_kb", static_cast<double>(s2.daemon.rss_kb));
@@ -580,12 +637,7 @@ stalled_phase run_stalled_phase(const options& o, int stalled) {
     return out;
   // Every client streams (their start positions are fixed) before the first event.
   const double connected = stalled + o.stalled_readers;
-  if (!wait_for(
-          [&] {
-            return es::metric_sum(sut.daemon->port(), "eventstreams_connected_clients") ==
-                   connected;
-          },
-          30s)) {
+  if (!wait_for([&] { return sut.metric("eventstreams_connected_clients") == connected; }, 30s)) {
     note(name + ": not every client streams");
     return out;
   }
@@ -732,7 +784,6 @@ filters_pass run_filters_pass(const options& o, int n) {
   if (!sut.start(o, "filters-" + std::to_string(n), bench_layout(o.brokers, partitions),
                  consumer_properties(o, o.fetch_wait_ms)))
     return out;
-  const auto port = sut.daemon->port();
   auto producer = make_producer(o, sut.bootstrap);
   bench::event_writer writer(*producer, topic, partitions);
   if (!warm_producer(writer, partitions))
@@ -750,31 +801,29 @@ filters_pass run_filters_pass(const options& o, int n) {
     return out;
   // Every stream has joined the hub before the first event.
   if (!wait_for(
-          [&] {
-            return es::metric_sum(port, "eventstreams_connected_clients") == static_cast<double>(n);
-          },
+          [&] { return sut.metric("eventstreams_connected_clients") == static_cast<double>(n); },
           30s)) {
     note("filters: not every client streams");
     return out;
   }
-  out.shared_streams = es::metric_sum(port, "eventstreams_streams_opened_total", "mode=\"shared\"");
+  out.shared_streams = sut.metric("eventstreams_streams_opened_total", "mode=\"shared\"");
   std::this_thread::sleep_for(2s);  // settle
   const auto i0 = sut.take();
   std::this_thread::sleep_for(5s);  // the n connections, idle
   const auto i1 = sut.take();
   out.idle_cpu_pct = es::cpu_percent(i0.daemon, i1.daemon);
-  const double evals0 = es::metric_sum(port, "eventstreams_fanout_filter_evaluations_total");
-  const double records0 = es::metric_sum(port, "eventstreams_fanout_records_total");
+  const double evals0 = sut.metric("eventstreams_fanout_filter_evaluations_total");
+  const double records0 = sut.metric("eventstreams_fanout_records_total");
   const auto duration = std::chrono::seconds(o.filter_duration_s);
   const auto s0 = sut.take();
   auto prod = writer.paced(o.filter_rate, duration, clock_type::now() + duration + 30s);
   const auto s1 = sut.take();
   writer.await_acks(prod, clock_type::now() + 30s);
   wait_events(pool, prod.delivered, 10s, 30s);
-  out.evaluations = es::metric_sum(port, "eventstreams_fanout_filter_evaluations_total") - evals0;
-  out.hub_records = es::metric_sum(port, "eventstreams_fanout_records_total") - records0;
+  out.evaluations = sut.metric("eventstreams_fanout_filter_evaluations_total") - evals0;
+  out.hub_records = sut.metric("eventstreams_fanout_records_total") - records0;
   // The gauge is set when the hub merges or drops cohorts (on records), not when one joins.
-  out.cohorts = es::metric_sum(port, "eventstreams_fanout_cohorts");
+  out.cohorts = sut.metric("eventstreams_fanout_cohorts");
   out.overruns = overrun_disconnects(sut);
   out.rss_mb = static_cast<double>(sut.take().daemon.rss_kb) / 1024.0;
   pool.stop();
@@ -905,8 +954,8 @@ catchup_pass run_catchup_pass(const system_under_test& sut, int partitions, cons
   // What the daemon took from Kafka for its one stream: sent, or skipped by the filter (the
   // events are never canaries, always JSON). Deltas: each pass uses the same daemon.
   auto taken = [&] {
-    return es::metric_sum(port, "eventstreams_events_sent_total") +
-           es::metric_sum(port, "eventstreams_events_skipped_total", "reason=\"filter\"");
+    return sut.metric("eventstreams_events_sent_total") +
+           sut.metric("eventstreams_events_skipped_total", "reason=\"filter\"");
   };
   const double base = taken();
   const std::string id = id_at(partitions, 0);
@@ -1058,7 +1107,9 @@ bool scenario_storm(const options& o) {
   // The shared consumer read them all (the rings hold them).
   const double records = static_cast<double>(before + history);
   if (!wait_for(
-          [&] { return es::metric_sum(port, "eventstreams_fanout_records_total") >= records; },
+          [&] {
+            return sut.metric("eventstreams_fanout_records_total") >= records * o.daemon_processes;
+          },
           30s)) {
     note("storm: the shared consumer did not read every record");
     sut.stop();
@@ -1073,7 +1124,7 @@ bool scenario_storm(const options& o) {
   po.headers = "Last-Event-ID: " + id + "\r\n";
   po.max_starting = o.storm_in_flight;
   auto pool = clients(o, po);
-  const double lookups0 = es::metric_sum(port, "eventstreams_start_lookups_total");
+  const double lookups0 = sut.metric("eventstreams_start_lookups_total");
   const auto s0 = sut.take();
   const std::int64_t t0 = es::steady_ns();
   pool.start(n);
@@ -1083,7 +1134,7 @@ bool scenario_storm(const options& o) {
   std::thread joins([&] {
     const auto deadline = clock_type::now() + 120s;
     while (clock_type::now() < deadline) {
-      if (es::metric_sum(port, "eventstreams_fanout_resumes_total") >= n) {
+      if (sut.metric("eventstreams_fanout_resumes_total") >= n) {
         t_joined = es::steady_ns();
         return;
       }
@@ -1094,12 +1145,12 @@ bool scenario_storm(const options& o) {
   joins.join();
   const std::int64_t t1 = es::steady_ns();
   const auto s1 = sut.take();
-  const double ring = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"ring\"");
-  const double kafka = es::metric_sum(port, "eventstreams_fanout_resumes_total", "from=\"kafka\"");
-  const double replayed = es::metric_sum(port, "eventstreams_fanout_replayed_records_total");
-  const double cohorts = es::metric_sum(port, "eventstreams_fanout_cohorts");
-  const double demotions = es::metric_sum(port, "eventstreams_fanout_demotions_total");
-  const double lookups = es::metric_sum(port, "eventstreams_start_lookups_total") - lookups0;
+  const double ring = sut.metric("eventstreams_fanout_resumes_total", "from=\"ring\"");
+  const double kafka = sut.metric("eventstreams_fanout_resumes_total", "from=\"kafka\"");
+  const double replayed = sut.metric("eventstreams_fanout_replayed_records_total");
+  const double cohorts = sut.metric("eventstreams_fanout_cohorts");
+  const double demotions = sut.metric("eventstreams_fanout_demotions_total");
+  const double lookups = sut.metric("eventstreams_start_lookups_total") - lookups0;
   // The statistics of every client, once they stopped (the client processes' arrive then).
   pool.stop();
   report_client_failures(pool.stats());

@@ -25,6 +25,7 @@ namespace {
       "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
       "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
       "  [--storm-in-flight N] [--client-processes N] [--sample-every N]\n"
+      "  [--daemon-processes N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
@@ -146,6 +147,8 @@ options parse_args(int argc, char** argv) {
       o.storm_in_flight = static_cast<int>(num());
     } else if (a == "--client-processes") {
       o.client_processes = static_cast<int>(num());
+    } else if (a == "--daemon-processes") {
+      o.daemon_processes = static_cast<int>(num());
     } else if (a == "--sample-every") {
       o.sample_every = static_cast<int>(num());
     } else if (a == "--churn-threads") {
@@ -186,9 +189,11 @@ options parse_args(int argc, char** argv) {
       o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
       o.catchup_events < 100 || o.catchup_partitions < 1 || o.storm_clients < 1 ||
       o.storm_history < 8 || o.storm_in_flight < 1 || o.client_processes < 1 ||
-      o.sample_every < 1) {
+      o.sample_every < 1 || o.daemon_processes < 1) {
     usage("counts must be positive");
   }
+  if (o.daemon_processes > 1 && o.scenarios.count("churn"))
+    usage("--daemon-processes: the churn scenario measures one daemon process");
   // `--mode both` runs every scenario twice: twice the time.
   if (!watchdog_given)
     o.watchdog_s *= static_cast<unsigned>(o.modes.size());

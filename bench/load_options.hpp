@@ -19,6 +19,9 @@ struct options {
   // inside the daemon (`--cluster embedded`, kafka.bootstrap_servers: embedded).
   bool separate_cluster = true;
   unsigned server_threads = 0;  // server.threads; 0 = the daemon's default (one per core)
+  // Daemon processes under test on one port (server.reuse_port), each with its own admin
+  // address for its metrics; their figures are summed (not with the churn scenario).
+  int daemon_processes = 1;
   // Delivery modes to measure (fanout.mode of the daemon under test, docs/api.md "Delivery
   // modes"): `--mode per_connection|shared|both`; with both, every selected scenario runs once
   // per mode, per_connection first, then shared.
