@@ -14,6 +14,8 @@
 
 namespace eventstreams {
 
+class lag_batch;  // metrics/metrics.hpp
+
 // What the registry holds: a stream that shutdown can end.
 class stream_member {
  public:
@@ -35,7 +37,11 @@ class stream_member {
   // Samples `group` (members with this one's lag_group(), this one among them) with one post
   // onto this member's strand, where each runs sample_lag_here().
   virtual void sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) { (void)group; }
-  virtual void sample_lag_here() {}
+  // On the member's strand: adds its sample at `now_ms` (wall clock) to `batch`.
+  virtual void sample_lag_here(std::int64_t now_ms, lag_batch& batch) {
+    (void)now_ms;
+    (void)batch;
+  }
 };
 
 // Thread-safe. A stream joins when its request is admitted and leaves in its destructor.

@@ -127,16 +127,16 @@ metrics::metrics()
               .Help("Records each stream had not received yet, summed over its partitions (high "
                     "watermark - next offset), sampled once a second per stream")
               .Register(*registry_)
-              .Add({}, prometheus::Histogram::BucketBoundaries{0, 1, 10, 100, 1000, 10000, 100000,
-                                                               1000000, 10000000})),
+              .Add({}, prometheus::Histogram::BucketBoundaries(lag_batch::records_bounds.begin(),
+                                                               lag_batch::records_bounds.end()))),
       client_lag_seconds_(
           BuildHistogram()
               .Name("eventstreams_client_lag_seconds")
               .Help("Estimated age of the oldest record each stream had not received yet (0 when "
                     "caught up), sampled once a second per stream")
               .Register(*registry_)
-              .Add({}, prometheus::Histogram::BucketBoundaries{0, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
-                                                               900, 3600, 21600, 86400})),
+              .Add({}, prometheus::Histogram::BucketBoundaries(lag_batch::seconds_bounds.begin(),
+                                                               lag_batch::seconds_bounds.end()))),
       clients_lagging_(BuildGauge()
                            .Name("eventstreams_clients_lagging")
                            .Help("Streams more than 10 seconds behind (eventstreams_client_lag_"
@@ -331,9 +331,30 @@ void metrics::observe_delivery_lags(std::span<const std::int64_t> timestamps, st
   delivery_lag_.ObserveMultiple(increments, sum);
 }
 
-void metrics::observe_client_lag(std::int64_t records, double seconds) {
-  client_lag_records_.Observe(static_cast<double>(records));
-  client_lag_seconds_.Observe(seconds);
+void metrics::observe_client_lag(const lag_batch& batch) {
+  if (batch.samples_ != 0) {
+    client_lag_records_.ObserveMultiple(batch.records_, batch.records_sum_);
+    client_lag_seconds_.ObserveMultiple(batch.seconds_, batch.seconds_sum_);
+  }
+  if (batch.lagging_change_ != 0)
+    clients_lagging_.Increment(batch.lagging_change_);
+}
+
+// The bucket of `value` as prometheus::Histogram::Observe chooses it: the first bound >= value.
+template <std::size_t N>
+std::size_t bucket_of(const std::array<double, N>& bounds, double value) {
+  return static_cast<std::size_t>(
+      std::find_if(bounds.begin(), bounds.end(), [value](double b) { return b >= value; }) -
+      bounds.begin());
+}
+
+void lag_batch::add(std::int64_t records, double seconds) {
+  const auto r = static_cast<double>(records);
+  records_[bucket_of(records_bounds, r)] += 1;
+  seconds_[bucket_of(seconds_bounds, seconds)] += 1;
+  records_sum_ += r;
+  seconds_sum_ += seconds;
+  ++samples_;
 }
 
 std::string metrics::render() const {

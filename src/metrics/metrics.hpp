@@ -7,6 +7,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -16,6 +17,30 @@
 #include <vector>
 
 namespace eventstreams {
+
+// Client lag samples of many streams (docs/api.md "Client lag"), added to the histograms with
+// one call each (metrics::observe_client_lag(const lag_batch&)) rather than one per stream: the
+// once-a-second sampler observes every stream of an I/O shard in one pass. Not thread-safe.
+class lag_batch {
+ public:
+  // Bucket upper bounds (`le`) of eventstreams_client_lag_records and _seconds.
+  static constexpr std::array<double, 9> records_bounds{0,     1,      10,      100,     1000,
+                                                        10000, 100000, 1000000, 10000000};
+  static constexpr std::array<double, 13> seconds_bounds{0,  0.5, 1,   2.5,  5,     10,   30,
+                                                         60, 300, 900, 3600, 21600, 86400};
+  void add(std::int64_t records, double seconds);
+  // Streams that began or stopped being counted in eventstreams_clients_lagging.
+  void lagging(bool now) { lagging_change_ += now ? 1 : -1; }
+  bool empty() const { return samples_ == 0 && lagging_change_ == 0; }
+
+ private:
+  friend class metrics;
+  std::vector<double> records_ = std::vector<double>(records_bounds.size() + 1);  // +Inf last
+  std::vector<double> seconds_ = std::vector<double>(seconds_bounds.size() + 1);
+  double records_sum_ = 0, seconds_sum_ = 0;
+  std::size_t samples_ = 0;
+  int lagging_change_ = 0;
+};
 
 // Thread-safe: prometheus-cpp metrics are atomics; families lock only when a label set is added,
 // so sessions look their metrics up once and keep the references.
@@ -59,7 +84,7 @@ class metrics {
   // over its partitions), as histograms without per-client labels; and the streams more than
   // lagging_seconds behind.
   static constexpr double lagging_seconds = 10;
-  void observe_client_lag(std::int64_t records, double seconds);
+  void observe_client_lag(const lag_batch& batch);
   prometheus::Gauge& clients_lagging() { return clients_lagging_; }
   prometheus::Counter& kafka_errors(const std::string& kind) {
     return kafka_errors_.Add({{"kind", kind}});

@@ -375,29 +375,38 @@ void sse_session::end(std::string reason, std::chrono::milliseconds retry,
 }
 
 void sse_session::sample_lag() {
-  net::post(writer_.get_executor(), [self = shared_from_this()] { self->sample_lag_here(); });
+  sample_lag_group({shared_from_this()});
 }
 
+// One pass over the streams of a strand: one clock read, and the samples added to the metrics
+// in one call (thousands of streams per strand in the shared mode).
 void sse_session::sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) {
-  net::post(writer_.get_executor(), [group = std::move(group)] {
-    for (const auto& m : group)
-      m->sample_lag_here();
+  net::post(writer_.get_executor(), [group = std::move(group), &m = ctx_.metrics] {
+    lag_batch batch;
+    const std::int64_t now = now_ms();
+    for (const auto& member : group)
+      member->sample_lag_here(now, batch);
+    m.observe_client_lag(batch);
   });
 }
 
-void sse_session::sample_lag_here() {
-  guarded("lag", [&] { on_sample_lag(); });
+void sse_session::sample_lag_here(std::int64_t now, lag_batch& batch) {
+  guarded("lag", [&] { on_sample_lag(now, batch); });
 }
 
-void sse_session::on_sample_lag() {
+void sse_session::on_sample_lag(std::int64_t now, lag_batch& batch) {
   if (closed_ || !started_ || !source_)
     return;
-  auto lag = source_->lag(now_ms());
+  auto lag = source_->lag(now);
   if (!lag)
     return;
   totals_.lag = *lag;
-  ctx_.metrics.observe_client_lag(lag->records, lag->seconds);
-  set_lagging(lag->seconds > metrics::lagging_seconds);
+  batch.add(lag->records, lag->seconds);
+  const bool lagging = lag->seconds > metrics::lagging_seconds;
+  if (lagging != lagging_) {
+    lagging_ = lagging;
+    batch.lagging(lagging);
+  }
 }
 
 void sse_session::set_lagging(bool lagging) {

@@ -60,7 +60,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void sample_lag() override;
   const void* lag_group() const override { return lag_group_.load(std::memory_order_acquire); }
   void sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) override;
-  void sample_lag_here() override;
+  void sample_lag_here(std::int64_t now_ms, lag_batch& batch) override;
 
   // The one line logged per closed stream (also for one that closed before its 200).
   static void log_close(const stream_request& req, double seconds, const stream_totals& totals,
@@ -101,7 +101,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void schedule_heartbeat();
   void on_heartbeat(beast::error_code ec);
   void end_on_strand(std::string reason, std::chrono::milliseconds retry = {});
-  void on_sample_lag();
+  void on_sample_lag(std::int64_t now_ms, lag_batch& batch);
   // Counts the stream in eventstreams_clients_lagging, or no longer.
   void set_lagging(bool lagging);
   void close(const std::string& reason);

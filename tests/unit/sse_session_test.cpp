@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <iomanip>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -241,10 +242,12 @@ TEST_F(SessionTest, FetchKicksOfTheSourceReachTheMetric) {
 }
 
 // A sample of the metrics' text: `name value`, or -1 when absent.
-double sample(const server_context& ctx, const std::string& name) {
-  const auto text = ctx.metrics.render();
+double sample_of(const std::string& text, const std::string& name) {
   auto at = text.find("\n" + name + " ");
   return at == std::string::npos ? -1 : std::stod(text.substr(at + name.size() + 2));
+}
+double sample(const server_context& ctx, const std::string& name) {
+  return sample_of(ctx.metrics.render(), name);
 }
 
 TEST_F(SessionTest, LagSamplesReachTheHistogramsAndTheLaggingGauge) {
@@ -284,6 +287,50 @@ TEST_F(SessionTest, LagSamplesReachTheHistogramsAndTheLaggingGauge) {
   client_.shutdown(tcp::socket::shutdown_send);
   ASSERT_TRUE(run_until([&] { return src_->closed; }));
   EXPECT_EQ(ctx_.metrics.clients_lagging().Value(), 0);
+}
+
+// The sampler adds the streams of a strand to the histograms at once (lag_batch): each sample
+// lands in the bucket that prometheus::Histogram::Observe would have chosen.
+TEST(LagBatch, SamplesLandInTheBucketsObserveWouldChoose) {
+  const std::vector<std::int64_t> records{0, 1, 2, 10, 11, 999, 1000, 10000000, 10000001};
+  const std::vector<double> seconds{0, 0.4, 0.5, 0.6, 1, 2.5, 30, 86400, 86401};
+  prometheus::Histogram by_records{
+      {lag_batch::records_bounds.begin(), lag_batch::records_bounds.end()}};
+  prometheus::Histogram by_seconds{
+      {lag_batch::seconds_bounds.begin(), lag_batch::seconds_bounds.end()}};
+  lag_batch batch;
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    by_records.Observe(static_cast<double>(records[i]));
+    by_seconds.Observe(seconds[i]);
+    batch.add(records[i], seconds[i]);
+  }
+  batch.lagging(true);
+  metrics m;
+  m.observe_client_lag(batch);
+  const std::string text = m.render();
+  auto expect_same = [&](const std::string& name, const prometheus::Histogram& h,
+                         const auto& bounds) {
+    const auto collected = h.Collect().histogram;
+    ASSERT_EQ(collected.bucket.size(), bounds.size() + 1);
+    for (std::size_t b = 0; b < collected.bucket.size(); ++b) {
+      std::ostringstream le;
+      if (b < bounds.size())
+        le << std::setprecision(17) << bounds[b];
+      else
+        le << "+Inf";
+      const std::string key = name + "_bucket{le=\"" + le.str() + "\"} ";
+      const auto at = text.find(key);
+      ASSERT_NE(at, std::string::npos) << key;
+      EXPECT_EQ(std::stod(text.substr(at + key.size())),
+                static_cast<double>(collected.bucket[b].cumulative_count))
+          << key;
+    }
+    EXPECT_EQ(sample_of(text, name + "_sum"), collected.sample_sum) << name;
+    EXPECT_EQ(sample_of(text, name + "_count"), static_cast<double>(records.size())) << name;
+  };
+  expect_same("eventstreams_client_lag_records", by_records, lag_batch::records_bounds);
+  expect_same("eventstreams_client_lag_seconds", by_seconds, lag_batch::seconds_bounds);
+  EXPECT_EQ(m.clients_lagging().Value(), 1);
 }
 
 TEST_F(SessionTest, BackpressurePausesDrainingWhileTheClientDoesNotReadAndResumesWhenItDoes) {
