@@ -138,6 +138,8 @@ std::string make_config(const options& o, const std::string& bootstrap, const la
   y += "  max_connections: 200000\n  shutdown_timeout: 3s\n";
   for (const auto& line : l.server_settings)
     y += "  " + line + "\n";
+  for (const auto& [k, v] : o.server_settings)
+    y += "  " + k + ": " + v + "\n";
   y += "kafka:\n  bootstrap_servers: \"" + bootstrap + "\"\n";
   if (properties.empty()) {
     y += "  properties: {}\n";

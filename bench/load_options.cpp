@@ -26,7 +26,7 @@ namespace {
       "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
       "  [--storm-in-flight N] [--client-processes N] [--sample-every N]\n"
       "  [--daemon-processes N]\n"
-      "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]...\n"
+      "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]... [--server NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
       error ? stderr : stdout);
   std::exit(error ? 2 : 0);
@@ -168,6 +168,11 @@ options parse_args(int argc, char** argv) {
       if (eq == std::string::npos || eq == 0)
         usage("--fanout wants NAME=VALUE (a key of the daemon's fanout: section)");
       o.fanout_settings.emplace_back(v.substr(0, eq), v.substr(eq + 1));
+    } else if (a == "--server") {
+      auto eq = v.find('=');
+      if (eq == std::string::npos || eq == 0)
+        usage("--server wants NAME=VALUE (a key of the daemon's server: section)");
+      o.server_settings.emplace_back(v.substr(0, eq), v.substr(eq + 1));
     } else if (a == "--log-level") {
       o.log_level = v;
     } else if (a == "--watchdog") {

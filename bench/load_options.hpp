@@ -82,6 +82,8 @@ struct options {
   property_list producer_properties;  // librdkafka properties of the benchmark's producer
   // More settings under the daemon's fanout: section (shared mode), e.g. flush_delay=5ms.
   property_list fanout_settings;
+  // More settings under the daemon's server: section, e.g. heartbeat_interval=0.
+  property_list server_settings;
   unsigned watchdog_s = 900;       // unless given: 900 s per mode measured
   std::string log_level = "warn";  // the daemon's logging.level (its log is in work_dir)
 };
