@@ -19,6 +19,12 @@ namespace eventstreams {
 
 enum class framing { sse, ndjson };
 
+// When a stream quiet since `last_send` gets its keepalive (docs/api.md §5.1): `interval` later,
+// rounded up to a grid of a quarter of the interval, at most 1 s, so that the keepalives due
+// within one step of it go out together (one wake-up of an I/O thread instead of one each).
+std::chrono::steady_clock::time_point heartbeat_due(std::chrono::steady_clock::time_point last_send,
+                                                    std::chrono::milliseconds interval);
+
 // What a record did to the stream.
 enum class record_outcome {
   sent,              // its event was appended

@@ -349,15 +349,8 @@ void sse_session::schedule_heartbeat() {
   auto interval = ctx_.cfg.server.heartbeat_interval;
   if (interval.count() == 0 || format_.kind() == framing::ndjson || closed_)
     return;
-  // The deadline rounded up to a grid of a quarter of the interval, at most 1 s: the
-  // heartbeats of the streams that fell quiet within one step of it are due at the same instant,
-  // so an I/O thread sends them in one wake-up instead of waking for each (docs/api.md §5.1).
-  const std::chrono::steady_clock::duration grid =
-      std::min<std::chrono::steady_clock::duration>(std::chrono::seconds(1), interval / 4);
-  const auto due = (last_send_ + interval).time_since_epoch();
-  heartbeat_.expires_at(std::chrono::steady_clock::time_point(
-      grid.count() > 0 ? (due + grid - std::chrono::steady_clock::duration(1)) / grid * grid
-                       : due));
+  // On a grid: the heartbeats due in one step go out in one wake-up (docs/api.md §5.1).
+  heartbeat_.expires_at(heartbeat_due(last_send_, interval));
   heartbeat_.async_wait(guard("heartbeat", &sse_session::on_heartbeat));
 }
 

@@ -177,4 +177,14 @@ std::vector<bool> stream_format::canary_policy(const std::vector<std::string>& t
   return pass;
 }
 
+std::chrono::steady_clock::time_point heartbeat_due(std::chrono::steady_clock::time_point last_send,
+                                                    std::chrono::milliseconds interval) {
+  using duration = std::chrono::steady_clock::duration;
+  const duration grid = std::min<duration>(std::chrono::seconds(1), duration(interval) / 4);
+  const duration due = (last_send + interval).time_since_epoch();
+  if (grid.count() <= 0)
+    return std::chrono::steady_clock::time_point(due);
+  return std::chrono::steady_clock::time_point((due + grid - duration(1)) / grid * grid);
+}
+
 }  // namespace eventstreams

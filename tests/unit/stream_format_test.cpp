@@ -257,5 +257,38 @@ TEST(StreamFormat, CanaryPolicyIsLookedUpOncePerPosition) {
             (std::vector<bool>{true, false, false, true}));
 }
 
+// Keepalive deadlines (docs/api.md §5.1): never before the interval, at most a grid step (a
+// quarter of the interval, at most 1 s) after it, and equal for the streams that fell quiet
+// within one step, so that they go out in one wake-up.
+TEST(HeartbeatDue, RoundsUpToAGridOfAQuarterOfTheIntervalAtMostOneSecond) {
+  using namespace std::chrono;
+  using time_point = steady_clock::time_point;
+  struct grid_case {
+    milliseconds interval;
+    nanoseconds step;
+  };
+  for (const auto& [interval, step] :
+       {grid_case{15s, 1s}, grid_case{2s, 500ms}, grid_case{100ms, 25ms}, grid_case{1ms, 250us}}) {
+    SCOPED_TRACE(interval.count());
+    for (nanoseconds at :
+         {nanoseconds(0), nanoseconds(1), nanoseconds(step / 2), nanoseconds(step - nanoseconds(1)),
+          nanoseconds(step), nanoseconds(123456789012345)}) {
+      const time_point last(at);
+      const time_point due = heartbeat_due(last, interval);
+      EXPECT_GE(due, last + interval);
+      EXPECT_LT(due - (last + interval), step);
+      EXPECT_EQ(due.time_since_epoch() % step, nanoseconds(0));
+    }
+    // Quiet since two instants in one step: due together. In the next step: one step later.
+    const time_point a(nanoseconds(1000 * step.count() + 1));
+    const time_point b = a + step - nanoseconds(2);
+    EXPECT_EQ(heartbeat_due(a, interval), heartbeat_due(b, interval));
+    EXPECT_EQ(heartbeat_due(a + step, interval), heartbeat_due(a, interval) + step);
+  }
+  // A zero interval (heartbeats off never asks) is the instant itself.
+  EXPECT_EQ(heartbeat_due(steady_clock::time_point(nanoseconds(7)), milliseconds(0)),
+            steady_clock::time_point(nanoseconds(7)));
+}
+
 }  // namespace
 }  // namespace eventstreams
