@@ -473,6 +473,8 @@ bool scenario_load(const options& o) {
   if (!open_clients(pool, o.clients, 60s))
     return false;
   std::this_thread::sleep_for(2s);  // consumers connect to every broker and start fetching
+  const double wakes0 = sut.metric("eventstreams_fanout_wakes_total");
+  const double sent0 = sut.metric("eventstreams_events_sent_total");
   const auto s0 = sut.take();
   auto prod = writer.paced(o.rate, std::chrono::seconds(o.duration_s),
                            clock_type::now() + std::chrono::seconds(o.duration_s) + 30s);
@@ -486,6 +488,9 @@ bool scenario_load(const options& o) {
   // Shared mode: clients ended for falling more than fanout.cohort_window behind their group
   // (0 per connection, where a slow client only slows itself).
   const double overruns = overrun_disconnects(sut);
+  // Shared mode: events per write (fanout.flush_delay batches the events of several batches).
+  const double wakes = sut.metric("eventstreams_fanout_wakes_total") - wakes0;
+  const double sent = sut.metric("eventstreams_events_sent_total") - sent0;
   pool.stop();
   producer.reset();
   sut.stop();
@@ -520,6 +525,8 @@ bool scenario_load(const options& o) {
   const bool kept_up = complete == o.clients && prod.complete() &&
                        static_cast<double>(backlog) <= o.rate * o.clients;
   result("b_kept_up", kept_up);
+  if (wakes > 0)
+    result("b_events_per_write", sent / wakes);
   result("c_fetch_wait_ms", o.fetch_wait_ms);
   result("c_samples", static_cast<double>(lat.size()));
   result("c_sampled_clients", sampled_clients(pool.stats()));

@@ -31,10 +31,12 @@ std::int64_t wall_ms() {
 
 // ---- shard -------------------------------------------------------------------------------
 
-hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay)
+hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay,
+                     prometheus::Counter& wakes)
     : strand_(net::make_strand(io)),
       flush_delay_(flush_delay),
-      delay_timer_(std::in_place, *strand_) {}
+      delay_timer_(std::in_place, *strand_),
+      wakes_(wakes) {}
 
 void hub_shard::release_executor() {
   delayed_.clear();  // chunks that hold cohort tokens, whose release posts to the hub
@@ -104,6 +106,7 @@ void hub_shard::advanced(const std::vector<advance>& tails) {
 
 void hub_shard::wake(const std::vector<advance>& tails) {
   waking_ = true;
+  std::size_t woken = 0;
   for (const auto& a : tails) {
     auto it = members_.find(a.cohort);
     if (it == members_.end())
@@ -111,11 +114,15 @@ void hub_shard::wake(const std::vector<advance>& tails) {
     // By index: a member woken here may leave, or join another cohort's list.
     auto& list = it->second;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (auto* m = list[i])
+      if (auto* m = list[i]) {
         m->on_advance(*a.tail);
+        ++woken;
+      }
     }
   }
   waking_ = false;
+  if (woken != 0)
+    wakes_.Increment(static_cast<double>(woken));
   compact();
 }
 
@@ -178,7 +185,8 @@ hub::hub(const config& cfg, const std::string& bootstrap, kafka::kafka_client& l
       topics_(std::move(topics)),
       metrics_(metrics) {
   for (unsigned i = 0; i < std::max(1u, shards); ++i)
-    shards_.push_back(std::make_unique<hub_shard>(io, cfg.fanout.flush_delay));
+    shards_.push_back(
+        std::make_unique<hub_shard>(io, cfg.fanout.flush_delay, metrics.fanout_wakes()));
 }
 
 hub::~hub() {

@@ -4,6 +4,8 @@
 // the shard wakes the members that wait. Below sse/ (which adapts it to an event source).
 #pragma once
 
+#include <prometheus/counter.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
@@ -61,7 +63,8 @@ class shard_member {
 class hub_shard {
  public:
   using executor_type = net::strand<net::io_context::executor_type>;
-  hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay);
+  // `wakes`: eventstreams_fanout_wakes_total, counted once per wake of the shard.
+  hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay, prometheus::Counter& wakes);
 
   const executor_type& executor() const noexcept { return *strand_; }
   // Before the I/O context is destroyed (after its threads stopped): a strand must not outlive
@@ -89,6 +92,7 @@ class hub_shard {
   std::vector<std::uint64_t> holes_;  // cohorts with removed slots, compacted after a wake
   bool waking_ = false;
   std::size_t count_ = 0;
+  prometheus::Counter& wakes_;
 };
 
 struct join_request {

@@ -243,6 +243,13 @@ metrics::metrics()
                                   "ended: clients_disconnected_total{reason=\"overrun\"})")
                             .Register(*registry_)
                             .Add({})),
+      fanout_wakes_(BuildCounter()
+                        .Name("eventstreams_fanout_wakes_total")
+                        .Help("Shared mode: clients woken to write what their group published, "
+                              "one write each (events sent / wakes = events per write; "
+                              "fanout.flush_delay raises it)")
+                        .Register(*registry_)
+                        .Add({})),
       fanout_ring_breaks_(BuildCounter()
                               .Name("eventstreams_fanout_ring_breaks_total")
                               .Help("Shared mode: partitions whose records did not follow on "

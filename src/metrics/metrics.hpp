@@ -135,6 +135,10 @@ class metrics {
   // Shared mode: members more than fanout.cohort_window behind their group that continued from
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
+  // Shared mode: members woken to write what their group published, each with one write (less
+  // what a full socket holds back): events sent / wakes is the events per write, which
+  // fanout.flush_delay raises.
+  prometheus::Counter& fanout_wakes() { return fanout_wakes_; }
   // Shared mode: partitions whose records did not follow on from what the shared consumer read
   // (it fell behind retention, or the log was reset): their groups ended, their rings restarted.
   prometheus::Counter& fanout_ring_breaks() { return fanout_ring_breaks_; }
@@ -202,6 +206,7 @@ class metrics {
   prometheus::Counter& fanout_replayed_records_;
   prometheus::Counter& start_lookups_;
   prometheus::Counter& fanout_demotions_;
+  prometheus::Counter& fanout_wakes_;
   prometheus::Counter& fanout_ring_breaks_;
   prometheus::Family<prometheus::Gauge>& fanout_catchup_readers_;
   prometheus::Family<prometheus::Gauge>& streams_open_;

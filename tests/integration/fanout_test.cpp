@@ -402,6 +402,10 @@ TEST(Fanout, EachRecordIsSplicedOnceWhateverTheNumberOfClients) {
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_cohorts"), 1);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 20);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_events_sent_total"), 20.0 * events);
+  // Every client was woken to write (one write per wake), at most once per record.
+  const double wakes = metric_sum(d.port(), "eventstreams_fanout_wakes_total");
+  EXPECT_GE(wakes, 20);
+  EXPECT_LE(wakes, 20.0 * total);
 }
 
 TEST(Fanout, WithAFlushDelayEveryEventStillArrivesAndTheBytesAreTheSame) {
@@ -432,6 +436,11 @@ TEST(Fanout, WithAFlushDelayEveryEventStillArrivesAndTheBytesAreTheSame) {
     ASSERT_TRUE(c->read_events(static_cast<std::size_t>(events), 30s)) << describe(*c);
     EXPECT_EQ(c->body(), a->body());
   }
+  // The delay gathered the events of several records into each write: fewer wakes than events
+  // (records came in bursts of 100, each read in a few Fetches, each wake held 50 ms).
+  const double wakes = metric_sum(shared.port(), "eventstreams_fanout_wakes_total");
+  EXPECT_GT(wakes, 0);
+  EXPECT_LT(wakes, metric_sum(shared.port(), "eventstreams_events_sent_total"));
 }
 
 TEST(Fanout, RequestsMixingModesAreServedPerConnectionAndResumesByTheSharedConsumer) {
