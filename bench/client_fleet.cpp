@@ -25,6 +25,13 @@
 
 extern char** environ;
 
+namespace eventstreams::test {
+// The options a client process gets, as JSON (every field required when read).
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(pool_options, port, path, partitions, first_offset,
+                                   record_latency, rcvbuf, read, headers, paths, expect_data,
+                                   max_starting, sample_every, index_base, source_address)
+}  // namespace eventstreams::test
+
 namespace bench {
 namespace {
 
@@ -57,91 +64,43 @@ shared_counters* map_counters(const std::string& path, bool create) {
   return create ? new (p) shared_counters{} : static_cast<shared_counters*>(p);
 }
 
-json to_json(const es::pool_options& o) {
-  return {{"port", o.port},
-          {"path", o.path},
-          {"partitions", o.partitions},
-          {"first_offset", o.first_offset},
-          {"record_latency", o.record_latency},
-          {"rcvbuf", o.rcvbuf},
-          {"read", o.read},
-          {"headers", o.headers},
-          {"paths", o.paths},
-          {"expect_data", o.expect_data},
-          {"max_starting", o.max_starting},
-          {"sample_every", o.sample_every},
-          {"index_base", o.index_base},
-          {"source_address", o.source_address}};
-}
-
-es::pool_options pool_from_json(const json& j) {
-  es::pool_options o;
-  o.port = j.at("port").get<std::uint16_t>();
-  o.path = j.at("path").get<std::string>();
-  o.partitions = j.at("partitions").get<int>();
-  o.first_offset = j.at("first_offset").get<std::int64_t>();
-  o.record_latency = j.at("record_latency").get<bool>();
-  o.rcvbuf = j.at("rcvbuf").get<int>();
-  o.read = j.at("read").get<bool>();
-  o.headers = j.at("headers").get<std::string>();
-  o.paths = j.at("paths").get<std::vector<std::string>>();
-  o.expect_data = j.at("expect_data").get<std::vector<std::string>>();
-  o.max_starting = j.at("max_starting").get<int>();
-  o.sample_every = j.at("sample_every").get<int>();
-  o.index_base = j.at("index_base").get<std::size_t>();
-  o.source_address = j.at("source_address").get<std::string>();
-  return o;
+// Each connection's statistics as one JSON array, in the order of this one list of fields (an
+// object per connection would repeat every name 100,000 times).
+template <typename Stats, typename F>
+void for_each_stat(Stats& s, F f) {
+  f(s.events);
+  f(s.gaps);
+  f(s.bad_events);
+  f(s.id_checked);
+  f(s.id_mismatch);
+  f(s.id_blocks);
+  f(s.unexpected_data);
+  f(s.heartbeats);
+  f(s.bytes);
+  f(s.status);
+  f(s.ok);
+  f(s.ended);
+  f(s.error);
+  f(s.retries);
+  f(s.retry_ms);
+  f(s.ended_inside_block);
+  f(s.ended_ns);
+  f(s.first_event_ns);
+  f(s.last_event_ns);
+  f(s.sampled);
+  f(s.next_offset);
 }
 
 json stats_to_json(const es::connection_stats& s) {
-  return json::array({s.events,
-                      s.gaps,
-                      s.bad_events,
-                      s.id_checked,
-                      s.id_mismatch,
-                      s.id_blocks,
-                      s.unexpected_data,
-                      s.heartbeats,
-                      s.bytes,
-                      s.status,
-                      s.ok,
-                      s.ended,
-                      s.error,
-                      s.retries,
-                      s.retry_ms,
-                      s.ended_inside_block,
-                      s.ended_ns,
-                      s.first_event_ns,
-                      s.last_event_ns,
-                      s.sampled,
-                      s.next_offset});
+  json out = json::array();
+  for_each_stat(s, [&](const auto& field) { out.push_back(field); });
+  return out;
 }
 
 es::connection_stats stats_from_json(const json& j) {
   es::connection_stats s;
   std::size_t i = 0;
-  auto next = [&]<typename T>(T& field) { j.at(i++).get_to(field); };
-  next(s.events);
-  next(s.gaps);
-  next(s.bad_events);
-  next(s.id_checked);
-  next(s.id_mismatch);
-  next(s.id_blocks);
-  next(s.unexpected_data);
-  next(s.heartbeats);
-  next(s.bytes);
-  next(s.status);
-  next(s.ok);
-  next(s.ended);
-  next(s.error);
-  next(s.retries);
-  next(s.retry_ms);
-  next(s.ended_inside_block);
-  next(s.ended_ns);
-  next(s.first_event_ns);
-  next(s.last_event_ns);
-  next(s.sampled);
-  next(s.next_offset);
+  for_each_stat(s, [&](auto& field) { j.at(i++).get_to(field); });
   return s;
 }
 
@@ -227,7 +186,7 @@ void client_fleet::start(int n) {
     po.source_address = "127.0.0." + std::to_string(2 + p % 8);
     {
       std::ofstream out(c->file);
-      out << json{{"pool", to_json(po)}, {"connections", c->count}}.dump();
+      out << json{{"pool", po}, {"connections", c->count}}.dump();
       if (!out)
         throw std::runtime_error("client fleet: cannot write " + c->file);
     }
@@ -359,7 +318,7 @@ int run_client_process(const std::string& file) {
     const json j = json::parse(in);
     const auto n = j.at("connections").get<int>();
     shared_counters* counters = map_counters(file + ".counters", false);
-    es::sse_client_pool pool(pool_from_json(j.at("pool")));
+    es::sse_client_pool pool(j.at("pool").get<es::pool_options>());
     std::atomic<bool> done{false};
     auto publish = [&] {
       const std::int64_t now[counters_count] = {static_cast<std::int64_t>(pool.total_events()),

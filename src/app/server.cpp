@@ -165,24 +165,26 @@ int server::run() {
 
   blocking_.emplace(scfg.blocking_threads);  // outlives the io_context: sessions post to it
   ctx_.blocking = &*blocking_;
-  try {
-    auto address = net::ip::make_address(scfg.listen_host);
-    listener_ = std::make_shared<listener>(*ioc_, tcp::endpoint{address, scfg.listen_port}, ctx_,
-                                           scfg.reuse_port, false);
-  } catch (const std::exception& e) {
-    spdlog::critical("cannot listen on {}:{}: {}", scfg.listen_host, scfg.listen_port, e.what());
-    return 1;
-  }
-  if (!scfg.admin_listen_host.empty()) {
+  // The streams' address, and the admin one (server.admin_listen) if set: null when it cannot
+  // be bound, which is logged (a start-up error).
+  auto open_listener = [&](const std::string& host, std::uint16_t port, bool reuse_port,
+                           bool admin) -> std::shared_ptr<listener> {
     try {
-      auto address = net::ip::make_address(scfg.admin_listen_host);
-      admin_listener_ = std::make_shared<listener>(
-          *ioc_, tcp::endpoint{address, scfg.admin_listen_port}, ctx_, false, true);
+      return std::make_shared<listener>(*ioc_, tcp::endpoint{net::ip::make_address(host), port},
+                                        ctx_, reuse_port, admin);
     } catch (const std::exception& e) {
-      spdlog::critical("cannot listen on {}:{} (server.admin_listen): {}", scfg.admin_listen_host,
-                       scfg.admin_listen_port, e.what());
-      return 1;
+      spdlog::critical("cannot listen on {}:{}{}: {}", host, port,
+                       admin ? " (server.admin_listen)" : "", e.what());
+      return nullptr;
     }
+  };
+  listener_ = open_listener(scfg.listen_host, scfg.listen_port, scfg.reuse_port, false);
+  if (!listener_)
+    return 1;
+  if (!scfg.admin_listen_host.empty()) {
+    admin_listener_ = open_listener(scfg.admin_listen_host, scfg.admin_listen_port, false, true);
+    if (!admin_listener_)
+      return 1;
   }
   // The shared mode's one consumer, for the topics of the streams it serves (docs/api.md §11).
   std::vector<std::string> shared_topics;

@@ -14,7 +14,7 @@ namespace eventstreams {
 class http_session : public std::enable_shared_from_this<http_session> {
  public:
   // `admin`: a connection to server.admin_listen, which serves /metrics, /healthz and /readyz.
-  http_session(tcp::socket&& socket, server_context& ctx, bool admin = false);
+  http_session(tcp::socket&& socket, server_context& ctx, bool admin);
   void run();
 
  private:

@@ -31,7 +31,6 @@ class lag_batch {
   void add(std::int64_t records, double seconds);
   // Streams that began or stopped being counted in eventstreams_clients_lagging.
   void lagging(bool now) { lagging_change_ += now ? 1 : -1; }
-  bool empty() const { return samples_ == 0 && lagging_change_ == 0; }
 
  private:
   friend class metrics;

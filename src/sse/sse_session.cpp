@@ -54,7 +54,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, opened_stream opened, serve
 }
 
 sse_session::~sse_session() {
-  set_lagging(false);  // a session dropped without close() (the loop stopped)
+  clear_lagging();  // a session dropped without close() (the loop stopped)
   if (close_reason_) {
     totals_.bytes = writer_.bytes_written();
     log_close(req_, close_seconds_, totals_, *close_reason_);
@@ -410,14 +410,11 @@ void sse_session::on_sample_lag(std::int64_t now, lag_batch& batch) {
   }
 }
 
-void sse_session::set_lagging(bool lagging) {
-  if (lagging == lagging_)
+void sse_session::clear_lagging() {
+  if (!lagging_)
     return;
-  lagging_ = lagging;
-  if (lagging)
-    ctx_.metrics.clients_lagging().Increment();
-  else
-    ctx_.metrics.clients_lagging().Decrement();
+  lagging_ = false;
+  ctx_.metrics.clients_lagging().Decrement();
 }
 
 void sse_session::end_on_strand(std::string reason, std::chrono::milliseconds retry) {
@@ -445,7 +442,7 @@ void sse_session::close(const std::string& reason) {
   lag_group_.store(nullptr, std::memory_order_release);
   heartbeat_.cancel();
   duration_timer_.cancel();
-  set_lagging(false);
+  clear_lagging();
   // The close line's lag: the figures now, before the source goes (docs/api.md "Metrics").
   if (source_ && was_open && started_) {
     if (auto lag = source_->lag(now_ms()))

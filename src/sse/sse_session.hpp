@@ -102,8 +102,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void on_heartbeat(beast::error_code ec);
   void end_on_strand(std::string reason, std::chrono::milliseconds retry = {});
   void on_sample_lag(std::int64_t now_ms, lag_batch& batch);
-  // Counts the stream in eventstreams_clients_lagging, or no longer.
-  void set_lagging(bool lagging);
+  // The stream is no longer counted in eventstreams_clients_lagging (the lag samples count it
+  // in, and out while it streams).
+  void clear_lagging();
   void close(const std::string& reason);
 
   server_context& ctx_;
