@@ -70,6 +70,7 @@ TEST(Soak, ChurningConnectionsLeaveNoResidue) {
   ASSERT_EQ(churn.failures(), 0) << churn.first_error();
   auto base = settled_counts(d.pid(), 30s);
   ASSERT_TRUE(base) << "fd/thread counts never settled after the warm-up";
+  const std::string base_fds = describe_fds(d.pid());
   trace("soak warm-up", t0);
 
   const auto t1 = std::chrono::steady_clock::now();
@@ -78,7 +79,8 @@ TEST(Soak, ChurningConnectionsLeaveNoResidue) {
   trace("soak cycles", t1);
 
   // Once the connections are gone, fds and threads are back to the warm-up's. 30 s: closing a
-  // consumer takes tens of milliseconds; the wait ends as soon as the counts are back.
+  // consumer takes tens of milliseconds; the wait ends as soon as the counts are back. A failure
+  // lists the descriptors of the warm-up and of now, to tell which ones stayed.
   proc_counts now;
   EXPECT_TRUE(wait_for(
       [&] {
@@ -87,7 +89,9 @@ TEST(Soak, ChurningConnectionsLeaveNoResidue) {
       },
       30s, 50ms))
       << "fds " << now.fds << " (after warm-up " << base->fds << "), threads " << now.threads
-      << " (after warm-up " << base->threads << ")";
+      << " (after warm-up " << base->threads << ")\nafter the warm-up:\n"
+      << base_fds << "now:\n"
+      << describe_fds(d.pid());
   // The gauge follows the closes (same reasoning as above).
   EXPECT_TRUE(wait_for([&] { return metric_sum(d.port(), "eventstreams_connected_clients") == 0; },
                        30s, 100ms));

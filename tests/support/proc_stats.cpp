@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <iterator>
+#include <map>
 #include <sstream>
 #include <filesystem>
 #include <string>
@@ -120,6 +121,37 @@ std::size_t peak_rss_bytes(pid_t pid) {
 
 int count_fds(pid_t pid) {
   return count_entries("/proc/" + std::to_string(pid) + "/fd");
+}
+
+std::string describe_fds(pid_t pid) {
+  const std::string proc = "/proc/" + std::to_string(pid);
+  // Socket inode -> "local remote" of the TCP sockets (IPv4 and IPv6).
+  std::map<std::string, std::string> tcp;
+  for (const char* table : {"/net/tcp", "/net/tcp6"}) {
+    std::ifstream in(proc + table);
+    std::string line;
+    std::getline(in, line);  // the header
+    while (std::getline(in, line)) {
+      std::istringstream f(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      f >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
+          inode;
+      tcp[inode] = local + " " + remote + " state " + state;
+    }
+  }
+  std::string out;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(proc + "/fd", ec)) {
+    const auto target = std::filesystem::read_symlink(e.path(), ec).string();
+    out += e.path().filename().string() + " -> " + target;
+    if (target.starts_with("socket:[")) {
+      const auto inode = target.substr(8, target.size() - 9);
+      if (auto it = tcp.find(inode); it != tcp.end())
+        out += " tcp " + it->second;
+    }
+    out += "\n";
+  }
+  return out;
 }
 
 int count_threads(pid_t pid) {

@@ -36,6 +36,10 @@ std::size_t peak_rss_bytes(pid_t pid);
 // Entries in /proc/PID/fd and /proc/PID/task; -1 if the process is gone.
 int count_fds(pid_t pid);
 int count_threads(pid_t pid);
+// Every descriptor of the process, one per line: "fd -> target", and for a TCP socket its
+// local and remote address from /proc/PID/net/tcp (hexadecimal, as the kernel writes them).
+// For the message of a failed check on descriptors left open.
+std::string describe_fds(pid_t pid);
 // Threads whose name (/proc/PID/task/TID/comm) is `name`, e.g. "rdk:main": one per librdkafka
 // client handle.
 int count_threads_named(pid_t pid, std::string_view name);
