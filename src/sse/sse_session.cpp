@@ -319,6 +319,9 @@ void sse_session::on_write(beast::error_code ec, std::size_t bytes) {
   // Count what reached the socket even when the write failed or was cut short by close().
   writer_.written(bytes);
   ctx_.metrics.bytes_sent().Increment(static_cast<double>(bytes));
+  // The client's reset, seen by a write before the read: the client closed.
+  if (ec == net::error::connection_reset || ec == net::error::broken_pipe)
+    return close("client closed");
   if (ec)
     return close("write failed: " + ec.message());
   if (!wrote_all())
@@ -338,7 +341,10 @@ void sse_session::do_read_client() {
 void sse_session::on_read_client(beast::error_code ec, std::size_t) {
   if (closed_)
     return;
-  if (ec == net::error::eof)
+  // A client that closes with bytes still unread (curl's Ctrl-C, a test's close() while the
+  // last chunk's CRLF is in flight) resets the connection instead of ending it: it closed all
+  // the same (docs/api.md "Metrics").
+  if (ec == net::error::eof || ec == net::error::connection_reset)
     return close("client closed");
   if (ec)
     return close("client error: " + ec.message());

@@ -208,6 +208,37 @@ TEST(Operations, MetricsFollowAStreamFromOpenToClose) {
   EXPECT_TRUE(after.has("process_cpu_seconds_total"));
 }
 
+TEST(Operations, AClientThatResetsTheConnectionIsCountedAsClosed) {
+  // curl killed with bytes unread resets the connection instead of ending it; either way the
+  // client closed, and that is the reason operators see (docs/api.md "Metrics").
+  daemon_process d(one_stream("ops.reset"));
+  auto before = scrape(d.port());
+  auto c = open_stream(d.port(), "/v2/stream/ops");
+  test_producer p(d.bootstrap());
+  p.produce("ops.reset", 0, R"({"meta":{"domain":"en.wikipedia.org"}})");
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(c->read_events(1, 20s)) << describe(*c);
+  c->reset();
+  scrape_result after;
+  auto delta = [&](const char* reason) {
+    const labels l{{"reason", reason}};
+    return after.get("eventstreams_clients_disconnected_total", l) -
+           before.get("eventstreams_clients_disconnected_total", l);
+  };
+  // The server sees the reset in milliseconds; 15 s only ends a failing test.
+  EXPECT_TRUE(wait_for(
+      [&] {
+        after = scrape(d.port());
+        return after.get("eventstreams_connection_duration_seconds_count") -
+                   before.get("eventstreams_connection_duration_seconds_count") ==
+               1;
+      },
+      15s, 50ms));
+  EXPECT_EQ(delta("client_closed"), 1);
+  EXPECT_EQ(delta("client_error"), 0);
+  EXPECT_EQ(delta("write_failed"), 0);
+}
+
 TEST(Operations, StreamsRefusedAfterRoutingAreCountedInHttpRequests) {
   // The per-client limit: the stream session itself refuses the second stream with 429.
   daemon_process d(insert_after(one_stream("ops.refused").to_yaml(), "server:\n",

@@ -158,6 +158,12 @@ void sse_client::close() {
   io_->socket.close(ec);
 }
 
+void sse_client::reset() {
+  beast::error_code ec;
+  io_->socket.set_option(net::socket_base::linger(true, 0), ec);
+  io_->socket.close(ec);
+}
+
 http_result http_get(std::uint16_t port, std::string_view target, const header_list& headers,
                      std::string_view method, std::chrono::milliseconds timeout) {
   http_result result;

@@ -81,6 +81,9 @@ class sse_client {
 
   // Closes the socket (the server sees EOF or a reset).
   void close();
+  // Resets the connection (SO_LINGER 0): the server sees ECONNRESET, as from a client killed
+  // with bytes unread.
+  void reset();
 
  private:
   // One read with a deadline; false on timeout or when the connection already ended.
