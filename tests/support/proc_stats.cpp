@@ -10,6 +10,7 @@
 #include <fstream>
 #include <iterator>
 #include <map>
+#include <set>
 #include <sstream>
 #include <filesystem>
 #include <string>
@@ -123,35 +124,67 @@ int count_fds(pid_t pid) {
   return count_entries("/proc/" + std::to_string(pid) + "/fd");
 }
 
-std::string describe_fds(pid_t pid) {
+namespace {
+
+// A TCP socket as /proc/PID/net/tcp{,6} writes it: addresses in hexadecimal.
+struct tcp_socket {
+  std::string local, remote, state;
+  // The remote port (the hexadecimal after the last ':').
+  unsigned remote_port() const {
+    return static_cast<unsigned>(std::strtoul(remote.substr(remote.rfind(':') + 1).c_str(),
+                                              nullptr, 16));
+  }
+};
+
+// Each descriptor of the process, with its TCP socket if it is one.
+template <typename Fn>
+void for_each_fd(pid_t pid, Fn&& fn) {
   const std::string proc = "/proc/" + std::to_string(pid);
-  // Socket inode -> "local remote" of the TCP sockets (IPv4 and IPv6).
-  std::map<std::string, std::string> tcp;
+  std::map<std::string, tcp_socket> tcp;  // by socket inode
   for (const char* table : {"/net/tcp", "/net/tcp6"}) {
     std::ifstream in(proc + table);
     std::string line;
     std::getline(in, line);  // the header
     while (std::getline(in, line)) {
       std::istringstream f(line);
-      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-      f >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >>
-          inode;
-      tcp[inode] = local + " " + remote + " state " + state;
+      std::string slot, queues, timer, retransmits, uid, timeout, inode;
+      tcp_socket t;
+      f >> slot >> t.local >> t.remote >> t.state >> queues >> timer >> retransmits >> uid >>
+          timeout >> inode;
+      tcp[inode] = std::move(t);
     }
   }
-  std::string out;
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(proc + "/fd", ec)) {
     const auto target = std::filesystem::read_symlink(e.path(), ec).string();
-    out += e.path().filename().string() + " -> " + target;
+    const tcp_socket* socket = nullptr;
     if (target.starts_with("socket:[")) {
-      const auto inode = target.substr(8, target.size() - 9);
-      if (auto it = tcp.find(inode); it != tcp.end())
-        out += " tcp " + it->second;
+      if (auto it = tcp.find(target.substr(8, target.size() - 9)); it != tcp.end())
+        socket = &it->second;
     }
-    out += "\n";
+    fn(e.path().filename().string(), target, socket);
   }
+}
+
+}  // namespace
+
+std::string describe_fds(pid_t pid) {
+  std::string out;
+  for_each_fd(pid, [&](const std::string& fd, const std::string& target, const tcp_socket* t) {
+    out += fd + " -> " + target;
+    if (t != nullptr)
+      out += " tcp " + t->local + " " + t->remote + " state " + t->state;
+    out += "\n";
+  });
   return out;
+}
+
+int count_sockets_to(pid_t pid, const std::set<unsigned>& remote_ports) {
+  int n = 0;
+  for_each_fd(pid, [&](const std::string&, const std::string&, const tcp_socket* t) {
+    n += t != nullptr && remote_ports.contains(t->remote_port());
+  });
+  return n;
 }
 
 int count_threads(pid_t pid) {

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstddef>
+#include <set>
+#include <string>
 #include <string_view>
 
 namespace eventstreams::test {
@@ -40,6 +42,9 @@ int count_threads(pid_t pid);
 // local and remote address from /proc/PID/net/tcp (hexadecimal, as the kernel writes them).
 // For the message of a failed check on descriptors left open.
 std::string describe_fds(pid_t pid);
+// The process's TCP sockets connected to one of `remote_ports` (e.g. a Kafka cluster's
+// brokers).
+int count_sockets_to(pid_t pid, const std::set<unsigned>& remote_ports);
 // Threads whose name (/proc/PID/task/TID/comm) is `name`, e.g. "rdk:main": one per librdkafka
 // client handle.
 int count_threads_named(pid_t pid, std::string_view name);
