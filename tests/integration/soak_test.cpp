@@ -58,7 +58,7 @@ struct soak_env {
 
 // What a churn could leave behind, apart from the long-lived clients' broker connections.
 struct residue {
-  int fds = -1;             // descriptors, apart from broker_sockets
+  int fds = -1;  // descriptors, apart from broker_sockets
   int threads = -1;
   int broker_sockets = -1;  // TCP connections to the cluster's brokers
   int client_handles = -1;  // librdkafka handles (one "rdk:main" thread each)

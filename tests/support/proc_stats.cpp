@@ -131,8 +131,8 @@ struct tcp_socket {
   std::string local, remote, state;
   // The remote port (the hexadecimal after the last ':').
   unsigned remote_port() const {
-    return static_cast<unsigned>(std::strtoul(remote.substr(remote.rfind(':') + 1).c_str(),
-                                              nullptr, 16));
+    return static_cast<unsigned>(
+        std::strtoul(remote.substr(remote.rfind(':') + 1).c_str(), nullptr, 16));
   }
 };
 
