@@ -601,24 +601,16 @@ void server::schedule_trim() {
 }
 
 // Once a second, every stream samples its lag into the metrics on its own strand, where its
-// source lives (docs/api.md "Metrics"): one post per stream, a few cached lookups each; one
-// post per I/O shard for the shared mode's streams, which share their shard's strand.
+// source lives (docs/api.md "Metrics"): one post per per-connection stream, a few cached
+// lookups each; one post per I/O shard for the shared mode's streams, which the shard walks.
 void server::schedule_lag_sample() {
   lag_timer_->expires_after(std::chrono::seconds(1));
   lag_timer_->async_wait([this](beast::error_code ec) {
     if (ec || stopping_)
       return;
-    std::unordered_map<const void*, std::vector<std::shared_ptr<stream_member>>> groups;
-    ctx_.registry.for_each([&](std::shared_ptr<stream_member> s) {
-      if (const void* group = s->lag_group())
-        groups[group].push_back(std::move(s));
-      else
-        s->sample_lag();
-    });
-    for (auto& [group, members] : groups) {
-      auto first = members.front();
-      first->sample_lag_group(std::move(members));
-    }
+    ctx_.registry.for_each_sampled_here([](std::shared_ptr<stream_member> s) { s->sample_lag(); });
+    if (ctx_.hub)
+      ctx_.hub->sample_lag();
     schedule_lag_sample();
   });
 }

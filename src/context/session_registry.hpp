@@ -10,6 +10,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 namespace eventstreams {
@@ -30,14 +31,10 @@ class stream_member {
   // Samples the stream's lag into the metrics (docs/api.md "Metrics"); a stream that does not
   // stream yet has none. Thread-safe: posts onto the member's strand.
   virtual void sample_lag() {}
-  // Members that share a strand (the shared mode's streams of one I/O shard) are sampled with
-  // one post for all of them rather than one each: the key of that strand, or null for a member
-  // sampled alone. Thread-safe.
-  virtual const void* lag_group() const { return nullptr; }
-  // Samples `group` (members with this one's lag_group(), this one among them) with one post
-  // onto this member's strand, where each runs sample_lag_here().
-  virtual void sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) { (void)group; }
-  // On the member's strand: adds its sample at `now_ms` (wall clock) to `batch`.
+  // On the member's strand: adds its sample at `now_ms` (wall clock) to `batch`. Where the
+  // member's streams run together (the shared mode's I/O shard) the shard calls it for all of
+  // them in one pass, and the server's walk leaves the member out (session_registry::
+  // sampled_elsewhere).
   virtual void sample_lag_here(std::int64_t now_ms, lag_batch& batch) {
     (void)now_ms;
     (void)batch;
@@ -61,6 +58,10 @@ class session_registry {
   std::uint64_t departures() const;
   // Calls `f` on every live member (f should only post work onto the member's strand).
   void for_each(const std::function<void(std::shared_ptr<stream_member>)>& f) const;
+  // `s` is sampled where it runs from now on: for_each_sampled_here() leaves it out.
+  void sampled_elsewhere(stream_member* s);
+  // for_each() over the members the server samples itself.
+  void for_each_sampled_here(const std::function<void(std::shared_ptr<stream_member>)>& f) const;
 
  private:
   mutable std::mutex mutex_;
@@ -68,7 +69,14 @@ class session_registry {
     std::weak_ptr<stream_member> member;
     std::string ip;
   };
-  std::unordered_map<stream_member*, entry> members_;
+  using member_map = std::unordered_map<stream_member*, entry>;
+  // The member's map and its entry, or null.
+  std::pair<member_map*, member_map::iterator> find(stream_member* s);
+  static void visit(const member_map& m, std::vector<std::shared_ptr<stream_member>>& live);
+  // Members the server samples, and those sampled where they run: the once-a-second walk does
+  // not touch the second (tens of thousands in the shared mode).
+  member_map members_;
+  member_map elsewhere_;
   std::unordered_map<std::string, std::size_t> per_ip_;
   std::uint64_t departures_ = 0;
 };

@@ -34,6 +34,7 @@ std::int64_t wall_ms() {
 hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay,
                      prometheus::Counter& wakes)
     : strand_(net::make_strand(io)),
+      wheel_(*strand_),
       flush_delay_(flush_delay),
       delay_timer_(std::in_place, *strand_),
       wakes_(wakes) {}
@@ -41,6 +42,7 @@ hub_shard::hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay,
 void hub_shard::release_executor() {
   delayed_.clear();  // chunks that hold cohort tokens, whose release posts to the hub
   delay_timer_.reset();
+  wheel_.release();
   strand_.reset();
 }
 
@@ -124,6 +126,37 @@ void hub_shard::wake(const std::vector<advance>& tails) {
   if (woken != 0)
     wakes_.Increment(static_cast<double>(woken));
   compact();
+}
+
+void hub_shard::sample_lag(eventstreams::metrics& metrics) {
+  if (!strand_)
+    return;  // released: the I/O threads stopped
+  net::post(*strand_, [this, &metrics] {
+    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+    lag_batch batch;
+    // By cohort key and index, as wake(): a member may end while sampled (its session's close
+    // removes it, leaving a hole), and no iterator of members_ is held across a member's call.
+    std::vector<std::uint64_t> cohorts;
+    cohorts.reserve(members_.size());
+    for (const auto& [cohort, list] : members_)
+      cohorts.push_back(cohort);
+    waking_ = true;
+    for (auto cohort : cohorts) {
+      auto it = members_.find(cohort);
+      if (it == members_.end())
+        continue;
+      auto& list = it->second;
+      for (std::size_t i = 0; i < list.size(); ++i) {
+        if (auto* m = list[i])
+          m->sample_lag(now, batch);
+      }
+    }
+    waking_ = false;
+    metrics.observe_client_lag(batch);
+    compact();
+  });
 }
 
 void hub_shard::compact() {
@@ -240,6 +273,11 @@ bool hub::wait_ready(std::chrono::steady_clock::time_point deadline) {
 
 hub_shard& hub::next_shard() {
   return *shards_[next_shard_.fetch_add(1) % shards_.size()];
+}
+
+void hub::sample_lag() {
+  for (auto& shard : shards_)
+    shard->sample_lag(metrics_);
 }
 
 void hub::run() {

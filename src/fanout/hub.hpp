@@ -28,6 +28,7 @@
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
 #include "net/net.hpp"
+#include "net/strand_wheel.hpp"
 
 namespace eventstreams::fanout {
 
@@ -48,6 +49,9 @@ class shard_member {
  public:
   // The chain of the member's cohort grew up to `tail`.
   virtual void on_advance(const framed_chunk& tail) = 0;
+  // Once a second (hub_shard::sample_lag): adds the member's stream's lag at `now_ms` to
+  // `batch` (docs/api.md "Metrics").
+  virtual void sample_lag(std::int64_t now_ms, lag_batch& batch) = 0;
 
  protected:
   virtual ~shard_member() = default;
@@ -67,6 +71,8 @@ class hub_shard {
   hub_shard(net::io_context& io, std::chrono::milliseconds flush_delay, prometheus::Counter& wakes);
 
   const executor_type& executor() const noexcept { return *strand_; }
+  // The members' heartbeat deadlines, behind one timer on the strand (docs/api.md §5.1).
+  strand_wheel& wheel() noexcept { return wheel_; }
   // Before the I/O context is destroyed (after its threads stopped): a strand must not outlive
   // its context's services. The member lists stay, for sessions destroyed with the context.
   void release_executor();
@@ -78,19 +84,23 @@ class hub_shard {
   // From the hub, once per batch.
   void advanced(const std::vector<advance>& tails);
   std::size_t members() const noexcept { return count_; }
+  // Thread-safe: on the strand, samples every member's lag into `metrics` with one clock read
+  // and one batch (the shard's members are not walked by the server's registry).
+  void sample_lag(eventstreams::metrics& metrics);
 
  private:
   void wake(const std::vector<advance>& tails);
   void compact();
 
   std::optional<executor_type> strand_;
+  strand_wheel wheel_;
   std::chrono::milliseconds flush_delay_;
   std::optional<net::steady_timer> delay_timer_;
   bool delay_armed_ = false;
   std::vector<advance> delayed_;
   std::unordered_map<std::uint64_t, std::vector<shard_member*>> members_;
   std::vector<std::uint64_t> holes_;  // cohorts with removed slots, compacted after a wake
-  bool waking_ = false;
+  bool waking_ = false;  // walking the lists by index (a wake, a lag sample): removal leaves holes
   std::size_t count_ = 0;
   prometheus::Counter& wakes_;
 };
@@ -171,6 +181,8 @@ class hub {
 
   // The shard a new member goes to (round robin).
   hub_shard& next_shard();
+  // Thread-safe: every shard samples its members' lag (hub_shard::sample_lag).
+  void sample_lag();
 
   // On the hub thread: the cohort of a stream of `req` that starts at the hub's head, joined
   // or created. `done` runs on the hub thread, with nothing when the hub cannot serve it (not

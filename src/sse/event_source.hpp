@@ -18,6 +18,9 @@
 
 namespace eventstreams {
 
+class stream_member;  // context/session_registry.hpp
+class strand_wheel;   // net/strand_wheel.hpp
+
 // Counters a source keeps; monotonic, read by the session for the metrics.
 struct source_stats {
   // Times the source restarted fetchers parked at the prefetch cap
@@ -69,10 +72,18 @@ class event_source {
     return std::nullopt;
   }
 
-  // Sources whose streams all run on one strand (the shared mode's I/O shard) name it, so that
-  // periodic work reaches all their streams with one post (docs/api.md "Metrics"); null: none.
-  virtual const void* strand_key() const noexcept { return nullptr; }
+  // A source whose streams are sampled where they run (the shared mode's I/O shard walks its
+  // members once a second, docs/api.md "Metrics") calls `member`'s sample_lag_here() on the
+  // strand from now until close(), and says true; false: the server samples the stream.
+  virtual bool sample_lag_by(stream_member& member) {
+    (void)member;
+    return false;
+  }
 
+  // Sources whose streams share a strand (the shared mode's I/O shard) keep the streams'
+  // heartbeat deadlines in one wheel there, instead of a timer per stream (docs/api.md §5.1);
+  // null: the session keeps its own timer.
+  virtual strand_wheel* heartbeat_wheel() noexcept { return nullptr; }
   // Ends the wait and releases what is tied to the strand. Idempotent.
   virtual void close() = 0;
 };

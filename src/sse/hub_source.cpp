@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <variant>
 
+#include "context/session_registry.hpp"
 #include "eventstreams/resume.hpp"
 
 namespace eventstreams {
@@ -198,10 +199,21 @@ std::optional<source_lag> hub_source::lag(std::int64_t now_ms) {
   return out;
 }
 
+bool hub_source::sample_lag_by(stream_member& member) {
+  lag_member_ = &member;
+  return true;
+}
+
+void hub_source::sample_lag(std::int64_t now_ms, lag_batch& batch) {
+  if (lag_member_)
+    lag_member_->sample_lag_here(now_ms, batch);
+}
+
 void hub_source::close() {
   if (closed_)
     return;
   closed_ = true;
+  lag_member_ = nullptr;
   if (listed_)
     shard_.remove(*this);
   if (waiting_) {

@@ -39,9 +39,11 @@ class hub_source final : public event_source, public fanout::shard_member {
   source_stats stats() const override { return {}; }
   std::optional<source_lag> lag(std::int64_t now_ms) override;
   void close() override;
-  const void* strand_key() const noexcept override { return &shard_; }
+  bool sample_lag_by(stream_member& member) override;
+  strand_wheel* heartbeat_wheel() noexcept override { return &shard_.wheel(); }
 
   void on_advance(const framed_chunk& tail) override;
+  void sample_lag(std::int64_t now_ms, lag_batch& batch) override;
 
  private:
   void list();
@@ -64,6 +66,7 @@ class hub_source final : public event_source, public fanout::shard_member {
   std::shared_ptr<hub_source*> self_;  // this until close(), for the hub's answer
   // The end_records of the newest chunk of its cohort (on_advance), for the lag.
   std::uint64_t tail_records_ = 0;
+  stream_member* lag_member_ = nullptr;  // sampled by the shard (sample_lag_by), until close()
 };
 
 }  // namespace eventstreams

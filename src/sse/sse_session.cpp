@@ -47,8 +47,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, opened_stream opened, serve
       source_(std::move(opened.source)),
       writer_(std::move(stream), req_.chunked, ctx.cfg.server.max_buffered_bytes,
               ctx.cfg.server.stall_timeout),
-      heartbeat_(writer_.get_executor()),
-      duration_timer_(writer_.get_executor()),
+      heartbeat_entry_(*this),
       last_send_(req_.opened) {
   writer_.set_header(std::move(opened.response_header));
 }
@@ -81,8 +80,10 @@ void sse_session::start() {
 
 void sse_session::do_start() {
   started_ = true;
-  if (source_)
-    lag_group_.store(source_->strand_key(), std::memory_order_release);
+  // The shared mode's shard samples its streams' lag in one pass (docs/api.md "Metrics").
+  if (source_ && source_->sample_lag_by(*this))
+    ctx_.registry.sampled_elsewhere(this);
+  wheel_ = source_ ? source_->heartbeat_wheel() : nullptr;
   ctx_.metrics.http_requests("stream", 200).Increment();
   ctx_.metrics.client_connections(req_.stream_list()).Increment();
   ctx_.metrics.streams_opened(mode_name(req_.mode)).Increment();
@@ -95,8 +96,9 @@ void sse_session::do_start() {
   do_read_client();
   schedule_heartbeat();
   if (auto limit = ctx_.cfg.server.max_connection_duration; limit.count() > 0) {
-    duration_timer_.expires_after(limit);
-    duration_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    duration_timer_.emplace(writer_.get_executor());
+    duration_timer_->expires_after(limit);
+    duration_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
       if (!ec)
         self->end_on_strand("max_connection_duration");
     });
@@ -355,9 +357,17 @@ void sse_session::schedule_heartbeat() {
   auto interval = ctx_.cfg.server.heartbeat_interval;
   if (interval.count() == 0 || format_.kind() == framing::ndjson || closed_)
     return;
-  // On a grid: the heartbeats due in one step go out in one wake-up (docs/api.md §5.1).
-  heartbeat_.expires_at(heartbeat_due(last_send_, interval));
-  heartbeat_.async_wait(guard("heartbeat", &sse_session::on_heartbeat));
+  // On a grid: the heartbeats due in one step go out in one wake-up (docs/api.md §5.1). In the
+  // shared mode the deadline waits in the shard's wheel (one timer for all its streams).
+  const auto due = heartbeat_due(last_send_, interval);
+  if (wheel_) {
+    wheel_->schedule(heartbeat_entry_, due);
+    return;
+  }
+  if (!heartbeat_)
+    heartbeat_.emplace(writer_.get_executor());
+  heartbeat_->expires_at(due);
+  heartbeat_->async_wait(guard("heartbeat", &sse_session::on_heartbeat));
 }
 
 void sse_session::on_heartbeat(beast::error_code ec) {
@@ -382,18 +392,10 @@ void sse_session::end(std::string reason, std::chrono::milliseconds retry,
 }
 
 void sse_session::sample_lag() {
-  sample_lag_group({shared_from_this()});
-}
-
-// One pass over the streams of a strand: one clock read, and the samples added to the metrics
-// in one call (thousands of streams per strand in the shared mode).
-void sse_session::sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) {
-  net::post(writer_.get_executor(), [group = std::move(group), &m = ctx_.metrics] {
+  net::post(writer_.get_executor(), [self = shared_from_this()] {
     lag_batch batch;
-    const std::int64_t now = now_ms();
-    for (const auto& member : group)
-      member->sample_lag_here(now, batch);
-    m.observe_client_lag(batch);
+    self->sample_lag_here(now_ms(), batch);
+    self->ctx_.metrics.observe_client_lag(batch);
   });
 }
 
@@ -445,9 +447,11 @@ void sse_session::close(const std::string& reason) {
     return;
   bool was_open = !closed_;
   closed_ = true;
-  lag_group_.store(nullptr, std::memory_order_release);
-  heartbeat_.cancel();
-  duration_timer_.cancel();
+  heartbeat_entry_.cancel();
+  if (heartbeat_)
+    heartbeat_->cancel();
+  if (duration_timer_)
+    duration_timer_->cancel();
   clear_lagging();
   // The close line's lag: the figures now, before the source goes (docs/api.md "Metrics").
   if (source_ && was_open && started_) {

@@ -18,6 +18,7 @@
 #include "eventstreams/source_record.hpp"
 #include "eventstreams/stream_format.hpp"
 #include "net/net.hpp"
+#include "net/strand_wheel.hpp"
 #include "sse/event_source.hpp"
 #include "sse/guarded.hpp"
 #include "sse/stream_request.hpp"
@@ -58,8 +59,6 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
            std::shared_ptr<void> acted = {}) override;
   // Observes the stream's lag in the metrics (the server's once-a-second sampler). Thread-safe.
   void sample_lag() override;
-  const void* lag_group() const override { return lag_group_.load(std::memory_order_acquire); }
-  void sample_lag_group(std::vector<std::shared_ptr<stream_member>> group) override;
   void sample_lag_here(std::int64_t now_ms, lag_batch& batch) override;
 
   // The one line logged per closed stream (also for one that closed before its 200).
@@ -114,8 +113,21 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   prometheus::Counter* filtered_;                   // events_skipped("filter"), looked up once
   std::unique_ptr<event_source> source_;
   stream_writer writer_;
-  net::steady_timer heartbeat_;
-  net::steady_timer duration_timer_;  // server.max_connection_duration
+  // The heartbeat's deadline: in the source's wheel (the shared mode's shard, one timer for all
+  // its streams), else in a timer of its own, made when first needed.
+  struct heartbeat_entry final : timer_wheel::entry {
+    explicit heartbeat_entry(sse_session& s) : session(s) {}
+    ~heartbeat_entry() override = default;
+    void on_due() override {
+      auto self = session.shared_from_this();  // alive while it runs, should it close
+      session.guarded("heartbeat", [&] { session.on_heartbeat({}); });
+    }
+    sse_session& session;
+  };
+  strand_wheel* wheel_ = nullptr;
+  heartbeat_entry heartbeat_entry_;
+  std::optional<net::steady_timer> heartbeat_;
+  std::optional<net::steady_timer> duration_timer_;  // server.max_connection_duration, if set
   // Per-connection sources only (64 records, 4 KB): a shared-mode stream never allocates it.
   std::unique_ptr<std::array<source_record, 64>> records_;
   std::vector<source_error> errors_;
@@ -124,8 +136,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;
-  bool started_ = false;                         // the 200 header is queued
-  std::atomic<const void*> lag_group_{nullptr};  // the source's strand_key() while streaming
+  bool started_ = false;  // the 200 header is queued
   // An end asked before start() ran (the drain may reach a session between its hand-over and
   // its start, which is posted to another strand in the shared mode): applied by do_start.
   std::optional<std::pair<std::string, std::chrono::milliseconds>> early_end_;
