@@ -27,7 +27,7 @@ extern char** environ;
 
 namespace eventstreams::test {
 // The options a client process gets, as JSON (every field required when read).
-NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(pool_options, port, path, partitions, first_offset,
+NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(pool_options, port, path, partitions, topics, first_offset,
                                    record_latency, rcvbuf, read, headers, paths, expect_data,
                                    max_starting, sample_every, index_base, source_address)
 }  // namespace eventstreams::test

@@ -10,6 +10,9 @@
 //   filters     (g) shared mode: CPU per record with 10 and 10,000 clients, a distinct filter each
 //   catchup     (h) one client reading 150,000 events already in Kafka, without and with a 1 %
 //               filter
+//   storm       (i) shared mode: clients reconnecting at once with one Last-Event-ID
+//   sets        (j) shared mode: CPU per delivered event, 10 stream sets over 4 topics against
+//               one stream
 // `--mode per_connection|shared|both` picks the daemon's delivery mode (fanout.mode); with both,
 // each selected scenario runs once per mode, per_connection first, then shared.
 // Results are printed as "RESULT key value mode" lines (bench/run takes medians over runs, one
@@ -66,6 +69,9 @@ std::string measured_mode = "per_connection";
 
 void result(const char* key, double value) {
   std::printf("RESULT %s %.3f %s\n", key, value, measured_mode.c_str());
+}
+void result(const std::string& key, double value) {
+  result(key.c_str(), value);
 }
 void note(const std::string& text) {
   std::printf("# [%s] %s\n", measured_mode.c_str(), text.c_str());
@@ -1095,6 +1101,147 @@ bool scenario_catchup(const options& o) {
 // hold after a node restart or a load balancer's shuffle). Measured: when every client had every
 // event after its id, how many Kafka consumers the resumes took (none: the rings hold them), the
 // groups left, and the daemon's CPU.
+// (j) stream sets: 10 streams over 4 topics (each topic alone, and each pair), clients spread
+// over them, against every client on one single-topic stream; each pass a fresh daemon, both
+// at the same deliveries per second (the ten streams' clients get 0.4 of the events on
+// average, so the single stream's producer runs at 0.4 of the rate).
+struct sets_pass {
+  double cpu_seconds = 0;
+  double cpu_pct = 0;
+  std::uint64_t delivered = 0;  // events received, all clients
+  std::uint64_t expected = 0;
+  int complete = 0;  // clients with exactly their events, in order
+  std::uint64_t gaps = 0, bad = 0;
+  double overruns = 0;
+  double p50_ms = 0, p99_ms = 0;
+  double cohorts = 0;
+  bool ok = false;
+};
+
+constexpr int sets_topic_count = 4;
+std::string sets_topic(int k) {
+  return "bench.sets" + std::to_string(k);
+}
+// Stream i's topics: 0-3 one topic each, 4-9 the six pairs.
+std::vector<int> sets_stream_topics(int i) {
+  static const std::vector<std::vector<int>> sets = {{0},    {1},    {2},    {3},    {0, 1},
+                                                     {0, 2}, {0, 3}, {1, 2}, {1, 3}, {2, 3}};
+  return sets[static_cast<std::size_t>(i)];
+}
+
+sets_pass run_sets_pass(const options& o, bool ten, int partitions) {
+  sets_pass r;
+  layout l = bench_layout(o.brokers, partitions);
+  l.streams.clear();
+  for (int i = 0; i < 10; ++i) {
+    es::stream_def d{"s" + std::to_string(i), {}, {}, false};
+    for (int k : sets_stream_topics(i))
+      d.topics.push_back(sets_topic(k));
+    l.streams.push_back(std::move(d));
+  }
+  system_under_test sut;
+  if (!sut.start(o, ten ? "sets-ten" : "sets-one", l, consumer_properties(o, o.fetch_wait_ms)))
+    return r;
+  auto producer = make_producer(o, sut.bootstrap);
+  std::vector<std::string> topics;
+  for (int k = 0; k < (ten ? sets_topic_count : 1); ++k)
+    topics.push_back(sets_topic(k));
+  bench::event_writer writer(*producer, topics, partitions);
+  if (!warm_producer(writer, partitions * static_cast<int>(topics.size())))
+    return r;
+  es::pool_options po = clients_of(sut, partitions, true);
+  po.first_offset = 1;  // after the warm-up event of each partition
+  if (ten) {
+    for (int i = 0; i < 10; ++i)
+      po.paths.push_back("/v2/stream/s" + std::to_string(i));
+    for (int k = 0; k < sets_topic_count; ++k)
+      po.topics.push_back(sets_topic(k));
+  } else {
+    po.path = "/v2/stream/s0";
+  }
+  auto pool = clients(o, po);
+  if (!open_clients(pool, o.sets_clients, 60s))
+    return r;
+  std::this_thread::sleep_for(2s);  // the hub fetches from every broker
+  const double rate = ten ? o.sets_rate : o.sets_rate * 0.4;
+  const auto s0 = sut.take();
+  auto prod = writer.paced(rate, std::chrono::seconds(o.duration_s),
+                           clock_type::now() + std::chrono::seconds(o.duration_s) + 30s);
+  writer.await_acks(prod, clock_type::now() + 30s);
+  // Events per topic: seq % topics.
+  std::vector<std::uint64_t> per_topic(topics.size(), 0);
+  for (std::size_t k = 0; k < topics.size(); ++k)
+    per_topic[k] = (prod.produced + topics.size() - 1 - k) / topics.size();
+  auto expected_of = [&](std::size_t client) {
+    if (!ten)
+      return per_topic[0];
+    std::uint64_t n = 0;
+    for (int k : sets_stream_topics(static_cast<int>(client % 10)))
+      n += per_topic[static_cast<std::size_t>(k)];
+    return n;
+  };
+  for (std::size_t i = 0; i < static_cast<std::size_t>(o.sets_clients); ++i)
+    r.expected += expected_of(i);
+  wait_events(pool, r.expected, 10s, 30s);
+  const auto s1 = sut.take();  // after the last delivery: the CPU of every event's fan-out
+  r.overruns = overrun_disconnects(sut);
+  r.cohorts = sut.metric("eventstreams_fanout_cohorts");
+  pool.stop();
+  producer.reset();
+  sut.stop();
+  const auto stats = pool.stats();
+  for (std::size_t i = 0; i < stats.size(); ++i) {
+    const auto& st = stats[i];
+    r.delivered += st.events;
+    r.gaps += st.gaps;
+    r.bad += st.bad_events + st.id_mismatch;
+    if (st.events == expected_of(i) && st.gaps == 0 && !st.ended)
+      ++r.complete;
+  }
+  report_client_failures(stats);
+  const double seconds = std::chrono::duration<double>(s1.daemon.at - s0.daemon.at).count();
+  r.cpu_pct = es::cpu_percent(s0.daemon, s1.daemon);
+  r.cpu_seconds = r.cpu_pct / 100.0 * seconds;
+  auto& lat = pool.latencies_ns();
+  r.p50_ms = percentile_ms(lat, 0.50);
+  r.p99_ms = percentile_ms(lat, 0.99);
+  r.ok = prod.complete() && r.complete == o.sets_clients;
+  return r;
+}
+
+bool scenario_sets(const options& o) {
+  const int partitions = o.load_partitions > 0 ? o.load_partitions : 8;
+  note("(j) stream sets: " + std::to_string(o.sets_clients) + " clients on 1 stream of 1 topic, " +
+       "then on 10 streams over 4 topics (" + std::to_string(partitions) +
+       " partitions each), the same deliveries per second; " + std::to_string(o.sets_rate) +
+       " events/s over the 4 topics");
+  result("j_clients", o.sets_clients);
+  bool ok = true;
+  double per_event[2] = {0, 0};
+  for (bool ten : {false, true}) {
+    const auto r = run_sets_pass(o, ten, partitions);
+    const std::string k = ten ? "j_ten_" : "j_one_";
+    result(k + "delivered", static_cast<double>(r.delivered));
+    result(k + "expected", static_cast<double>(r.expected));
+    result(k + "clients_complete", r.complete);
+    result(k + "gaps", static_cast<double>(r.gaps));
+    result(k + "bad_events", static_cast<double>(r.bad));
+    result(k + "overruns", r.overruns);
+    result(k + "cohorts", r.cohorts);
+    result(k + "cpu_pct", r.cpu_pct);
+    result(k + "p50_ms", r.p50_ms);
+    result(k + "p99_ms", r.p99_ms);
+    if (r.delivered > 0) {
+      per_event[ten] = r.cpu_seconds * 1e6 / static_cast<double>(r.delivered);
+      result(k + "cpu_per_event_us", per_event[ten]);
+    }
+    ok = ok && r.ok;
+  }
+  if (per_event[0] > 0 && per_event[1] > 0)
+    result("j_cpu_ratio", per_event[1] / per_event[0]);
+  return ok;
+}
+
 bool scenario_storm(const options& o) {
   constexpr int partitions = 8;
   const int n = o.storm_clients;
@@ -1227,13 +1374,15 @@ int main(int argc, char** argv) {
         {"churn", scenario_churn},
         {"filters", scenario_filters},
         {"catchup", scenario_catchup},
-        {"storm", scenario_storm}};
+        {"storm", scenario_storm},
+        {"sets", scenario_sets}};
     for (const auto& [name, run] : scenarios) {
       if (!o.scenarios.count(name))
         continue;
       // (g) measures the shared mode's filters: once, in the shared mode, whatever --mode says.
-      const bool shared_only =
-          std::string_view(name) == "filters" || std::string_view(name) == "storm";
+      const bool shared_only = std::string_view(name) == "filters" ||
+                               std::string_view(name) == "storm" ||
+                               std::string_view(name) == "sets";
       const std::vector<std::string> modes =
           shared_only ? std::vector<std::string>{"shared"} : o.modes;
       for (const auto& mode : modes) {

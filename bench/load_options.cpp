@@ -13,7 +13,7 @@ namespace {
     std::fprintf(stderr, "load_bench: %s\n", error);
   std::fputs(
       "usage: load_bench --daemon PATH\n"
-      "  [--scenarios throughput,load,idle,stalled,churn,filters,catchup,storm]\n"
+      "  [--scenarios throughput,load,idle,stalled,churn,filters,catchup,storm,sets]\n"
       "  [--work-dir DIR]\n"
       "  [--cluster separate|embedded] [--mode per_connection|shared|both]\n"
       "  [--events N] [--partitions N] [--brokers N] [--server-threads N]\n"
@@ -25,6 +25,7 @@ namespace {
       "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
       "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
       "  [--storm-in-flight N] [--client-processes N] [--sample-every N]\n"
+      "  [--sets-clients N] [--sets-rate R]\n"
       "  [--daemon-processes N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]... [--server NAME=VALUE]...\n"
       "  [--log-level LEVEL]\n",
@@ -141,6 +142,10 @@ options parse_args(int argc, char** argv) {
       o.catchup_partitions = static_cast<int>(num());
     } else if (a == "--storm-clients") {
       o.storm_clients = static_cast<int>(num());
+    } else if (a == "--sets-clients") {
+      o.sets_clients = static_cast<int>(num());
+    } else if (a == "--sets-rate") {
+      o.sets_rate = num();
     } else if (a == "--storm-history") {
       o.storm_history = static_cast<std::uint64_t>(num());
     } else if (a == "--storm-in-flight") {
@@ -186,15 +191,15 @@ options parse_args(int argc, char** argv) {
     usage("--daemon is required");
   for (const auto& s : o.scenarios) {
     if (s != "throughput" && s != "load" && s != "idle" && s != "stalled" && s != "churn" &&
-        s != "filters" && s != "catchup" && s != "storm")
+        s != "filters" && s != "catchup" && s != "storm" && s != "sets")
       usage(("unknown scenario " + s).c_str());
   }
   if (o.partitions < 1 || o.brokers < 1 || o.clients < 1 || o.rate <= 0 || o.idle_connections < 1 ||
       o.events < 2 || o.stalled_readers < 1 || o.stalled_rate <= 0 || o.stalled_duration_s < 1 ||
       o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
       o.catchup_events < 100 || o.catchup_partitions < 1 || o.storm_clients < 1 ||
-      o.storm_history < 8 || o.storm_in_flight < 1 || o.client_processes < 1 ||
-      o.sample_every < 1 || o.daemon_processes < 1) {
+      o.sets_clients < 1 || o.sets_rate <= 0 || o.storm_history < 8 || o.storm_in_flight < 1 ||
+      o.client_processes < 1 || o.sample_every < 1 || o.daemon_processes < 1) {
     usage("counts must be positive");
   }
   if (o.daemon_processes > 1 && o.scenarios.count("churn"))

@@ -62,6 +62,10 @@ struct options {
   // Last-Event-ID that is `storm_history` events (of 8 partitions) behind the end: 3 s of a
   // 100 events/s stream by default.
   int storm_clients = 10000;
+  // (j) stream sets, shared mode only: `sets_clients` clients spread over 10 streams of 4
+  // topics at `sets_rate` events/s in all, against the same clients on one stream.
+  int sets_clients = 20000;
+  double sets_rate = 10;
   std::uint64_t storm_history = 300;
   // How many of them may be connecting at once (between connect and the response's header):
   // within the listen backlog (net.core.somaxconn, 4096 here), beyond which the kernel drops

@@ -11,8 +11,10 @@ void event_writer::produce_event(std::uint64_t seq) {
   value_.clear();
   make_event(seq, eventstreams::test::realtime_ns(), value_, titles_);
   bytes_ += value_.size();
-  producer_.produce(
-      topic_, static_cast<std::int32_t>(seq % static_cast<std::uint64_t>(partitions_)), value_);
+  const std::uint64_t t = topics_.size();
+  producer_.produce(topics_[seq % t],
+                    static_cast<std::int32_t>(seq / t % static_cast<std::uint64_t>(partitions_)),
+                    value_);
 }
 
 produce_result event_writer::burst(std::uint64_t count,

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "recentchange_event.hpp"
 #include "test_producer.hpp"
@@ -29,7 +30,12 @@ struct produce_result {
 class event_writer {
  public:
   event_writer(eventstreams::test::test_producer& producer, std::string topic, int partitions)
-      : producer_(producer), topic_(std::move(topic)), partitions_(partitions) {}
+      : producer_(producer), topics_{std::move(topic)}, partitions_(partitions) {}
+  // Several topics of `partitions` partitions each: event seq goes to topics[seq % T], in
+  // its partition (seq / T) % partitions.
+  event_writer(eventstreams::test::test_producer& producer, std::vector<std::string> topics,
+               int partitions)
+      : producer_(producer), topics_(std::move(topics)), partitions_(partitions) {}
 
   // The events' `title` is "Bench_<seq % titles>" (make_event), 100,000 unless set. Each run
   // (burst, paced) numbers its events from seq 0.
@@ -50,7 +56,7 @@ class event_writer {
   void produce_event(std::uint64_t seq);
 
   eventstreams::test::test_producer& producer_;
-  std::string topic_;
+  std::vector<std::string> topics_;
   int partitions_;
   std::uint64_t titles_ = 100000;
   std::string value_;

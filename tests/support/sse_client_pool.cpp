@@ -108,7 +108,9 @@ void sse_client_pool::start(int n) {
     cb.on_comment = [this, &c](std::string_view text) { on_comment(c, text); };
     c.parser.set_callbacks(std::move(cb));
     if (c.sampled)
-      c.st->next_offset.assign(static_cast<std::size_t>(opts_.partitions), opts_.first_offset);
+      c.st->next_offset.assign(static_cast<std::size_t>(opts_.partitions) *
+                                   std::max<std::size_t>(1, opts_.topics.size()),
+                               opts_.first_offset);
     c.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (c.fd < 0) {
       finish(c, std::string("socket: ") + std::strerror(errno));
@@ -323,18 +325,36 @@ void sse_client_pool::on_block(connection& c, const sse_parser::block& b) {
     ++st.bad_events;
     return;
   }
+  // Several topics: which one (meta.topic, its first member).
+  std::size_t topic = 0;
+  if (!opts_.topics.empty()) {
+    const std::string_view after_key(meta + 16, static_cast<std::size_t>(d_end - meta - 16));
+    auto it = std::find_if(opts_.topics.begin(), opts_.topics.end(), [&](const std::string& t) {
+      return after_key.size() > t.size() + 1 && after_key[0] == '"' &&
+             after_key.substr(1, t.size()) == t && after_key[t.size() + 1] == '"';
+    });
+    if (it == opts_.topics.end()) {
+      ++st.bad_events;
+      return;
+    }
+    topic = static_cast<std::size_t>(it - opts_.topics.begin());
+  }
   if (!opts_.expect_data.empty() &&
       !find(d, data.size(),
             opts_.expect_data[(opts_.index_base + c.index) % opts_.expect_data.size()])) {
     ++st.unexpected_data;
   }
-  auto& expected = st.next_offset[static_cast<std::size_t>(partition)];
+  auto& expected = st.next_offset[topic * static_cast<std::size_t>(opts_.partitions) +
+                                  static_cast<std::size_t>(partition)];
   if (offset != expected)
     ++st.gaps;
   expected = offset + 1;
   if (st.events % id_check_every == 0) {
     // The id's entry for this partition must hold the next offset: "partition":P,"offset":O+1
+    // (of this topic: "topic":"T","partition":P,... when the stream has several).
     std::string needle = R"("partition":)" + std::to_string(partition) + R"(,"offset":)";
+    if (!opts_.topics.empty())
+      needle = R"("topic":")" + opts_.topics[topic] + "\"," + needle;
     const char* e = find(id.data(), id.size(), needle);
     std::int64_t next = -1;
     if (e)

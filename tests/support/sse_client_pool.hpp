@@ -17,9 +17,12 @@
 namespace eventstreams::test {
 
 struct pool_options {
-  std::uint16_t port = 0;         // on 127.0.0.1
-  std::string path;               // e.g. "/v2/stream/bench"
-  int partitions = 1;             // of the stream's one topic
+  std::uint16_t port = 0;  // on 127.0.0.1
+  std::string path;        // e.g. "/v2/stream/bench"
+  int partitions = 1;      // of the stream's one topic (of each of `topics`)
+  // A stream of several topics: their names, each with `partitions` partitions; offsets and
+  // ids are checked per topic and partition. Empty: one topic, whatever its name.
+  std::vector<std::string> topics = {};
   std::int64_t first_offset = 0;  // expected first offset in every partition (fresh topic)
   // Keep now - data.bench_sent_ns (CLOCK_REALTIME ns, the first member of the event) for every
   // event: produce-to-receive latency.
