@@ -35,9 +35,11 @@ class stream_member {
   // member's streams run together (the shared mode's I/O shard) the shard calls it for all of
   // them in one pass, and the server's walk leaves the member out (session_registry::
   // sampled_elsewhere).
-  virtual void sample_lag_here(std::int64_t now_ms, lag_batch& batch) {
+  // Whether the stream is counted in eventstreams_clients_lagging after it.
+  virtual bool sample_lag_here(std::int64_t now_ms, lag_batch& batch) {
     (void)now_ms;
     (void)batch;
+    return false;
   }
 };
 

@@ -46,12 +46,12 @@ void hub_shard::release_executor() {
   strand_.reset();
 }
 
-void hub_shard::add(shard_member& m, std::uint64_t cohort) {
+void hub_shard::add(shard_member& m, std::uint64_t cohort, const framed_chunk* cursor) {
   auto& list = members_[cohort];
   m.cohort_ = cohort;
   m.slot_ = list.size();
   m.listed_ = true;
-  list.push_back(&m);
+  list.push_back({&m, cursor, true});
   ++count_;
 }
 
@@ -66,20 +66,32 @@ void hub_shard::remove(shard_member& m) {
   auto& list = it->second;
   if (waking_) {
     // A wake walks this list by index: leave a hole, compacted once the walk is over.
-    list[m.slot_] = nullptr;
+    list[m.slot_] = {};
     holes_.push_back(m.cohort_);
     return;
   }
   list[m.slot_] = list.back();
-  list[m.slot_]->slot_ = m.slot_;
+  list[m.slot_].member->slot_ = m.slot_;
   list.pop_back();
   if (list.empty())
     members_.erase(it);
 }
 
 void hub_shard::move(shard_member& m, std::uint64_t cohort) {
+  const framed_chunk* cursor = nullptr;
+  if (m.listed_) {
+    if (auto it = members_.find(m.cohort_); it != members_.end())
+      cursor = it->second[m.slot_].cursor;
+  }
   remove(m);
-  add(m, cohort);
+  add(m, cohort, cursor);
+}
+
+void hub_shard::saw(shard_member& m, const framed_chunk* cursor) {
+  if (!m.listed_)
+    return;
+  if (auto it = members_.find(m.cohort_); it != members_.end())
+    it->second[m.slot_].cursor = cursor;
 }
 
 void hub_shard::advanced(const std::vector<advance>& tails) {
@@ -116,7 +128,7 @@ void hub_shard::wake(const std::vector<advance>& tails) {
     // By index: a member woken here may leave, or join another cohort's list.
     auto& list = it->second;
     for (std::size_t i = 0; i < list.size(); ++i) {
-      if (auto* m = list[i]) {
+      if (auto* m = list[i].member) {
         m->on_advance(*a.tail);
         ++woken;
       }
@@ -136,6 +148,7 @@ void hub_shard::sample_lag(eventstreams::metrics& metrics) {
                                  std::chrono::system_clock::now().time_since_epoch())
                                  .count();
     lag_batch batch;
+    std::size_t caught_up = 0;
     // By cohort key and index, as wake(): a member may end while sampled (its session's close
     // removes it, leaving a hole), and no iterator of members_ is held across a member's call.
     std::vector<std::uint64_t> cohorts;
@@ -149,11 +162,20 @@ void hub_shard::sample_lag(eventstreams::metrics& metrics) {
         continue;
       auto& list = it->second;
       for (std::size_t i = 0; i < list.size(); ++i) {
-        if (auto* m = list[i])
-          m->sample_lag(now, batch);
+        const slot& s = list[i];
+        if (s.member == nullptr)
+          continue;
+        // Caught up and not counted as lagging: its sample is 0 without a visit.
+        if (!s.visit && s.cursor != nullptr && s.cursor->next() == nullptr) {
+          ++caught_up;
+          continue;
+        }
+        const bool lagging = s.member->sample_lag(now, batch);
+        list[i].visit = lagging;  // by index: the call may have left a hole, never a move
       }
     }
     waking_ = false;
+    batch.add_caught_up(caught_up);
     metrics.observe_client_lag(batch);
     compact();
   });
@@ -165,9 +187,9 @@ void hub_shard::compact() {
     if (it == members_.end())
       continue;
     auto& list = it->second;
-    std::erase(list, nullptr);
+    std::erase_if(list, [](const slot& s) { return s.member == nullptr; });
     for (std::size_t i = 0; i < list.size(); ++i)
-      list[i]->slot_ = i;
+      list[i].member->slot_ = i;
     if (list.empty())
       members_.erase(it);
   }

@@ -49,9 +49,10 @@ class shard_member {
  public:
   // The chain of the member's cohort grew up to `tail`.
   virtual void on_advance(const framed_chunk& tail) = 0;
-  // Once a second (hub_shard::sample_lag): adds the member's stream's lag at `now_ms` to
-  // `batch` (docs/api.md "Metrics").
-  virtual void sample_lag(std::int64_t now_ms, lag_batch& batch) = 0;
+  // Once a second (hub_shard::sample_lag), for a member that is not known to be caught up:
+  // adds the member's stream's lag at `now_ms` to `batch` (docs/api.md "Metrics"). Whether the
+  // stream is counted in eventstreams_clients_lagging after it.
+  virtual bool sample_lag(std::int64_t now_ms, lag_batch& batch) = 0;
 
  protected:
   virtual ~shard_member() = default;
@@ -77,10 +78,15 @@ class hub_shard {
   // its context's services. The member lists stay, for sessions destroyed with the context.
   void release_executor();
 
-  void add(shard_member& m, std::uint64_t cohort);
+  // `cursor`: the last chunk the member took (null: none), as saw() keeps it.
+  void add(shard_member& m, std::uint64_t cohort, const framed_chunk* cursor = nullptr);
   void remove(shard_member& m);
   // The member continues in another cohort (after a merge).
   void move(shard_member& m, std::uint64_t cohort);
+  // The member's cursor is now `cursor`, which the member holds until its next saw() or its
+  // remove(): the lag pass reads it instead of the member (a member whose cursor has no next
+  // chunk is caught up: its sample is 0 records, 0 s).
+  void saw(shard_member& m, const framed_chunk* cursor);
   // From the hub, once per batch.
   void advanced(const std::vector<advance>& tails);
   std::size_t members() const noexcept { return count_; }
@@ -98,7 +104,16 @@ class hub_shard {
   std::optional<net::steady_timer> delay_timer_;
   bool delay_armed_ = false;
   std::vector<advance> delayed_;
-  std::unordered_map<std::uint64_t, std::vector<shard_member*>> members_;
+  // A member in its cohort's list, with what the lag pass needs of it: one sequential walk, no
+  // visit to the member (tens of thousands per shard) unless it is behind or lagging.
+  struct slot {
+    shard_member* member = nullptr;  // null: a hole
+    const framed_chunk* cursor = nullptr;
+    // New in the list (its stream's lagging state unknown here), or counted in
+    // eventstreams_clients_lagging at its last sample: the next sample visits it.
+    bool visit = true;
+  };
+  std::unordered_map<std::uint64_t, std::vector<slot>> members_;
   std::vector<std::uint64_t> holes_;  // cohorts with removed slots, compacted after a wake
   bool waking_ = false;  // walking the lists by index (a wake, a lag sample): removal leaves holes
   std::size_t count_ = 0;

@@ -364,6 +364,13 @@ void lag_batch::add(std::int64_t records, double seconds) {
   ++samples_;
 }
 
+void lag_batch::add_caught_up(std::size_t n) {
+  const auto count = static_cast<double>(n);
+  records_[bucket_of(records_bounds, 0.0)] += count;
+  seconds_[bucket_of(seconds_bounds, 0.0)] += count;
+  samples_ += n;
+}
+
 std::string metrics::render() const {
   if (const std::int64_t at = stream_config_fetched_at_.load(); at != 0) {
     const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -29,6 +29,8 @@ class lag_batch {
   static constexpr std::array<double, 13> seconds_bounds{0,  0.5, 1,   2.5,  5,     10,   30,
                                                          60, 300, 900, 3600, 21600, 86400};
   void add(std::int64_t records, double seconds);
+  // `n` streams caught up: n samples of 0 records, 0 s.
+  void add_caught_up(std::size_t n);
   // Streams that began or stopped being counted in eventstreams_clients_lagging.
   void lagging(bool now) { lagging_change_ += now ? 1 : -1; }
 

@@ -28,11 +28,16 @@ std::optional<std::string> hub_source::attach(const net::any_io_executor& ex) {
   return std::nullopt;
 }
 
+void hub_source::set_cursor(std::shared_ptr<const framed_chunk> cursor) {
+  cursor_ = std::move(cursor);
+  shard_.saw(*this, cursor_.get());  // the shard reads it while it is held here
+}
+
 void hub_source::list() {
   if (listed_ || closed_)
     return;
   listed_ = true;
-  shard_.add(*this, token_->id);
+  shard_.add(*this, token_->id, cursor_.get());
 }
 
 std::size_t hub_source::poll(std::span<source_record>, std::vector<source_error>&) {
@@ -58,26 +63,26 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
     if (next->error == "overrun") {
       // Catching up, it fell behind what the rings keep: ended as an overrun (the next poll).
       overrun_ = true;
-      cursor_.reset();
+      set_cursor(nullptr);
       break;
     }
     if (!next->error.empty()) {
       // The cohort ended on a Kafka error: the member ends with an error event.
-      cursor_ = next;
+      set_cursor(next);
       errors.push_back({true, next->error, next->error_detail, {}, {}});
       break;
     }
     if (next->jump) {
       // The cohort merged into one with equal positions: continue there, writing nothing.
       token_ = std::static_pointer_cast<const fanout::cohort_token>(next->jump_keep);
-      cursor_ = next->jump;
+      set_cursor(next->jump);
       tail_records_ = 0;  // counted in the other cohort from here on
       shard_.move(*this, token_->id);
       continue;
     }
     if (next->pull && pull_)
       pull_(next->end_bytes);  // the hub steps its cohort further from the rings
-    cursor_ = next;
+    set_cursor(next);
     out[n++] = std::move(next);
   }
   return n;
@@ -135,7 +140,7 @@ void hub_source::fell_behind() {
       }
     }
   }
-  cursor_.reset();
+  set_cursor(nullptr);
   if (at.empty()) {
     overrun_ = true;
     return;
@@ -161,7 +166,7 @@ void hub_source::on_demoted(std::optional<fanout::join_result> joined) {
     return;
   if (joined) {
     token_ = std::move(joined->token);
-    cursor_ = std::move(joined->after);
+    set_cursor(std::move(joined->after));
     pull_ = std::move(joined->pull);
     tail_records_ = 0;
   } else {
@@ -204,9 +209,8 @@ bool hub_source::sample_lag_by(stream_member& member) {
   return true;
 }
 
-void hub_source::sample_lag(std::int64_t now_ms, lag_batch& batch) {
-  if (lag_member_)
-    lag_member_->sample_lag_here(now_ms, batch);
+bool hub_source::sample_lag(std::int64_t now_ms, lag_batch& batch) {
+  return lag_member_ != nullptr && lag_member_->sample_lag_here(now_ms, batch);
 }
 
 void hub_source::close() {

@@ -43,10 +43,12 @@ class hub_source final : public event_source, public fanout::shard_member {
   strand_wheel* heartbeat_wheel() noexcept override { return &shard_.wheel(); }
 
   void on_advance(const framed_chunk& tail) override;
-  void sample_lag(std::int64_t now_ms, lag_batch& batch) override;
+  bool sample_lag(std::int64_t now_ms, lag_batch& batch) override;
 
  private:
   void list();
+  // Every change of cursor_: the shard keeps a copy of the pointer for its lag pass.
+  void set_cursor(std::shared_ptr<const framed_chunk> cursor);
   void fell_behind();
   void on_demoted(std::optional<fanout::join_result> joined);
   void wake();

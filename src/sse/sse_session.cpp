@@ -399,8 +399,9 @@ void sse_session::sample_lag() {
   });
 }
 
-void sse_session::sample_lag_here(std::int64_t now, lag_batch& batch) {
+bool sse_session::sample_lag_here(std::int64_t now, lag_batch& batch) {
   guarded("lag", [&] { on_sample_lag(now, batch); });
+  return lagging_;
 }
 
 void sse_session::on_sample_lag(std::int64_t now, lag_batch& batch) {

@@ -59,7 +59,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
            std::shared_ptr<void> acted = {}) override;
   // Observes the stream's lag in the metrics (the server's once-a-second sampler). Thread-safe.
   void sample_lag() override;
-  void sample_lag_here(std::int64_t now_ms, lag_batch& batch) override;
+  bool sample_lag_here(std::int64_t now_ms, lag_batch& batch) override;
 
   // The one line logged per closed stream (also for one that closed before its 200).
   static void log_close(const stream_request& req, double seconds, const stream_totals& totals,
