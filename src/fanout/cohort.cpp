@@ -27,6 +27,10 @@ framed_chunk::~framed_chunk() {
   // A long chain of chunks nobody holds any more is released in a loop, not by recursion.
   auto next = std::move(next_);
   while (next && next.use_count() == 1) {
+    // use_count() is a relaxed load: the thread that dropped the chunk's other reference (a
+    // session that read next_ through it) is not yet ordered before this one. A copy and its
+    // release are acq_rel updates of the count, which order it (TSan found the race).
+    std::shared_ptr<const framed_chunk>(next).reset();
     auto after = std::move(next->next_);
     next = std::move(after);
   }
