@@ -144,9 +144,7 @@ void hub_shard::sample_lag(eventstreams::metrics& metrics) {
   if (!strand_)
     return;  // released: the I/O threads stopped
   net::post(*strand_, [this, &metrics] {
-    const std::int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 std::chrono::system_clock::now().time_since_epoch())
-                                 .count();
+    const std::int64_t now = wall_ms();
     lag_batch batch;
     std::size_t caught_up = 0;
     // By cohort key and index, as wake(): a member may end while sampled (its session's close
