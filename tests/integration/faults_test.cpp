@@ -212,6 +212,57 @@ TEST(Faults, InTheSharedModeAnOutageRefusesNewStreamsAndServesResumesFromTheRing
   expect_exact_sequence(*resumed, p, {{0, 10}});
 }
 
+// A ring break (docs/api.md §11): the shared consumer's Fetch answers "offset out of range", as
+// when the log it read was reset, and librdkafka goes on from the earliest record, before what
+// it read. The partition's ring starts again there; its stream ends after a complete event as an
+// overrun, and the client resumes with its last id: exactly the records after it, none twice,
+// as does a stream opened after the break.
+TEST(Faults, ASharedConsumerSentBackByAnOffsetResetBreaksItsRingAndItsStreamsResumeExactly) {
+  mock_cluster cluster(1);
+  cluster.create_topic("brk.t", 1);
+  auto cfg = on_cluster(cluster.bootstrap(), {{"brk", {"brk.t"}, {}, false}});
+  cfg.fanout_mode = "shared";
+  daemon_process d(cfg);
+  auto broken = open_stream(d.port(), "/v2/stream/brk");
+  test_producer p(cluster.bootstrap());
+  auto write = [&](int from, int to) {
+    for (int i = from; i < to; ++i)
+      p.produce("brk.t", 0, R"({"i":)" + std::to_string(i) + "}", 1700000000000 + i);
+    return p.flush();
+  };
+  ASSERT_TRUE(write(0, 10));
+  ASSERT_TRUE(broken->read_events(10, 30s)) << describe(*broken);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_ring_breaks_total"), 0);
+
+  cluster.push_request_errors(api_fetch, {RD_KAFKA_RESP_ERR_OFFSET_OUT_OF_RANGE});
+  // The consumer's next Fetch (within fetch.wait.max.ms) gets the error; 30 s only ends a test
+  // whose stream never ends.
+  ASSERT_TRUE(broken->read_to_end(30s)) << describe(*broken) << "\ndaemon stderr:\n"
+                                        << d.stderr_text();
+  EXPECT_EQ(broken->events().size(), 10u) << describe(*broken);
+  expect_exact_sequence(*broken, p, {{0, 0}});
+  ASSERT_FALSE(broken->body().empty());
+  EXPECT_EQ(broken->body().back(), '\n');  // a complete block: no event was cut
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_ring_breaks_total"), 1);
+  EXPECT_TRUE(wait_for(
+      [&] {
+        return metric_sum(d.port(), "eventstreams_clients_disconnected_total",
+                          R"(reason="overrun")") == 1;
+      },
+      10s, 10ms));
+
+  auto resumed = open_stream(d.port(), "/v2/stream/brk", {{"Last-Event-ID", broken->last_id()}});
+  auto fresh = open_stream(d.port(), "/v2/stream/brk");
+  ASSERT_TRUE(fresh->read_head(10s)) << describe(*fresh);
+  ASSERT_TRUE(write(10, 15));
+  ASSERT_TRUE(resumed->read_events(5, 30s)) << describe(*resumed);
+  ASSERT_TRUE(fresh->read_events(5, 30s)) << describe(*fresh);
+  expect_exact_sequence(*resumed, p, {{0, 10}});
+  expect_exact_sequence(*fresh, p, {{0, 10}});
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_ring_breaks_total"), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_internal_errors_total"), 0);
+}
+
 // Requests that ask for the same start while its lookup is in flight share that lookup
 // (docs/api.md §11): during an outage, where a lookup lasts the whole Kafka timeout, ten clients
 // reconnecting with one `since` make one lookup, and each gets its 503 within the timeout.
