@@ -8,10 +8,12 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "eventstreams/filter.hpp"
 #include "eventstreams/partition_ring.hpp"
 #include "eventstreams/position_vector.hpp"
 #include "eventstreams/stream_format.hpp"
@@ -92,9 +94,11 @@ class cohort {
   // stepped only with the records its filter matched (the hub evaluates it once for all
   // cohorts with that filter).
   void step(const spliced_record& rec);
-  // A filtered cohort: moves position `index` to `head` (the hub's, docs/api.md §11) past
-  // `records` records its filter rejected, before its next event or at a progress tick.
-  void skip_to(std::size_t index, const partition_position& head, std::uint32_t records);
+  // A filtered cohort: moves position `index` to `next_offset` (the hub's head, docs/api.md §11,
+  // or the offset after a record replayed from the rings) past `records` records its filter
+  // rejected, with the timestamp of the last of them that had one (none: it keeps its own).
+  void skip_to(std::size_t index, std::int64_t next_offset, std::optional<std::int64_t> timestamp,
+               std::uint32_t records);
   // Publishes the batch stepped since the last publish as one chunk linked after tail();
   // returns it, or null when nothing was stepped. `pull`: framed_chunk::pull.
   std::shared_ptr<const framed_chunk> publish(bool pull = false);
@@ -145,11 +149,19 @@ struct ring_replay {
     lapped,     // a ring no longer holds its next record: it cannot go on exactly
   };
   outcome result = outcome::more;
-  std::uint64_t stepped = 0;  // records stepped by this call
+  std::uint64_t stepped = 0;    // records stepped by this call (rejected by `filter` included)
+  std::uint64_t evaluated = 0;  // of them, records `filter` was evaluated on
 };
+// `filter` (null: none), the cohort's: a record it does not match (one that is not JSON
+// included) moves the position past it without an event, as a per-connection stream with that
+// filter does (docs/api.md §11). The rings keep no record keys: a filter that reads `$key`
+// must not be replayed (rings_can_filter()).
 ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
                               std::uint64_t consumed, std::uint64_t window, std::size_t slice,
-                              std::vector<std::shared_ptr<const framed_chunk>>& published);
+                              std::vector<std::shared_ptr<const framed_chunk>>& published,
+                              const filter::compiled* filter = nullptr);
+// Whether the rings can replay a stream with `filter`: it does not read `$key`.
+bool rings_can_filter(const filter::compiled& filter);
 
 // Appends `body` to `out` as one HTTP/1.1 chunk ("<hex>\r\n<body>\r\n"); nothing when empty.
 void append_http_chunk(std::string& out, std::string_view body);

@@ -1,7 +1,7 @@
 // fanout.catchup.readers_max (docs/api.md §11): the Kafka consumers of the shared streams'
-// requests that the partition rings cannot serve (resumes from before them, filtered resumes),
-// whole process. A request beyond the limit waits in line, first come first served, for a
-// slot another one releases. Thread-safe.
+// requests that the partition rings cannot serve (resumes from before them, or with a filter
+// that reads $key), whole process. A request beyond the limit waits in line, first come first
+// served, for a slot another one releases. Thread-safe.
 #pragma once
 
 #include <cstddef>

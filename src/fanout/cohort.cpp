@@ -1,6 +1,7 @@
 // A cohort's step and its chunk chain (docs/api.md §11).
 #include "eventstreams/cohort.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <optional>
 #include <utility>
@@ -84,9 +85,10 @@ void cohort::step(const spliced_record& rec) {
   ++records_;
 }
 
-void cohort::skip_to(std::size_t index, const partition_position& head, std::uint32_t records) {
+void cohort::skip_to(std::size_t index, std::int64_t next_offset,
+                     std::optional<std::int64_t> timestamp, std::uint32_t records) {
   // Nothing moves for a cohort that started ahead of the hub (step()'s guard): nothing counted.
-  if (records == 0 || !format_.skip_to(index, head.next_offset, head.timestamp))
+  if (records == 0 || !format_.skip_to(index, next_offset, timestamp))
     return;
   skipped_filter_ += records;
   moved_after_event_ = true;
@@ -162,9 +164,29 @@ std::shared_ptr<const framed_chunk> cohort::merge_into(const cohort& into,
   return j;
 }
 
+namespace {
+
+// A ring record against the replayed cohort's filter, as the hub's drain evaluates a record read
+// live: one that is not JSON matches no filter.
+bool replay_matches(const filter::compiled& f, const partition_position& at, const ring_record& r,
+                    ring_replay& out) {
+  if ((r.flags & ring_flag::not_json) != 0)
+    return false;
+  thread_local filter::scratch work;
+  ++out.evaluated;
+  return f.matches({r.json, at.topic, at.partition, r.offset, r.timestamp, std::nullopt}, work);
+}
+
+}  // namespace
+
+bool rings_can_filter(const filter::compiled& filter) {
+  return !std::ranges::binary_search(filter.fields(), std::string_view("$key"));
+}
+
 ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
                               std::uint64_t consumed, std::uint64_t window, std::size_t slice,
-                              std::vector<std::shared_ptr<const framed_chunk>>& published) {
+                              std::vector<std::shared_ptr<const framed_chunk>>& published,
+                              const filter::compiled* filter) {
   ring_replay out;
   std::vector<std::optional<ring_cursor>> next(c.size());
   for (std::size_t i = 0; i < c.size() && i < rings.size(); ++i) {
@@ -200,8 +222,12 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
     s.json = !(r.flags & ring_flag::not_json);
     s.canary = (r.flags & ring_flag::canary) != 0;
     s.data = r.json;
-    c.step(s);
     ++out.stepped;
+    if (filter && !replay_matches(*filter, c.positions().at(at), r, out)) {
+      c.skip_to(at, r.offset + 1, r.timestamp >= 0 ? std::optional(r.timestamp) : std::nullopt, 1);
+    } else {
+      c.step(s);
+    }
     if (rings[at]->next(*next[at]) != ring_step::record)
       next[at].reset();
     if (c.open_bytes() >= slice) {

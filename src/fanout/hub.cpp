@@ -219,6 +219,8 @@ struct hub::entry {
   // Catching up from the rings (a resumed request, docs/api.md §11): not yet a reader of its
   // partitions; replay() steps it with their records while its member keeps up.
   bool replaying = false;
+  // A reader of its partitions (subscribe()): stepped by the drains from then on.
+  bool subscribed = false;
   std::uint64_t consumed = 0;  // the members' end_bytes, from their pulls (the furthest)
   // A resumed cohort, while it has published at most fanout.cohort_window bytes (replaying or
   // live): its first chunk and its positions there, where a join at the same positions starts
@@ -708,8 +710,10 @@ void hub::replay(entry& e, std::vector<advance>& tails) {
     rings.push_back(&rings_[part]);
   std::vector<std::shared_ptr<const framed_chunk>> published;
   auto r = replay_from_rings(*e.c, rings, e.consumed, window,
-                             std::max<std::size_t>(window / 4, 4096), published);
+                             std::max<std::size_t>(window / 4, 4096), published, e.filter.get());
   metrics_.fanout_replayed_records().Increment(static_cast<double>(r.stepped));
+  if (r.evaluated)
+    metrics_.fanout_filter_evaluations().Increment(static_cast<double>(r.evaluated));
   for (auto& chunk : published)
     tails.push_back({e.c->id(), std::move(chunk)});
   if (r.result == ring_replay::outcome::lapped || e.c->published_bytes() > window)
@@ -731,11 +735,26 @@ void hub::replay(entry& e, std::vector<advance>& tails) {
 // the drains step it; a cohort with equal positions absorbs it at the next batch.
 void hub::go_live(entry& e, std::vector<advance>& tails) {
   e.replaying = false;
-  for (std::size_t i = 0; i < e.parts.size(); ++i)
-    readers_[e.parts[i]].push_back({&e, i});
+  subscribe(e);
   if (auto chunk = e.c->publish())
     tails.push_back({e.c->id(), std::move(chunk)});
   touch(e);
+}
+
+// From now on the drains step `e` with the records of its partitions: every one, or (filtered)
+// those its filter matches, its positions synced up to the heads before (sync()).
+void hub::subscribe(entry& e) {
+  e.subscribed = true;
+  for (std::size_t i = 0; i < e.parts.size(); ++i) {
+    if (!e.filter) {
+      readers_[e.parts[i]].push_back({&e, i});
+      continue;
+    }
+    e.synced.push_back(counts_[e.parts[i]]);
+    auto& pf = *filtered_[e.parts[i]];
+    pf.set.add(e.filter);
+    pf.cohorts[e.filter.get()].push_back({&e, i});
+  }
 }
 
 void hub::release(std::uint64_t id) {
@@ -752,7 +771,8 @@ void hub::drop(std::uint64_t id) {
   auto* e = it->second.get();
   if (e->touched)
     std::erase(touched_, e);  // synced by a join since the last batch
-  for (auto part : e->parts) {
+  for (std::size_t i = 0; e->subscribed && i < e->parts.size(); ++i) {
+    const auto part = e->parts[i];
     if (!e->filter) {
       std::erase_if(readers_[part], [&](const auto& r) { return r.first == e; });
       continue;
@@ -799,7 +819,7 @@ void hub::sync(entry& e) {
     if (behind == 0)
       continue;
     e.synced[i] = counts_[part];
-    e.c->skip_to(i, heads_[part],
+    e.c->skip_to(i, heads_[part].next_offset, heads_[part].timestamp,
                  static_cast<std::uint32_t>(std::min<std::uint64_t>(behind, UINT32_MAX)));
     touch(e);
   }
@@ -820,7 +840,7 @@ void hub::tick() {
         oldest ? static_cast<double>(std::max<std::int64_t>(0, now - *oldest)) / 1000.0 : 0.0);
   }
   for (auto& [id, e] : cohorts_) {
-    if (e->filter && !e->failed)
+    if (e->filter && e->subscribed && !e->failed)
       sync(*e);
   }
   after_batch(true);
@@ -906,8 +926,9 @@ std::optional<join_result> hub::do_join(const join_request& req) {
       parts.push_back(part);
     }
   }
-  if (positions.size() != ends.size() || (req.exact && req.filter))
-    return std::nullopt;  // a filtered resume: its own consumer (the rings keep no keys)
+  if (positions.size() != ends.size() ||
+      (req.exact && req.filter && !rings_can_filter(*req.filter)))
+    return std::nullopt;  // a filter that reads $key: its own consumer (the rings keep no keys)
   position_vector pv(positions);
   auto pass = stream_format::canary_policy(req.topics, req.topic_passes, pv);
   std::string set;
@@ -972,16 +993,8 @@ std::optional<join_result> hub::do_join(const join_request& req) {
     e->start = e->c->tail();
     e->start_state = std::string(e->c->id_state());  // (pv, which `state` names, moved into it)
   }
-  for (std::size_t i = 0; i < parts.size() && !req.exact; ++i) {
-    if (!req.filter) {
-      readers_[parts[i]].push_back({e.get(), i});
-      continue;
-    }
-    e->synced.push_back(counts_[parts[i]]);
-    auto& pf = *filtered_[parts[i]];
-    pf.set.add(req.filter);
-    pf.cohorts[req.filter.get()].push_back({e.get(), i});
-  }
+  if (!req.exact)
+    subscribe(*e);
   r.token = std::move(token);
   r.after = e->c->tail();
   sets_[set].push_back(id);

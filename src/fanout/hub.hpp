@@ -227,6 +227,7 @@ class hub {
   partition_ring new_ring(std::int64_t base) const;
   void replay(entry& e, std::vector<advance>& tails);
   void go_live(entry& e, std::vector<advance>& tails);
+  void subscribe(entry& e);
   void post(std::vector<advance> tails);
   void check_warm();
   void keep_in_ring(const source_record& rec, const spliced_record& s);

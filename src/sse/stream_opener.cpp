@@ -118,12 +118,13 @@ void stream_opener::run() {
   }
   registered_ = true;
   spdlog::debug("open client={} streams={} uri={}", req_.client, req_.stream_list(), req_.target);
-  // Shared mode serves the live end, filtered or not, and the unfiltered resumes whose records
-  // its rings still hold (docs/api.md §11); the other resumes are served per connection.
+  // Shared mode serves the live end, filtered or not, and the resumes whose records its rings
+  // still hold, unless their filter reads $key (docs/api.md §11); the other resumes are served
+  // per connection.
   resumed_ = !req_.entries.empty() || req_.since.has_value();
   use_hub_ = ctx_.hub && req_.selection.shared;
-  if (use_hub_ && resumed_ && req_.filter)
-    return catch_up();  // the rings keep no record keys ($key)
+  if (use_hub_ && resumed_ && req_.filter && !rings_can_filter(*req_.filter))
+    return catch_up();  // the rings keep no record keys
   if (use_hub_ && resumed_ && place_in_rings())
     return;
   look_up_start();

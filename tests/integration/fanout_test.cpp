@@ -461,21 +461,26 @@ TEST(Fanout, RequestsMixingModesAreServedPerConnectionAndResumesByTheSharedConsu
       open_stream(d.port(), "/v2/stream/s",
                   {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
   auto since = open_stream(d.port(), "/v2/stream/s?since=1700000000000");
-  // A filtered resume is served per connection (the rings keep no record keys).
-  auto filtered =
-      open_stream(d.port(), "/v2/stream/s?filter=n=0",
-                  {{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}});
+  // A filtered resume too, unless its filter reads $key: the rings keep no record keys, so
+  // that one is served per connection.
+  const header_list at_zero{{"Last-Event-ID", R"([{"topic":"mix.s","partition":0,"offset":0}])"}};
+  auto filtered = open_stream(d.port(), "/v2/stream/s?filter=n=0", at_zero);
+  auto keyed = open_stream(d.port(), "/v2/stream/s?filter=$key!=zz", at_zero);
   test_producer p(cluster.bootstrap());
   p.produce("mix.s", 0, value_for(0, "s"), 1700000000000);
   ASSERT_TRUE(p.flush());
-  for (auto* c : {shared.get(), mixed.get(), resumed.get(), since.get(), filtered.get()})
+  const std::vector<sse_client*> resumes{resumed.get(), since.get(), filtered.get(), keyed.get()};
+  for (auto* c : {shared.get(), mixed.get()})
     ASSERT_TRUE(c->read_events(1, 20s)) << describe(*c);
-  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 3);
+  for (auto* c : resumes)
+    ASSERT_TRUE(c->read_events(1, 20s)) << describe(*c);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"shared\""), 4);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_opened_total", "mode=\"per_connection\""),
             2);
-  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 2);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""), 3);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
-  for (auto* c : {mixed.get(), resumed.get(), since.get(), filtered.get()})
+  EXPECT_EQ(shared->events()[0].data, mixed->events()[0].data);
+  for (auto* c : resumes)
     EXPECT_EQ(shared->events()[0].data, c->events()[0].data);
 }
 
@@ -547,6 +552,34 @@ TEST(Fanout, ResumesInsideTheRingsAreReplayedFromThemWithThePerConnectionBytes) 
     EXPECT_EQ(check_ids(*a, p, "rr.b"), check_ids(*b, p, "rr.b"));
     EXPECT_EQ(a->id_blocks()[0], b->id_blocks()[0]);
   }
+  // With a filter: the events it matches, with the ids a per-connection stream with that filter
+  // sends (its positions move past the records it rejects), from the start block and from an
+  // event in the middle. The shared consumer evaluates the filter on the replayed records.
+  const std::string filtered = "/v2/stream/one?filter=wiki=w3";
+  const double evaluations =
+      metric_sum(shared.port(), "eventstreams_fanout_filter_evaluations_total");
+  for (std::size_t k : {std::size_t{0}, one_events / 2}) {
+    SCOPED_TRACE("one?filter=wiki=w3, after event " + std::to_string(k));
+    auto id = k == 0 ? one->id_blocks()[0] : one->events()[k - 1].id;
+    const int after = k == 0 ? -1 : parse_json(one->events()[k - 1].data)["n"].get<int>();
+    std::size_t matching = 0;
+    for (int n = after + 1; n < total; ++n)
+      matching += n % 3 == 0 && is_event(n) && n % 7 == 3;
+    ASSERT_GT(matching, 10u);
+    auto a = open_stream(per.port(), filtered, {{"Last-Event-ID", id}});
+    auto b = open_stream(shared.port(), filtered, {{"Last-Event-ID", id}});
+    ++resumes;
+    for (auto* c : {a.get(), b.get()})
+      ASSERT_TRUE(c->read_events(matching, 60s)) << describe(*c);
+    ASSERT_EQ(a->events().size(), b->events().size());
+    for (std::size_t i = 0; i < a->events().size(); ++i) {
+      ASSERT_EQ(a->events()[i].id, b->events()[i].id) << i;
+      ASSERT_EQ(a->events()[i].data, b->events()[i].data) << i;
+    }
+    EXPECT_EQ(a->id_blocks()[0], b->id_blocks()[0]);
+  }
+  EXPECT_GT(metric_sum(shared.port(), "eventstreams_fanout_filter_evaluations_total"),
+            evaluations + total / 3);
   EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_resumes_total", "from=\"ring\""),
             resumes);
   EXPECT_EQ(metric_sum(shared.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 0);

@@ -241,5 +241,26 @@ TEST(Cohort, ALongChainNobodyHoldsIsFreedWithoutRecursion) {
   EXPECT_TRUE(first.expired());
 }
 
+std::shared_ptr<const filter::compiled> compiled_filter(std::string clause) {
+  const std::vector<std::string> clauses{std::move(clause)};
+  return filter::compile(clauses, filter::limits{}).filter;
+}
+
+// The rings keep no record keys (docs/api.md §11): a filter that reads $key anywhere, even in
+// one branch of an OR, is not replayed from them; every other filter is.
+TEST(ReplayFilter, RingsReplayEveryFilterThatDoesNotReadTheKey) {
+  for (const auto* clause : {"wiki=enwiki", "$topic=a;$partition=1", "$offset>5|n<3",
+                             "has(meta.id);$timestamp>0", "!(bot=true)"}) {
+    auto f = compiled_filter(clause);
+    ASSERT_TRUE(f) << clause;
+    EXPECT_TRUE(rings_can_filter(*f)) << clause;
+  }
+  for (const auto* clause : {"$key=x", "wiki=enwiki|$key^=Q", "has($key)", "!($key=a;n=1)"}) {
+    auto f = compiled_filter(clause);
+    ASSERT_TRUE(f) << clause;
+    EXPECT_FALSE(rings_can_filter(*f)) << clause;
+  }
+}
+
 }  // namespace
 }  // namespace eventstreams

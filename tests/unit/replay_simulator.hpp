@@ -1,8 +1,8 @@
 // A sans-io simulator of the shared mode's resume path (docs/api.md §11, "Delivery modes"): a
 // hub appends records to partition rings (holes, records that are not JSON, canaries, out of
-// order timestamps) and evicts under tiny bounds; resumed clients join at chosen positions,
-// catch up from the rings through replay_from_rings (the code the hub runs) at chosen speeds,
-// windows and slices, then read live, stepped by the hub as it appends.
+// order timestamps) and evicts under tiny bounds; resumed clients, some with a filter, join at
+// chosen positions, catch up from the rings through replay_from_rings (the code the hub runs) at
+// chosen speeds, windows and slices, then read live, stepped by the hub as it appends.
 //
 // After every step, each client's bytes must be a prefix of F's: stream_format applied to
 // every record of its partitions at or after its start, in the hub's order. At the end (the
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "eventstreams/cohort.hpp"
+#include "eventstreams/filter.hpp"
 #include "eventstreams/partition_ring.hpp"
 #include "eventstreams/stream_format.hpp"
 
@@ -85,6 +86,7 @@ struct replay_report {
   unsigned from_before_ring = 0;  // starts the rings did not cover (served per connection)
   unsigned caught_up = 0;
   unsigned lapped = 0;
+  unsigned filtered = 0;  // clients with a filter
   std::uint64_t replayed = 0;
 };
 
@@ -92,7 +94,8 @@ namespace replay_sim {
 
 struct client {
   std::unique_ptr<cohort> c;
-  std::vector<std::size_t> parts;  // position i -> partition
+  std::shared_ptr<const filter::compiled> filter;  // null: none
+  std::vector<std::size_t> parts;                  // position i -> partition
   std::optional<stream_format> reference;
   std::string expected;  // F's bytes for the records so far
   std::shared_ptr<const framed_chunk> cursor;
@@ -192,7 +195,7 @@ class simulation {
         if (!cl.replaying && !cl.lapped) {
           for (std::size_t i = 0; i < cl.parts.size(); ++i) {
             if (cl.parts[i] == r.part)
-              cl.c->step(spliced(r, i));
+              step_live(cl, r, i);
           }
         }
       }
@@ -210,6 +213,28 @@ class simulation {
       if (!cl.replaying && !cl.lapped)
         cl.c->publish();
     }
+  }
+
+  // A filtered cohort is stepped with the records its filter matches; the others move its
+  // position (the hub moves it to its head before the next event, which is the same).
+  static void step_live(client& cl, const record& r, std::size_t i) {
+    if (!cl.filter)
+      return cl.c->step(spliced(r, i));
+    const auto& at = cl.c->positions().at(i);
+    filter::scratch work;
+    if (r.json &&
+        cl.filter->matches({r.data, at.topic, at.partition, r.offset, r.timestamp, {}}, work))
+      return cl.c->step(spliced(r, i));
+    cl.c->skip_to(i, r.offset + 1, r.timestamp >= 0 ? std::optional(r.timestamp) : std::nullopt, 1);
+  }
+
+  // Matches some records and not others: by the record's number (its seq) and partition.
+  static std::shared_ptr<const filter::compiled> some_records() {
+    static const auto compiled = [] {
+      const std::vector<std::string> clauses{"n<8|n>=16;n<24|$partition=0;n!=40,41,42"};
+      return filter::compile(clauses, filter::limits{}).filter;
+    }();
+    return compiled;
   }
 
   static spliced_record spliced(const record& r, std::size_t index) {
@@ -276,8 +301,14 @@ class simulation {
     for (std::size_t i = 0; i < start.size(); ++i)
       pass.push_back(alt({false, true}));
     const auto f = alt({framing::sse, framing::ndjson});
+    if (alt({false, true})) {
+      cl.filter = some_records();
+      if (!cl.filter)
+        return fail("the simulator's filter does not compile");
+      ++report_.filtered;
+    }
     cl.c = std::make_unique<cohort>(clients_.size() + 1, f, false, position_vector(start), pass);
-    cl.reference.emplace(f, position_vector(start), pass);
+    cl.reference.emplace(f, position_vector(start), pass, cl.filter);
     cl.cursor = cl.c->tail();
     cl.window = alt<std::uint64_t>({64, 1, 4096, 16});
     cl.slice = alt<std::size_t>({16, 1, 4096, 64});
@@ -292,7 +323,8 @@ class simulation {
     for (auto p : cl.parts)
       rings.push_back(&rings_[p]);
     std::vector<std::shared_ptr<const framed_chunk>> published;
-    auto r = replay_from_rings(*cl.c, rings, consumed, cl.window, cl.slice, published);
+    auto r =
+        replay_from_rings(*cl.c, rings, consumed, cl.window, cl.slice, published, cl.filter.get());
     report_.replayed += r.stepped;
     // The window: no chunk starts `window` or more beyond what the member took.
     for (const auto& chunk : published) {

@@ -37,17 +37,19 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
     total.from_before_ring += r.from_before_ring;
     total.caught_up += r.caught_up;
     total.lapped += r.lapped;
+    total.filtered += r.filtered;
     total.replayed += r.replayed;
   }
   // The schedules reach every case: starts before the rings, clients that catch up and read
-  // live, clients lapped by the eviction.
+  // live, clients lapped by the eviction, clients with a filter.
   EXPECT_GT(total.from_before_ring, seeds / 10);
+  EXPECT_GT(total.filtered, seeds / 10);
   EXPECT_GT(total.caught_up, seeds / 10);
   EXPECT_GT(total.lapped, seeds / 100);
   EXPECT_GT(total.replayed, seeds);
   std::cout << "# " << total.clients << " clients: " << total.caught_up << " caught up, "
-            << total.lapped << " lapped, " << total.from_before_ring << " before the rings; "
-            << total.replayed << " records replayed\n";
+            << total.lapped << " lapped, " << total.from_before_ring << " before the rings, "
+            << total.filtered << " filtered; " << total.replayed << " records replayed\n";
 }
 
 TEST(ReplaySimulator, EveryScheduleOfASmallScopeGivesEveryClientExactlyFsBytes) {
