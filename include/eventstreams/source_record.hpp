@@ -40,6 +40,7 @@ struct source_record {
 struct source_lag {
   std::int64_t records = 0;
   double seconds = 0;
+  std::int64_t unknown = 0;  // partitions whose end is not known yet (left out of the above)
 };
 
 struct source_error {

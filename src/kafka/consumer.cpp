@@ -364,8 +364,10 @@ source_lag consumer::lag(std::int64_t now_ms) {
       if (rd_kafka_get_watermark_offsets(impl_->rk.get(), t.name.c_str(),
                                          static_cast<std::int32_t>(p), &low,
                                          &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
-          high < 0)
+          high < 0) {
+        ++out.unknown;
         continue;
+      }
       if (high <= next) {
         a.caught_up_ms = now_ms;
         continue;

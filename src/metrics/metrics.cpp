@@ -243,6 +243,12 @@ metrics::metrics()
                                   "ended: clients_disconnected_total{reason=\"overrun\"})")
                             .Register(*registry_)
                             .Add({})),
+      fanout_handovers_(BuildCounter()
+                            .Name("eventstreams_fanout_handovers_total")
+                            .Help("Shared mode: streams whose catch-up reader read up to what "
+                                  "the rings hold and handed the stream over to them")
+                            .Register(*registry_)
+                            .Add({})),
       fanout_wakes_(BuildCounter()
                         .Name("eventstreams_fanout_wakes_total")
                         .Help("Shared mode: clients woken to write what their group published, "

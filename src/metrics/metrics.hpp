@@ -136,6 +136,7 @@ class metrics {
   // Shared mode: members more than fanout.cohort_window behind their group that continued from
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
+  prometheus::Counter& fanout_handovers() { return fanout_handovers_; }
   // Shared mode: members woken to write what their group published, each with one write (less
   // what a full socket holds back): events sent / wakes is the events per write, which
   // fanout.flush_delay raises.
@@ -207,6 +208,7 @@ class metrics {
   prometheus::Counter& fanout_replayed_records_;
   prometheus::Counter& start_lookups_;
   prometheus::Counter& fanout_demotions_;
+  prometheus::Counter& fanout_handovers_;
   prometheus::Counter& fanout_wakes_;
   prometheus::Counter& fanout_ring_breaks_;
   prometheus::Family<prometheus::Gauge>& fanout_catchup_readers_;

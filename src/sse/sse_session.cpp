@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <optional>
+#include <utility>
 
 #include "eventstreams/problem.hpp"
 
@@ -13,6 +14,10 @@ namespace {
 
 // Records encoded per turn on the strand before yielding to other connections.
 constexpr std::size_t records_per_turn = 2048;
+
+// A catch-up reader the hub could not take yet (the rings do not hold its positions) asks again
+// at most this often, when its source is empty again.
+constexpr std::chrono::seconds handover_retry{1};
 
 // A bounded set of metric labels for close reasons (metrics::disconnect_reasons): a reason
 // starts with its label, written with spaces or underscores.
@@ -48,6 +53,7 @@ sse_session::sse_session(beast::tcp_stream&& stream, opened_stream opened, serve
       writer_(std::move(stream), req_.chunked, ctx.cfg.server.max_buffered_bytes,
               ctx.cfg.server.stall_timeout),
       heartbeat_entry_(*this),
+      handover_(std::move(opened.handover)),
       last_send_(req_.opened) {
   writer_.set_header(std::move(opened.response_header));
 }
@@ -133,6 +139,10 @@ void sse_session::on_source_ready(beast::error_code ec) {
 void sse_session::drain() {
   if (closed_)
     return;
+  if (handing_over_) {
+    flush();  // nothing is polled until the hub answers: its cohort starts at these positions
+    return;
+  }
   if (ending_) {
     flush();  // a stream paused by backpressure still writes its last bytes and the end
     return;
@@ -166,7 +176,69 @@ void sse_session::drain() {
       break;
     }
   }
+  if (empty && try_handover())
+    return;
   end_turn(empty);
+}
+
+bool sse_session::try_handover() {
+  if (!handover_ || ending_)
+    return false;
+  const auto now = std::chrono::steady_clock::now();
+  if (handover_asked_ != std::chrono::steady_clock::time_point{} &&
+      now - handover_asked_ < handover_retry)
+    return false;
+  // Only once it has read up to the ends Kafka last told it of, on every partition: before,
+  // the rings would not hold its positions (that is why it reads Kafka).
+  const auto lag = source_->lag(now_ms());
+  if (!lag || lag->records != 0 || lag->unknown != 0)
+    return false;
+  handing_over_ = true;
+  handover_asked_ = now;
+  flush();
+  // Its exact positions: the hub takes it only where its rings hold every record from there
+  // (docs/api.md §11); what the consumer fetched beyond them is dropped with it and comes from
+  // the rings instead.
+  auto jr = handover_->request;
+  jr.ends = format_.positions().positions();
+  jr.exact = true;
+  handover_->hub->join(std::move(jr), [self = shared_from_this()](auto joined) {
+    net::post(self->executor(), [self, joined = std::move(joined)]() mutable {
+      self->guarded("hand-over", [&] { self->on_handover(std::move(joined)); });
+    });
+  });
+  return true;
+}
+
+void sse_session::on_handover(std::optional<fanout::join_result> joined) {
+  handing_over_ = false;
+  if (closed_)
+    return;  // the cohort goes with the token
+  if (ending_) {
+    flush();
+    return;
+  }
+  if (!joined) {
+    end_turn(true);  // Kafka goes on; asked again later
+    return;
+  }
+  auto& h = *handover_;
+  std::unique_ptr<event_source> hub =
+      std::make_unique<hub_source>(*h.shard, std::move(*joined), h.window, std::move(h.demote));
+  hub->attach(executor());
+  // The consumer and its slot go; the bytes go on from the same positions, framed by the hub.
+  retire(std::exchange(source_, std::move(hub)), *ctx_.blocking);
+  req_.catchup_slot.reset();
+  handover_.reset();
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
+  req_.mode = delivery_mode::shared;
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
+  ctx_.metrics.fanout_handovers().Increment();
+  // Its shard samples its lag from now on, as for the streams the hub served from the start;
+  // its keepalives keep their own timer.
+  if (source_->sample_lag_by(*this))
+    ctx_.registry.sampled_elsewhere(this);
+  drain();
 }
 
 void sse_session::drain_framed() {

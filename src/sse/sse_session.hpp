@@ -21,10 +21,22 @@
 #include "net/strand_wheel.hpp"
 #include "sse/event_source.hpp"
 #include "sse/guarded.hpp"
+#include "sse/hub_source.hpp"
 #include "sse/stream_request.hpp"
 #include "sse/stream_writer.hpp"
 
 namespace eventstreams {
+
+// A shared stream's catch-up reader (docs/api.md §11): once it has read what Kafka had, it asks
+// the hub to go on from the rings at its positions; when the hub takes it, the stream reads the
+// hub from then on and the Kafka consumer goes, with its fanout.catchup.readers_max slot.
+struct ring_handover {
+  fanout::hub* hub = nullptr;
+  fanout::hub_shard* shard = nullptr;  // the session runs on its strand
+  fanout::join_request request;        // the stream's, but for the positions
+  std::size_t window = 0;              // fanout.cohort_window
+  hub_source::demote_fn demote;        // null: not demoted (a filtered or NDJSON stream)
+};
 
 // A stream its opener admitted and set up: what the session needs to serve it.
 struct opened_stream {
@@ -34,6 +46,7 @@ struct opened_stream {
   // Per position: the events_sent counter of the stream its events count for.
   std::vector<prometheus::Counter*> sent_counters;
   std::unique_ptr<event_source> source;  // attached to the stream's executor
+  std::optional<ring_handover> handover{};
 };
 
 // What a stream did, for its close line.
@@ -88,6 +101,10 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   // The shared mode: chunks framed for many streams, written as they are.
   void drain_framed();
   void end_on_kafka_error(const source_error& e);
+  // A catch-up reader that found its source empty: asks the hub to take the stream over at its
+  // positions (at most once a second), polling nothing until it answers.
+  bool try_handover();
+  void on_handover(std::optional<fanout::join_result> joined);
   void end_turn(bool empty);
   void account(const framed_chunk& chunk);
   void flush();
@@ -133,6 +150,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   std::vector<source_error> errors_;
   std::array<std::shared_ptr<const framed_chunk>, 16> chunks_;
 
+  std::optional<ring_handover> handover_;
+  bool handing_over_ = false;  // asked the hub; the Kafka source is not polled until it answers
+  std::chrono::steady_clock::time_point handover_asked_{};
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;

@@ -296,8 +296,21 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
       return catch_up();
     return look_up_start();
   }
-  // The session runs on its shard's strand, where the hub's wake-ups arrive: the socket moves
-  // there (its descriptor is re-wrapped; no operation is pending on it here).
+  auto* shard = move_to_shard();
+  if (!shard)
+    return;
+  auto positions = joined->positions;
+  if (resumed_)
+    ctx_.metrics.fanout_resumes("ring").Increment();
+  source_ = std::make_unique<hub_source>(*shard, std::move(*joined), ctx_.cfg.fanout.cohort_window,
+                                         demoter());
+  req_.mode = delivery_mode::shared;
+  start(std::move(positions));
+}
+
+// The session runs on a shard's strand, where the hub's wake-ups arrive: the socket moves there
+// (its descriptor is re-wrapped; no operation is pending on it here). Null when it closed.
+fanout::hub_shard* stream_opener::move_to_shard() {
   auto& shard = ctx_.hub->next_shard();
   beast::error_code ec;
   auto protocol = stream_.socket().local_endpoint(ec).protocol();
@@ -307,28 +320,27 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
     if (!ec)
       moved.assign(protocol, fd, ec);
   }
-  if (ec)
-    return close("client error: " + ec.message());
-  shard_stream_.emplace(std::move(moved));
-  auto positions = joined->positions;
-  if (resumed_)
-    ctx_.metrics.fanout_resumes("ring").Increment();
-  // A member that falls behind its group continues from the rings where they hold its positions
-  // (docs/api.md §11): unfiltered SSE streams, whose chunks carry their positions as ids.
-  hub_source::demote_fn demote;
-  if (!req_.filter && req_.body == framing::sse) {
-    demote = [hub = ctx_.hub, topics = req_.selection.topics, pass = req_.selection.pass_canary,
-              chunked = req_.chunked](auto at, auto done) {
-      fanout::join_request jr{topics, pass, framing::sse, chunked, std::move(at), nullptr};
-      jr.exact = true;
-      jr.demotion = true;
-      hub->join(std::move(jr), std::move(done));
-    };
+  if (ec) {
+    close("client error: " + ec.message());
+    return nullptr;
   }
-  source_ = std::make_unique<hub_source>(shard, std::move(*joined), ctx_.cfg.fanout.cohort_window,
-                                         std::move(demote));
-  req_.mode = delivery_mode::shared;
-  start(std::move(positions));
+  shard_stream_.emplace(std::move(moved));
+  return &shard;
+}
+
+// A member that falls behind its group continues from the rings where they hold its positions
+// (docs/api.md §11): unfiltered SSE streams, whose chunks carry their positions as ids. Null for
+// the others.
+hub_source::demote_fn stream_opener::demoter() const {
+  if (req_.filter || req_.body != framing::sse)
+    return nullptr;
+  return [hub = ctx_.hub, topics = req_.selection.topics, pass = req_.selection.pass_canary,
+          chunked = req_.chunked](auto at, auto done) {
+    fanout::join_request jr{topics, pass, framing::sse, chunked, std::move(at), nullptr};
+    jr.exact = true;
+    jr.demotion = true;
+    hub->join(std::move(jr), std::move(done));
+  };
 }
 
 void stream_opener::on_resolved(std::shared_ptr<resolved> r) {
@@ -379,6 +391,24 @@ void stream_opener::start(std::vector<partition_position> start_positions,
   }
   auto pass_canary =
       stream_format::canary_policy(req_.selection.topics, req_.selection.pass_canary, positions);
+  // A shared stream's catch-up reader hands the stream over to the rings once it has read what
+  // Kafka had (docs/api.md §11): it runs on a shard's strand from the start, as the hub's
+  // streams do. (Not with a filter that reads $key: the rings keep no keys.)
+  std::optional<ring_handover> handover;
+  if (req_.catchup_slot && ctx_.hub && req_.mode == delivery_mode::per_connection &&
+      (!req_.filter || rings_can_filter(*req_.filter))) {
+    auto* shard = move_to_shard();
+    if (!shard)
+      return;
+    fanout::join_request jr{req_.selection.topics,
+                            req_.selection.pass_canary,
+                            req_.body,
+                            req_.chunked,
+                            {},
+                            req_.filter};
+    handover =
+        ring_handover{ctx_.hub, shard, std::move(jr), ctx_.cfg.fanout.cohort_window, demoter()};
+  }
   if (auto refused = source_->attach(socket().get_executor()))
     return fail_before_start(error_kind::unavailable, "out_of_resources", *refused);
 
@@ -392,7 +422,7 @@ void stream_opener::start(std::vector<partition_position> start_positions,
   auto session = std::make_shared<sse_session>(
       std::move(socket()),
       opened_stream{std::move(req_), std::move(header), std::move(format), std::move(sent_counters),
-                    std::move(source_)},
+                    std::move(source_), std::move(handover)},
       ctx_);
   ctx_.registry.hand_over(this, session.get(), session);
   registered_ = false;

@@ -770,6 +770,7 @@ TEST(Fanout, AStartingNodeReadsRecentRecordsBackAndReplaysResumesFromThem) {
 // Resumes the rings cannot serve (here: from before the shared consumer's start, with no
 // records read back) get a Kafka consumer of their own, at most fanout.catchup.readers_max at
 // once; the next waits in line for a slot, up to server.kafka_timeout, then 503 (docs/api.md §11).
+// A reader keeps its slot until it hands its stream over to the rings.
 TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
   mock_cluster cluster(1);
   cluster.create_topic("cu.t", 1);
@@ -782,7 +783,8 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
   auto yaml = with_fanout(cfg, "  ring:\n    warm_records: 0\n  catchup:\n    readers_max: 1\n");
   daemon_process d(yaml);
   const header_list from_start{{"Last-Event-ID", R"([{"topic":"cu.t","partition":0,"offset":0}])"}};
-  auto first = open_stream(d.port(), "/v2/stream/cu", from_start);
+  // A filter that reads $key: the rings keep no keys, so this reader never hands over.
+  auto first = open_stream(d.port(), "/v2/stream/cu?filter=$key!=zz", from_start);
   ASSERT_TRUE(first->read_events(10, 20s)) << describe(*first);
   auto active = [&] {
     return metric_sum(d.port(), "eventstreams_fanout_catchup_readers", "state=\"active\"");
@@ -791,28 +793,99 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
     return metric_sum(d.port(), "eventstreams_fanout_catchup_readers", "state=\"queued\"");
   };
   EXPECT_EQ(active(), 1);
-  // The second waits for the first's reader.
+  // The second waits server.kafka_timeout (2 s), then is told to retry.
   sse_client second(d.port());
   second.send_request("GET", "/v2/stream/cu", from_start);
-  ASSERT_TRUE(wait_for([&] { return queued() == 1; }, 10s, 10ms));
-  EXPECT_FALSE(second.read_head(100ms)) << describe(second);
-  first->close();
-  ASSERT_TRUE(second.read_head(10s) && second.head().status == 200) << describe(second);
-  ASSERT_TRUE(second.read_events(10, 20s)) << describe(second);
-  EXPECT_EQ(queued(), 0);
-  EXPECT_EQ(active(), 1);
-  // A third waits server.kafka_timeout (2 s), then is told to retry.
-  sse_client third(d.port());
-  third.send_request("GET", "/v2/stream/cu", from_start);
-  ASSERT_TRUE(third.read_head(20s)) << describe(third);
-  EXPECT_EQ(third.head().status, 503);
+  ASSERT_TRUE(second.read_head(20s)) << describe(second);
+  EXPECT_EQ(second.head().status, 503);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_refused_total", "reason=\"catchup_limit\""),
             1);
+  // The third waits for the first's reader.
+  sse_client third(d.port());
+  third.send_request("GET", "/v2/stream/cu", from_start);
+  ASSERT_TRUE(wait_for([&] { return queued() == 1; }, 10s, 10ms));
+  EXPECT_FALSE(third.read_head(100ms)) << describe(third);
+  first->close();
+  ASSERT_TRUE(third.read_head(10s) && third.head().status == 200) << describe(third);
+  ASSERT_TRUE(third.read_events(10, 20s)) << describe(third);
+  EXPECT_EQ(queued(), 0);
+  // Having read what Kafka had, its reader handed the stream over to the rings, and its slot
+  // is free.
+  ASSERT_TRUE(wait_for([&] { return active() == 0; }, 10s, 10ms));
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_handovers_total"), 1);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 2);
-  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_open", "mode=\"per_connection\""), 1);
-  // The second got every record from its id, once.
-  for (int n = 0; n < 10; ++n)
-    EXPECT_EQ(parse_json(second.events()[static_cast<std::size_t>(n)].data)["n"], n);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_open", "mode=\"per_connection\""), 0);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_open", "mode=\"shared\""), 1);
+  // The third got every record from its id, once, and the next through the shared consumer.
+  p.produce("cu.t", 0, R"({"n":10})", 1700000000010);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(third.read_events(11, 20s)) << describe(third);
+  for (int n = 0; n < 11; ++n)
+    EXPECT_EQ(parse_json(third.events()[static_cast<std::size_t>(n)].data)["n"], n);
+}
+
+// A catch-up reader that has read what Kafka had hands its stream over to the rings at its
+// positions (docs/api.md §11): its Kafka consumer goes, and the stream goes on with the shared
+// consumer's records, with the bytes and ids of a per-connection stream from the same id,
+// filtered or not; nothing is lost or repeated at the switch.
+TEST(Fanout, ACatchUpReaderHandsItsStreamOverToTheRingsWithoutLossOrRepeat) {
+  mock_cluster cluster(1);
+  cluster.create_topic("ho.t", 1);
+  test_producer p(cluster.bootstrap());
+  int events = 0, matching = 0;
+  auto write = [&](int from, int to) {
+    for (int n = from; n < to; ++n) {
+      p.produce("ho.t", 0, value_for(n, "ho"), 1700000000000 + n);
+      events += is_event(n);
+      matching += is_event(n) && n % 7 == 3;
+    }
+    return p.flush();
+  };
+  ASSERT_TRUE(write(0, 600));
+  const std::vector<stream_def> streams{{"ho", {"ho.t"}, {}, false}};
+  daemon_process per(on(cluster, "per_connection", streams));
+  // The shared consumer starts at the end: every resume from before it takes a reader.
+  daemon_process shared(
+      with_fanout(on(cluster, "shared", streams), "  ring:\n    warm_records: 0\n"));
+  ASSERT_TRUE(
+      wait_for([&] { return http_get(shared.port(), "/readyz").head.status == 200; }, 30s, 20ms));
+  const header_list from_start{{"Last-Event-ID", R"([{"topic":"ho.t","partition":0,"offset":0}])"}};
+  const std::string filtered = "/v2/stream/ho?filter=wiki=w3";
+  auto a = open_stream(per.port(), "/v2/stream/ho", from_start);
+  auto b = open_stream(shared.port(), "/v2/stream/ho", from_start);
+  auto fa = open_stream(per.port(), filtered, from_start);
+  auto fb = open_stream(shared.port(), filtered, from_start);
+  for (auto* c : {a.get(), b.get()})
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(events), 30s)) << describe(*c);
+  for (auto* c : {fa.get(), fb.get()})
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(matching), 30s)) << describe(*c);
+  const auto metric = [&](const char* name, const char* labels = "") {
+    return metric_sum(shared.port(), name, labels);
+  };
+  ASSERT_TRUE(
+      wait_for([&] { return metric("eventstreams_fanout_handovers_total") == 2; }, 10s, 10ms))
+      << shared.stderr_text();
+  EXPECT_EQ(metric("eventstreams_fanout_catchup_readers", "state=\"active\""), 0);
+  EXPECT_EQ(metric("eventstreams_streams_open", "mode=\"shared\""), 2);
+  EXPECT_EQ(metric("eventstreams_streams_open", "mode=\"per_connection\""), 0);
+  EXPECT_EQ(metric("eventstreams_fanout_resumes_total", "from=\"kafka\""), 2);
+
+  ASSERT_TRUE(write(600, 1200));
+  for (auto* c : {a.get(), b.get()})
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(events), 30s)) << describe(*c);
+  for (auto* c : {fa.get(), fb.get()})
+    ASSERT_TRUE(c->read_events(static_cast<std::size_t>(matching), 30s)) << describe(*c);
+  for (auto [x, y] : {std::pair{a.get(), b.get()}, std::pair{fa.get(), fb.get()}}) {
+    ASSERT_EQ(x->events().size(), y->events().size());
+    for (std::size_t i = 0; i < x->events().size(); ++i) {
+      ASSERT_EQ(x->events()[i].id, y->events()[i].id) << i;
+      ASSERT_EQ(x->events()[i].data, y->events()[i].data) << i;
+    }
+    EXPECT_EQ(x->id_blocks()[0], y->id_blocks()[0]);
+  }
+  // After the switch, the shared consumer's groups serve them: no Kafka reader came back.
+  EXPECT_EQ(metric("eventstreams_fanout_catchup_readers", "state=\"active\""), 0);
+  EXPECT_EQ(metric("eventstreams_internal_errors_total"), 0);
 }
 
 TEST(Fanout, TheRingsKeepRecentRecordsWithinTheirBounds) {
