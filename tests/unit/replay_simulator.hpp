@@ -2,7 +2,9 @@
 // hub appends records to partition rings (holes, records that are not JSON, canaries, out of
 // order timestamps) and evicts under tiny bounds; resumed clients, some with a filter, join at
 // chosen positions, catch up from the rings through replay_from_rings (the code the hub runs) at
-// chosen speeds, windows and slices, then read live, stepped by the hub as it appends.
+// chosen speeds, windows and slices, then read live, stepped by the hub as it appends. A client
+// whose start the rings do not hold reads the log itself (a catch-up reader) and, at its end,
+// is handed over to a cohort at its positions where the rings hold them.
 //
 // After every step, each client's bytes must be a prefix of F's: stream_format applied to
 // every record of its partitions at or after its start, in the hub's order. At the end (the
@@ -83,7 +85,8 @@ struct replay_scope {
 struct replay_report {
   std::string failure;  // empty: every check held
   unsigned clients = 0;
-  unsigned from_before_ring = 0;  // starts the rings did not cover (served per connection)
+  unsigned from_before_ring = 0;  // starts the rings did not cover (a catch-up reader)
+  unsigned handed_over = 0;       // of those, readers the hub took over at their positions
   unsigned caught_up = 0;
   unsigned lapped = 0;
   unsigned filtered = 0;  // clients with a filter
@@ -104,6 +107,13 @@ struct client {
   std::size_t slice = 0;
   std::optional<std::uint64_t> pull;  // a pull the hub has not handled yet: consumed bytes
   bool replaying = true;
+  // A start the rings did not cover: a catch-up reader (Kafka: here the log) frames the records
+  // itself, at its own speed; at the end of the log it asks the hub to take over at its
+  // positions, which it does where the rings hold them (sse_session's hand-over).
+  std::optional<stream_format> reader;
+  std::size_t log_at = 0;  // the next record of the log it reads
+  framing f = framing::sse;
+  std::vector<bool> pass;
   bool lapped = false;
 };
 
@@ -290,28 +300,33 @@ class simulation {
       cl.parts.push_back(p);
     }
     ++report_.clients;
-    // The hub's check: every position inside a ring, else its own consumer serves it.
-    for (std::size_t i = 0; i < start.size(); ++i) {
-      if (rings_[cl.parts[i]].find(start[i].next_offset).status == ring_lookup::before_ring) {
-        ++report_.from_before_ring;
-        return;
-      }
-    }
-    std::vector<bool> pass;
     for (std::size_t i = 0; i < start.size(); ++i)
-      pass.push_back(alt({false, true}));
-    const auto f = alt({framing::sse, framing::ndjson});
+      cl.pass.push_back(alt({false, true}));
+    cl.f = alt({framing::sse, framing::ndjson});
     if (alt({false, true})) {
       cl.filter = some_records();
       if (!cl.filter)
         return fail("the simulator's filter does not compile");
       ++report_.filtered;
     }
-    cl.c = std::make_unique<cohort>(clients_.size() + 1, f, false, position_vector(start), pass);
-    cl.reference.emplace(f, position_vector(start), pass, cl.filter);
-    cl.cursor = cl.c->tail();
+    cl.reference.emplace(cl.f, position_vector(start), cl.pass, cl.filter);
     cl.window = alt<std::uint64_t>({64, 1, 4096, 16});
     cl.slice = alt<std::size_t>({16, 1, 4096, 64});
+    // The hub's check: every position inside a ring, else a catch-up reader serves it.
+    bool before = false;
+    for (std::size_t i = 0; i < start.size(); ++i)
+      before = before ||
+               rings_[cl.parts[i]].find(start[i].next_offset).status == ring_lookup::before_ring;
+    if (before) {
+      ++report_.from_before_ring;
+      cl.reader.emplace(cl.f, position_vector(start), cl.pass, cl.filter);
+      for (const auto& r : log_)
+        feed_reference(cl, r);
+      clients_.push_back(std::move(cl));
+      return;
+    }
+    cl.c = std::make_unique<cohort>(++cohorts_, cl.f, false, position_vector(start), cl.pass);
+    cl.cursor = cl.c->tail();
     for (const auto& r : log_)
       feed_reference(cl, r);
     clients_.push_back(std::move(cl));
@@ -365,6 +380,8 @@ class simulation {
   }
 
   bool take_one(client& cl) {
+    if (cl.reader && !cl.c)
+      return read_one(cl);
     if (!cl.c)
       return false;
     auto next = cl.cursor->next_shared();
@@ -379,6 +396,36 @@ class simulation {
     return true;
   }
 
+  // The catch-up reader takes the next record of the log: those of its partitions at or after
+  // its positions (a consumer assigned there delivers nothing below). At the end of the log it
+  // asks for the hand-over.
+  bool read_one(client& cl) {
+    if (cl.log_at == log_.size()) {
+      hand_over(cl);
+      return cl.c != nullptr;
+    }
+    const auto& r = log_[cl.log_at++];
+    for (std::size_t i = 0; i < cl.parts.size(); ++i) {
+      if (cl.parts[i] == r.part && r.offset >= cl.reader->positions().at(i).next_offset)
+        cl.reader->record(spliced(r, i), cl.got);
+    }
+    return true;
+  }
+
+  // The hub takes the stream over where its rings hold every position: a cohort at exactly the
+  // reader's positions, catching up from the rings.
+  void hand_over(client& cl) {
+    const auto& at = cl.reader->positions().positions();
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      if (rings_[cl.parts[i]].find(at[i].next_offset).status == ring_lookup::before_ring)
+        return;
+    }
+    cl.c = std::make_unique<cohort>(++cohorts_, cl.f, false, position_vector(at), cl.pass);
+    cl.cursor = cl.c->tail();
+    ++report_.handed_over;
+    replay(cl, 0);
+  }
+
   void handle_pulls() {
     for (auto& cl : clients_) {
       if (cl.pull && cl.replaying && !cl.lapped)
@@ -390,7 +437,7 @@ class simulation {
   void check_prefixes() {
     for (std::size_t i = 0; i < clients_.size() && report_.failure.empty(); ++i) {
       const auto& cl = clients_[i];
-      if (cl.c && cl.expected.compare(0, cl.got.size(), cl.got) != 0)
+      if ((cl.c || cl.reader) && cl.expected.compare(0, cl.got.size(), cl.got) != 0)
         fail("client " + std::to_string(i) + " got bytes F would not send");
     }
   }
@@ -413,9 +460,15 @@ class simulation {
     }
     for (std::size_t i = 0; i < clients_.size() && report_.failure.empty(); ++i) {
       auto& cl = clients_[i];
-      if (!cl.c)
-        continue;
       const auto who = "client " + std::to_string(i);
+      if (!cl.c) {
+        // A reader the hub never took (here: only one whose rings lost its positions): it read
+        // the whole log itself.
+        if (cl.got != cl.expected)
+          fail(who + " read " + std::to_string(cl.got.size()) + " bytes, F " +
+               std::to_string(cl.expected.size()));
+        continue;
+      }
       if (cl.lapped) {
         if (!cl.got.empty() && cl.got.back() != '\n')
           fail(who + " lapped in the middle of an event");
@@ -445,6 +498,7 @@ class simulation {
   std::int64_t now_ = 0;
   std::vector<record> log_;
   std::vector<client> clients_;
+  std::uint64_t cohorts_ = 0;  // ids given
 };
 
 }  // namespace replay_sim

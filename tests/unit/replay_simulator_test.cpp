@@ -38,18 +38,22 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
     total.caught_up += r.caught_up;
     total.lapped += r.lapped;
     total.filtered += r.filtered;
+    total.handed_over += r.handed_over;
     total.replayed += r.replayed;
   }
   // The schedules reach every case: starts before the rings, clients that catch up and read
-  // live, clients lapped by the eviction, clients with a filter.
+  // live, clients lapped by the eviction, clients with a filter, catch-up readers the hub took
+  // over.
   EXPECT_GT(total.from_before_ring, seeds / 10);
+  EXPECT_GT(total.handed_over, seeds / 20);
   EXPECT_GT(total.filtered, seeds / 10);
   EXPECT_GT(total.caught_up, seeds / 10);
   EXPECT_GT(total.lapped, seeds / 100);
   EXPECT_GT(total.replayed, seeds);
   std::cout << "# " << total.clients << " clients: " << total.caught_up << " caught up, "
-            << total.lapped << " lapped, " << total.from_before_ring << " before the rings, "
-            << total.filtered << " filtered; " << total.replayed << " records replayed\n";
+            << total.lapped << " lapped, " << total.from_before_ring << " before the rings ("
+            << total.handed_over << " handed over), " << total.filtered << " filtered; "
+            << total.replayed << " records replayed\n";
 }
 
 TEST(ReplaySimulator, EveryScheduleOfASmallScopeGivesEveryClientExactlyFsBytes) {
@@ -83,11 +87,13 @@ TEST(ReplaySimulator, EveryScheduleOfASmallScopeGivesEveryClientExactlyFsBytes) 
     ++runs;
     total.caught_up += r.caught_up;
     total.lapped += r.lapped;
+    total.handed_over += r.handed_over;
   } while (ch.next());
   EXPECT_GT(total.caught_up, 0u);
   EXPECT_GT(total.lapped, 0u);
+  EXPECT_GT(total.handed_over, 0u);
   std::cout << "# " << runs << " schedules, " << total.caught_up << " clients caught up, "
-            << total.lapped << " lapped\n";
+            << total.lapped << " lapped, " << total.handed_over << " handed over\n";
 }
 
 }  // namespace
