@@ -96,6 +96,9 @@ class stream_format {
   // cohort would otherwise copy the id, kilobytes over many partitions, for every batch). Valid
   // until the next call; records stepped here afterwards are not supported.
   void follow(std::string_view id, bool moved, std::shared_ptr<const void> owner);
+  // Stops following: from now on the stream frames records itself from `positions`, which must
+  // be those of the followed id (a shared-mode stream that goes on from Kafka, docs/api.md §11).
+  void restart(position_vector positions);
 
   // A fatal error after the 200. SSE: `event: error` with the current id and `problem` (a
   // problem JSON object) as data. NDJSON: nothing, the response just ends (docs/api.md §4).

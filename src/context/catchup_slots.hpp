@@ -28,6 +28,16 @@ class catchup_slots {
   catchup_slots(const catchup_slots&) = delete;
   catchup_slots& operator=(const catchup_slots&) = delete;
 
+  // A slot now, or null (nothing queued).
+  slot try_acquire() {
+    std::lock_guard lock(mutex_);
+    if (active_ >= max_)
+      return nullptr;
+    ++active_;
+    active_gauge_.Set(static_cast<double>(active_));
+    return make_slot();
+  }
+
   // A slot now, or null with `then` queued to get one later.
   slot acquire(granted then) {
     std::lock_guard lock(mutex_);

@@ -71,6 +71,12 @@ void session_registry::sampled_elsewhere(stream_member* s) {
     elsewhere_.insert(std::move(node));
 }
 
+void session_registry::sampled_here(stream_member* s) {
+  std::lock_guard lock(mutex_);
+  if (auto node = elsewhere_.extract(s))
+    members_.insert(std::move(node));
+}
+
 void session_registry::visit(const member_map& m,
                              std::vector<std::shared_ptr<stream_member>>& live) {
   for (const auto& [_, e] : m) {

@@ -62,6 +62,8 @@ class session_registry {
   void for_each(const std::function<void(std::shared_ptr<stream_member>)>& f) const;
   // `s` is sampled where it runs from now on: for_each_sampled_here() leaves it out.
   void sampled_elsewhere(stream_member* s);
+  // Undoes sampled_elsewhere(): the server samples `s` again.
+  void sampled_here(stream_member* s);
   // for_each() over the members the server samples itself.
   void for_each_sampled_here(const std::function<void(std::shared_ptr<stream_member>)>& f) const;
 

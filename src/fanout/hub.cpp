@@ -536,7 +536,7 @@ void hub::ring_break(std::size_t part, const position_gap& gap) {
             gap.reason == gap_reason::reset || e->c->positions().at(i).next_offset < gap.resumed;
     }
     if (passes_over)
-      end_cohort(*e, "overrun", "the shared consumer's ring broke");
+      end_cohort(*e, "ring_break", "the shared consumer's ring broke");
   }
 }
 
@@ -548,8 +548,8 @@ partition_ring hub::new_ring(std::int64_t base) const {
 }
 
 // Ends a cohort after the events it stepped: its open batch, then the chunk that ends its
-// members' streams (`kind` "overrun": after a complete event; else an error event). Dropped at the
-// next batch.
+// members' streams (`kind` "overrun" or "ring_break": after a complete event; else an error
+// event). Dropped at the next batch.
 void hub::end_cohort(entry& e, std::string kind, std::string detail) {
   const auto id = e.c->id();
   if (e.touched) {

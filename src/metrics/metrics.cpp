@@ -249,6 +249,14 @@ metrics::metrics()
                                   "the rings hold and handed the stream over to them")
                             .Register(*registry_)
                             .Add({})),
+      fanout_demotions_to_kafka_(
+          BuildCounter()
+              .Name("eventstreams_fanout_demotions_to_kafka_total")
+              .Help("Shared mode: clients far behind their group whose positions the rings no "
+                    "longer held, continued with a catch-up reader of their own instead of being "
+                    "ended (fanout.catchup.readers_max allowing)")
+              .Register(*registry_)
+              .Add({})),
       fanout_wakes_(BuildCounter()
                         .Name("eventstreams_fanout_wakes_total")
                         .Help("Shared mode: clients woken to write what their group published, "

@@ -137,6 +137,7 @@ class metrics {
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
   prometheus::Counter& fanout_handovers() { return fanout_handovers_; }
+  prometheus::Counter& fanout_demotions_to_kafka() { return fanout_demotions_to_kafka_; }
   // Shared mode: members woken to write what their group published, each with one write (less
   // what a full socket holds back): events sent / wakes is the events per write, which
   // fanout.flush_delay raises.
@@ -209,6 +210,7 @@ class metrics {
   prometheus::Counter& start_lookups_;
   prometheus::Counter& fanout_demotions_;
   prometheus::Counter& fanout_handovers_;
+  prometheus::Counter& fanout_demotions_to_kafka_;
   prometheus::Counter& fanout_wakes_;
   prometheus::Counter& fanout_ring_breaks_;
   prometheus::Family<prometheus::Gauge>& fanout_catchup_readers_;

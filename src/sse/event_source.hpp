@@ -84,6 +84,12 @@ class event_source {
   // heartbeat deadlines in one wheel there, instead of a timer per stream (docs/api.md §5.1);
   // null: the session keeps its own timer.
   virtual strand_wheel* heartbeat_wheel() noexcept { return nullptr; }
+  // After poll_framed() said "overrun": the positions after the last chunk it handed out, where
+  // the stream can go on from Kafka (the shared mode's unfiltered SSE streams, docs/api.md
+  // §11); nothing when it cannot.
+  virtual std::optional<std::vector<partition_position>> overrun_positions() const {
+    return std::nullopt;
+  }
   // Ends the wait and releases what is tied to the strand. Idempotent.
   virtual void close() = 0;
 };

@@ -60,9 +60,14 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
     auto next = cursor_->next_shared();
     if (!next)
       break;
-    if (next->error == "overrun") {
-      // Catching up, it fell behind what the rings keep: ended as an overrun (the next poll).
+    if (next->error == "overrun" || next->error == "ring_break") {
+      // Catching up, it fell behind what the rings keep: ended as an overrun (the next poll),
+      // or on from Kafka (overrun_positions()). After a ring break it ends: the log it read
+      // may be gone, and its resume finds out (docs/api.md §11).
       overrun_ = true;
+      overrun_at_.clear();
+      if (next->error == "overrun")
+        overrun_at_ = positions_after(*cursor_);
       set_cursor(nullptr);
       break;
     }
@@ -126,25 +131,35 @@ void hub_source::on_advance(const framed_chunk& tail) {
 // chunk it took (its id there: the events it wrote and will write are F's from those positions,
 // docs/api.md §11), else ended at the next event boundary. From now on it pins nothing of the
 // cohort.
-void hub_source::fell_behind() {
+std::vector<partition_position> hub_source::positions_after(const framed_chunk& chunk) const {
   std::vector<partition_position> at;
-  if (demote_ && !cursor_->end_id.empty()) {
-    auto parsed = parse_last_event_id(cursor_->end_id);
-    if (auto* entries = std::get_if<std::vector<last_event_entry>>(&parsed)) {
-      for (const auto& e : *entries) {
-        if (!e.partition || !e.offset || *e.offset < 0) {
-          at.clear();
-          break;
-        }
-        at.push_back({e.topic, *e.partition, *e.offset, e.timestamp});
-      }
+  if (!demote_ || chunk.end_id.empty())
+    return at;
+  auto parsed = parse_last_event_id(chunk.end_id);
+  if (auto* entries = std::get_if<std::vector<last_event_entry>>(&parsed)) {
+    for (const auto& e : *entries) {
+      if (!e.partition || !e.offset || *e.offset < 0)
+        return {};
+      at.push_back({e.topic, *e.partition, *e.offset, e.timestamp});
     }
   }
+  return at;
+}
+
+std::optional<std::vector<partition_position>> hub_source::overrun_positions() const {
+  if (!overrun_ || overrun_at_.empty())
+    return std::nullopt;
+  return overrun_at_;
+}
+
+void hub_source::fell_behind() {
+  auto at = positions_after(*cursor_);
   set_cursor(nullptr);
   if (at.empty()) {
     overrun_ = true;
     return;
   }
+  overrun_at_ = at;  // where it goes on from Kafka, should the rings no longer hold them
   demoting_ = true;
   shard_.remove(*this);
   listed_ = false;
@@ -170,7 +185,7 @@ void hub_source::on_demoted(std::optional<fanout::join_result> joined) {
     pull_ = std::move(joined->pull);
     tail_records_ = 0;
   } else {
-    overrun_ = true;  // the rings no longer hold its positions
+    overrun_ = true;  // the rings no longer hold its positions (overrun_at_ has them)
   }
   if (listed_)
     shard_.move(*this, token_->id);

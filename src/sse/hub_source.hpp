@@ -3,7 +3,8 @@
 // follows a merge into another cohort. A member that falls more than fanout.cohort_window behind
 // its cohort is demoted: it continues from the partition rings at its positions, in a catching-up
 // cohort of its own; when the rings no longer hold them (or the cohort is filtered, or the body
-// NDJSON), it says "overrun" and the stream ends at an event boundary.
+// NDJSON), it says "overrun": the stream ends at an event boundary, or goes on from Kafka at
+// overrun_positions().
 #pragma once
 
 #include <functional>
@@ -39,6 +40,7 @@ class hub_source final : public event_source, public fanout::shard_member {
   source_stats stats() const override { return {}; }
   std::optional<source_lag> lag(std::int64_t now_ms) override;
   void close() override;
+  std::optional<std::vector<partition_position>> overrun_positions() const override;
   bool sample_lag_by(stream_member& member) override;
   strand_wheel* heartbeat_wheel() noexcept override { return &shard_.wheel(); }
 
@@ -50,6 +52,9 @@ class hub_source final : public event_source, public fanout::shard_member {
   // Every change of cursor_: the shard keeps a copy of the pointer for its lag pass.
   void set_cursor(std::shared_ptr<const framed_chunk> cursor);
   void fell_behind();
+  // The positions after `chunk` (its id), for a demotion: empty when it cannot tell (no id, or a
+  // stream that is not demoted: filtered, NDJSON).
+  std::vector<partition_position> positions_after(const framed_chunk& chunk) const;
   void on_demoted(std::optional<fanout::join_result> joined);
   void wake();
 
@@ -63,6 +68,7 @@ class hub_source final : public event_source, public fanout::shard_member {
   bool listed_ = false;  // in the shard's member list (on the strand, from the first poll)
   bool closed_ = false;
   bool overrun_ = false;
+  std::vector<partition_position> overrun_at_;  // overrun_positions(), when known
   demote_fn demote_;
   bool demoting_ = false;              // waiting for the hub's catching-up cohort
   std::shared_ptr<hub_source*> self_;  // this until close(), for the hub's answer

@@ -139,7 +139,7 @@ void sse_session::on_source_ready(beast::error_code ec) {
 void sse_session::drain() {
   if (closed_)
     return;
-  if (handing_over_) {
+  if (switching_) {
     flush();  // nothing is polled until the hub answers: its cohort starts at these positions
     return;
   }
@@ -182,7 +182,7 @@ void sse_session::drain() {
 }
 
 bool sse_session::try_handover() {
-  if (!handover_ || ending_)
+  if (!handover_ || ending_ || source_->framed())
     return false;
   const auto now = std::chrono::steady_clock::now();
   if (handover_asked_ != std::chrono::steady_clock::time_point{} &&
@@ -193,7 +193,7 @@ bool sse_session::try_handover() {
   const auto lag = source_->lag(now_ms());
   if (!lag || lag->records != 0 || lag->unknown != 0)
     return false;
-  handing_over_ = true;
+  switching_ = true;
   handover_asked_ = now;
   flush();
   // Its exact positions: the hub takes it only where its rings hold every record from there
@@ -211,7 +211,7 @@ bool sse_session::try_handover() {
 }
 
 void sse_session::on_handover(std::optional<fanout::join_result> joined) {
-  handing_over_ = false;
+  switching_ = false;
   if (closed_)
     return;  // the cohort goes with the token
   if (ending_) {
@@ -222,14 +222,11 @@ void sse_session::on_handover(std::optional<fanout::join_result> joined) {
     end_turn(true);  // Kafka goes on; asked again later
     return;
   }
-  auto& h = *handover_;
-  std::unique_ptr<event_source> hub =
-      std::make_unique<hub_source>(*h.shard, std::move(*joined), h.window, std::move(h.demote));
+  auto hub = handover_->member(std::move(*joined));
   hub->attach(executor());
   // The consumer and its slot go; the bytes go on from the same positions, framed by the hub.
   retire(std::exchange(source_, std::move(hub)), *ctx_.blocking);
   req_.catchup_slot.reset();
-  handover_.reset();
   ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
   req_.mode = delivery_mode::shared;
   ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
@@ -274,11 +271,70 @@ void sse_session::drain_framed() {
   // chunk written (docs/api.md §5.1).
   if (last)
     format_.follow(last->end_id, moved, last);
+  if (fatal && fatal->end == "overrun" && try_fall_back())
+    return;
   if (fatal && !fatal->end.empty())
     return end_on_strand(fatal->end);
   if (fatal)
     return end_on_kafka_error(*fatal);  // the hub's consumer met it (and counted it)
   end_turn(empty);
+}
+
+bool sse_session::try_fall_back() {
+  if (!handover_ || !ctx_.catchup || ending_)
+    return false;
+  auto at = source_->overrun_positions();
+  if (!at)
+    return false;
+  auto slot = ctx_.catchup->try_acquire();
+  if (!slot)
+    return false;  // no reader free: it ends after its last complete event, and resumes
+  switching_ = true;
+  flush();
+  // Creating a consumer starts librdkafka's threads: on the blocking pool, never here.
+  net::post(*ctx_.blocking, [self = shared_from_this(), at = std::move(*at),
+                             slot = std::move(slot)]() mutable {
+    std::unique_ptr<event_source> reader;
+    try {
+      reader = self->handover_->reader(at);
+    } catch (const std::exception& e) {
+      spdlog::error("client={} cannot start a Kafka consumer: {}", self->req_.client, e.what());
+    }
+    auto ex = self->executor();
+    net::post(ex, [self = std::move(self), reader = std::move(reader), at = std::move(at),
+                   slot = std::move(slot)]() mutable {
+      self->guarded("fall back",
+                    [&] { self->on_fell_back(std::move(reader), std::move(at), std::move(slot)); });
+    });
+  });
+  return true;
+}
+
+void sse_session::on_fell_back(std::unique_ptr<event_source> reader,
+                               std::vector<partition_position> at, std::shared_ptr<void> slot) {
+  switching_ = false;
+  if (closed_ || ending_) {
+    retire(std::move(reader), *ctx_.blocking);
+    if (!closed_)
+      flush();
+    return;
+  }
+  if (!reader || reader->attach(executor())) {
+    retire(std::move(reader), *ctx_.blocking);
+    return end_on_strand("overrun");  // after its last complete event, as without a reader
+  }
+  // The hub's member goes; the stream frames the records itself from the positions after the
+  // last chunk it took, as a per-connection stream from its id would.
+  retire(std::exchange(source_, std::move(reader)), *ctx_.blocking);
+  ctx_.registry.sampled_here(this);
+  req_.catchup_slot = std::move(slot);
+  format_.restart(position_vector(std::move(at)));
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
+  req_.mode = delivery_mode::per_connection;
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
+  ctx_.metrics.fanout_demotions_to_kafka().Increment();
+  handover_asked_ = {};  // back to the rings once it has caught up
+  drain();
 }
 
 void sse_session::end_on_kafka_error(const source_error& e) {

@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,25 +18,29 @@
 #include "context/server_context.hpp"
 #include "eventstreams/source_record.hpp"
 #include "eventstreams/stream_format.hpp"
+#include "fanout/hub.hpp"
 #include "net/net.hpp"
 #include "net/strand_wheel.hpp"
 #include "sse/event_source.hpp"
 #include "sse/guarded.hpp"
-#include "sse/hub_source.hpp"
 #include "sse/stream_request.hpp"
 #include "sse/stream_writer.hpp"
 
 namespace eventstreams {
 
-// A shared stream's catch-up reader (docs/api.md §11): once it has read what Kafka had, it asks
-// the hub to go on from the rings at its positions; when the hub takes it, the stream reads the
-// hub from then on and the Kafka consumer goes, with its fanout.catchup.readers_max slot.
+// A shared stream's way between the hub and a catch-up reader (docs/api.md §11). A catch-up
+// reader that has read what Kafka had asks the hub to go on from the rings at its positions;
+// when the hub takes it, the stream reads the hub from then on and the Kafka consumer goes, with
+// its fanout.catchup.readers_max slot. A stream of the hub that fell behind what the rings keep
+// goes on with a catch-up reader, when a slot is free, instead of ending.
 struct ring_handover {
   fanout::hub* hub = nullptr;
-  fanout::hub_shard* shard = nullptr;  // the session runs on its strand
-  fanout::join_request request;        // the stream's, but for the positions
-  std::size_t window = 0;              // fanout.cohort_window
-  hub_source::demote_fn demote;        // null: not demoted (a filtered or NDJSON stream)
+  fanout::join_request request;  // the stream's, but for the positions
+  // The source of a member the hub took (on the session's strand, its shard's).
+  std::function<std::unique_ptr<event_source>(fanout::join_result)> member;
+  // A catch-up reader at exact positions; blocking (librdkafka starts threads): call it on the
+  // blocking pool. Throws when it cannot.
+  std::function<std::unique_ptr<event_source>(const std::vector<partition_position>&)> reader;
 };
 
 // A stream its opener admitted and set up: what the session needs to serve it.
@@ -105,6 +110,11 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   // positions (at most once a second), polling nothing until it answers.
   bool try_handover();
   void on_handover(std::optional<fanout::join_result> joined);
+  // A stream of the hub that fell behind the rings: a catch-up reader at its positions, made on
+  // the blocking pool, when a slot is free now. False: it ends as an overrun.
+  bool try_fall_back();
+  void on_fell_back(std::unique_ptr<event_source> reader, std::vector<partition_position> at,
+                    std::shared_ptr<void> slot);
   void end_turn(bool empty);
   void account(const framed_chunk& chunk);
   void flush();
@@ -151,7 +161,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   std::array<std::shared_ptr<const framed_chunk>, 16> chunks_;
 
   std::optional<ring_handover> handover_;
-  bool handing_over_ = false;  // asked the hub; the Kafka source is not polled until it answers
+  bool switching_ = false;  // to or from the hub: the source is not polled until the switch ends
   std::chrono::steady_clock::time_point handover_asked_{};
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end

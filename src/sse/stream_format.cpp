@@ -117,6 +117,13 @@ void stream_format::follow(std::string_view id, bool moved, std::shared_ptr<cons
   id_moved_ = moved;
 }
 
+void stream_format::restart(position_vector positions) {
+  positions_ = std::move(positions);
+  following_ = false;
+  followed_id_ = {};
+  followed_owner_.reset();
+}
+
 std::string_view stream_format::id() {
   if (following_)
     return followed_id_;

@@ -325,6 +325,7 @@ fanout::hub_shard* stream_opener::move_to_shard() {
     return nullptr;
   }
   shard_stream_.emplace(std::move(moved));
+  shard_ = &shard;
   return &shard;
 }
 
@@ -394,20 +395,27 @@ void stream_opener::start(std::vector<partition_position> start_positions,
   // A shared stream's catch-up reader hands the stream over to the rings once it has read what
   // Kafka had (docs/api.md §11): it runs on a shard's strand from the start, as the hub's
   // streams do. (Not with a filter that reads $key: the rings keep no keys.)
+  // A stream of the hub keeps the same way, should it fall behind what the rings keep.
   std::optional<ring_handover> handover;
   if (req_.catchup_slot && ctx_.hub && req_.mode == delivery_mode::per_connection &&
-      (!req_.filter || rings_can_filter(*req_.filter))) {
-    auto* shard = move_to_shard();
-    if (!shard)
-      return;
+      (!req_.filter || rings_can_filter(*req_.filter)) && !move_to_shard())
+    return;
+  if (shard_) {
     fanout::join_request jr{req_.selection.topics,
                             req_.selection.pass_canary,
                             req_.body,
                             req_.chunked,
                             {},
                             req_.filter};
-    handover =
-        ring_handover{ctx_.hub, shard, std::move(jr), ctx_.cfg.fanout.cohort_window, demoter()};
+    auto member = [shard = shard_, window = ctx_.cfg.fanout.cohort_window, demote = demoter()](
+                      fanout::join_result joined) -> std::unique_ptr<event_source> {
+      return std::make_unique<hub_source>(*shard, std::move(joined), window, demote);
+    };
+    auto reader =
+        [&ctx = ctx_](const std::vector<partition_position>& at) -> std::unique_ptr<event_source> {
+      return std::make_unique<per_connection_source>(ctx.cfg.kafka, ctx.bootstrap, at);
+    };
+    handover = ring_handover{ctx_.hub, std::move(jr), std::move(member), std::move(reader)};
   }
   if (auto refused = source_->attach(socket().get_executor()))
     return fail_before_start(error_kind::unavailable, "out_of_resources", *refused);

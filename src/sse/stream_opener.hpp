@@ -88,7 +88,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
 
   beast::tcp_stream stream_;
   std::optional<beast::tcp_stream> shard_stream_;
-  net::any_io_executor executor_;  // the stream's strand, also after the hand-off
+  fanout::hub_shard* shard_ = nullptr;  // where shard_stream_ runs
+  net::any_io_executor executor_;       // the stream's strand, also after the hand-off
   server_context& ctx_;
   stream_request req_;
   std::unique_ptr<event_source> source_;

@@ -994,12 +994,70 @@ TEST(Fanout, AClientFarBehindItsGroupIsDemotedToTheRingsAndMissesNothing) {
 // complete event (reason "overrun"): demoted when it falls behind (the rings still hold its
 // positions then), it stalls on, the rings move past it, and its next pull finds them gone. It
 // resumes with its last id, served by its own consumer, without losing or repeating anything.
-TEST(Fanout, AClientFarBehindItsGroupAndTheRingsEndsAfterACompleteEventAndResumesWithoutLoss) {
+// Where the rings no longer hold its positions either, it goes on from Kafka with a catch-up
+// reader of its own (fanout.catchup.readers_max allowing), without a reconnect; once that reader
+// has read what Kafka had, the stream goes back to the rings (docs/api.md §11).
+TEST(Fanout, AClientFarBehindItsGroupAndTheRingsGoesOnFromKafkaAndMissesNothing) {
   mock_cluster cluster(1);
   constexpr int partitions = 4;
   cluster.create_topic("lag.t", partitions);
   daemon_process d(lag_daemon_yaml(
       cluster, "  ring:\n    max_bytes: 256KiB\n    max_bytes_per_partition: 64KiB\n"));
+  far_behind fb;
+  fall_far_behind(d, cluster, "lag.t", partitions, fb);
+  ASSERT_TRUE(fb.slow->read_events(static_cast<std::size_t>(far_behind::total), 60s))
+      << describe(*fb.slow);
+  EXPECT_FALSE(fb.slow->eof());
+  EXPECT_FALSE(fb.slow->terminator_received());
+  expect_each_once({fb.slow.get()}, far_behind::total);
+  // Its events' ids are exact: every one names the offsets after its record.
+  std::map<int, std::int64_t> next;
+  for (const auto& ev : fb.slow->events()) {
+    auto data = parse_json(ev.data);
+    const int part = data["meta"]["partition"].get<int>();
+    const auto offset = data["meta"]["offset"].get<std::int64_t>();
+    ASSERT_EQ(offset, next[part]) << ev.data;
+    next[part] = offset + 1;
+    auto id = parse_json(ev.id);
+    for (const auto& e : id)
+      ASSERT_EQ(e["offset"].get<std::int64_t>(), next[e["partition"].get<int>()]) << ev.id;
+  }
+  const auto metric = [&](const char* name, const char* labels = "") {
+    return metric_sum(d.port(), name, labels);
+  };
+  EXPECT_EQ(metric("eventstreams_fanout_demotions_total"), 1);
+  EXPECT_EQ(metric("eventstreams_fanout_demotions_to_kafka_total"), 1);
+  EXPECT_EQ(metric("eventstreams_clients_disconnected_total", "reason=\"overrun\""), 0);
+  // Back to the rings once its reader caught up: no reader is left.
+  ASSERT_TRUE(
+      wait_for([&] { return metric("eventstreams_fanout_handovers_total") == 1; }, 10s, 10ms));
+  EXPECT_EQ(metric("eventstreams_fanout_catchup_readers", "state=\"active\""), 0);
+  EXPECT_EQ(metric("eventstreams_streams_open", "mode=\"shared\""), 2);
+  // And it gets what comes next from there.
+  test_producer p(cluster.bootstrap());
+  p.produce("lag.t", 0, R"({"n":12000})", 1700000012000);
+  ASSERT_TRUE(p.flush());
+  ASSERT_TRUE(fb.slow->read_events(far_behind::total + 1, 30s)) << describe(*fb.slow);
+  EXPECT_EQ(parse_json(fb.slow->events().back().data)["n"], 12000);
+}
+
+// Without a catch-up reader free, it is ended after a complete event instead, and resumes with
+// its id.
+TEST(Fanout, AClientFarBehindItsGroupAndTheRingsEndsAfterACompleteEventAndResumesWithoutLoss) {
+  mock_cluster cluster(1);
+  constexpr int partitions = 4;
+  cluster.create_topic("lag.t", partitions);
+  daemon_process d(lag_daemon_yaml(cluster,
+                                   "  ring:\n    max_bytes: 256KiB\n    max_bytes_per_partition: "
+                                   "64KiB\n  catchup:\n    readers_max: 1\n"));
+  // The one reader is taken: a filter that reads $key keeps its own consumer for good.
+  auto holder = open_stream(d.port(), "/v2/stream/lag?filter=$key!=zz",
+                            {{"Last-Event-ID", R"([{"topic":"lag.t","partition":0,"offset":0},)"
+                                               R"({"topic":"lag.t","partition":1,"offset":0},)"
+                                               R"({"topic":"lag.t","partition":2,"offset":0},)"
+                                               R"({"topic":"lag.t","partition":3,"offset":0}])"}});
+  ASSERT_TRUE(holder->read_head(10s) && holder->head().status == 200) << describe(*holder);
+  ASSERT_EQ(metric_sum(d.port(), "eventstreams_fanout_catchup_readers", "state=\"active\""), 1);
   far_behind fb;
   fall_far_behind(d, cluster, "lag.t", partitions, fb);
   // The slow client now reads: what it was sent, then the end of its stream.
@@ -1010,12 +1068,14 @@ TEST(Fanout, AClientFarBehindItsGroupAndTheRingsEndsAfterACompleteEventAndResume
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_clients_disconnected_total", "reason=\"overrun\""),
             1);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_demotions_total"), 1);
-  // It resumes with its last id: the rest, nothing twice.
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_demotions_to_kafka_total"), 0);
+  // It resumes with its last id: the rest, nothing twice (its resume waits for the reader).
+  holder->close();
   auto resumed = open_stream(d.port(), "/v2/stream/lag", {{"Last-Event-ID", fb.slow->last_id()}});
   auto rest = far_behind::total - fb.slow->events().size();
   ASSERT_TRUE(resumed->read_events(rest, 30s)) << describe(*resumed);
   expect_each_once({fb.slow.get(), resumed.get()}, far_behind::total);
-  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
+  EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_resumes_total", "from=\"kafka\""), 2);
 }
 
 }  // namespace

@@ -75,6 +75,15 @@ void expect_exact_sequence(const sse_client& c, const test_producer& p,
   }
 }
 
+// Writes {"i":from} .. {"i":to-1} to partition 0 of `topic`, record i at time 1700000000000 + i,
+// and waits up to `timeout` for them to be acknowledged.
+bool write_numbered(test_producer& p, const std::string& topic, int from, int to,
+                    std::chrono::milliseconds timeout = 15s) {
+  for (int i = from; i < to; ++i)
+    p.produce(topic, 0, R"({"i":)" + std::to_string(i) + "}", 1700000000000 + i);
+  return p.flush(timeout);
+}
+
 TEST(Faults, FatalKafkaErrorAfterThe200EndsWithAnErrorEventAndTheCurrentId) {
   mock_cluster cluster(1);
   cluster.create_topic("fatal.t", 1);
@@ -181,9 +190,8 @@ TEST(Faults, InTheSharedModeAnOutageRefusesNewStreamsAndServesResumesFromTheRing
   auto live = open_stream(d.port(), "/v2/stream/mem");
   test_producer p(cluster.bootstrap());
   auto write = [&](int from, int to) {
-    for (int i = from; i < to; ++i)
-      p.produce("mem.t", 0, R"({"i":)" + std::to_string(i) + "}", 1700000000000 + i);
-    return p.flush(40s);  // after the outage the producer reconnects within its 1 s backoff
+    // After the outage the producer reconnects within its 1 s backoff.
+    return write_numbered(p, "mem.t", from, to, 40s);
   };
   ASSERT_TRUE(write(0, 20));
   ASSERT_TRUE(live->read_events(20, 30s)) << describe(*live);
@@ -225,11 +233,7 @@ TEST(Faults, ASharedConsumerSentBackByAnOffsetResetBreaksItsRingAndItsStreamsRes
   daemon_process d(cfg);
   auto broken = open_stream(d.port(), "/v2/stream/brk");
   test_producer p(cluster.bootstrap());
-  auto write = [&](int from, int to) {
-    for (int i = from; i < to; ++i)
-      p.produce("brk.t", 0, R"({"i":)" + std::to_string(i) + "}", 1700000000000 + i);
-    return p.flush();
-  };
+  auto write = [&](int from, int to) { return write_numbered(p, "brk.t", from, to); };
   ASSERT_TRUE(write(0, 10));
   ASSERT_TRUE(broken->read_events(10, 30s)) << describe(*broken);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_fanout_ring_breaks_total"), 0);
