@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -38,17 +39,26 @@ class catchup_slots {
     return make_slot();
   }
 
-  // A slot now, or null with `then` queued to get one later.
-  slot acquire(granted then) {
+  // A slot now, or null with `then` queued to get one later, as `ticket` (for cancel()).
+  slot acquire(granted then, std::uint64_t& ticket) {
     std::lock_guard lock(mutex_);
     if (active_ < max_) {
       ++active_;
       active_gauge_.Set(static_cast<double>(active_));
       return make_slot();
     }
-    waiting_.push_back(std::move(then));
+    ticket = ++tickets_;
+    waiting_.emplace_back(ticket, std::move(then));
     queued_gauge_.Set(static_cast<double>(waiting_.size()));
     return nullptr;
+  }
+
+  // A request that stopped waiting (it gave up, or its client left) leaves the line: it is no
+  // longer counted as queued. Nothing when it already got its slot.
+  void cancel(std::uint64_t ticket) {
+    std::lock_guard lock(mutex_);
+    std::erase_if(waiting_, [&](const auto& w) { return w.first == ticket; });
+    queued_gauge_.Set(static_cast<double>(waiting_.size()));
   }
 
  private:
@@ -65,7 +75,7 @@ class catchup_slots {
         active_gauge_.Set(static_cast<double>(active_));
         return;
       }
-      next = std::move(waiting_.front());
+      next = std::move(waiting_.front().second);
       waiting_.pop_front();
       queued_gauge_.Set(static_cast<double>(waiting_.size()));
     }
@@ -75,7 +85,8 @@ class catchup_slots {
   std::mutex mutex_;
   std::size_t max_;
   std::size_t active_ = 0;
-  std::deque<granted> waiting_;
+  std::uint64_t tickets_ = 0;
+  std::deque<std::pair<std::uint64_t, granted>> waiting_;
   prometheus::Gauge& active_gauge_;
   prometheus::Gauge& queued_gauge_;
 };

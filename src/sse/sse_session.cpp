@@ -126,10 +126,12 @@ void sse_session::on_exception(const char* step, const char* what) {
 }
 
 void sse_session::do_wait_source() {
+  waiting_source_ = true;
   source_->async_wait(guard("wake-up", &sse_session::on_source_ready));
 }
 
 void sse_session::on_source_ready(beast::error_code ec) {
+  waiting_source_ = false;
   if (ec || closed_)
     return;
   source_->reset_wake();
@@ -219,7 +221,11 @@ void sse_session::on_handover(std::optional<fanout::join_result> joined) {
     return;
   }
   if (!joined) {
-    end_turn(true);  // Kafka goes on; asked again later
+    // Kafka goes on; asked again when its source is empty again, or by the next lag sample.
+    if (waiting_source_)
+      flush();  // (asked by the lag sample: the wait for the source is still armed)
+    else
+      end_turn(true);
     return;
   }
   auto hub = handover_->member(std::move(*joined));
@@ -545,6 +551,10 @@ void sse_session::on_sample_lag(std::int64_t now, lag_batch& batch) {
     lagging_ = lagging;
     batch.lagging(lagging);
   }
+  // A catch-up reader waiting at the end: the hub may take it now (it was not ready, or its
+  // rings did not hold the positions, when the source was last found empty).
+  if (waiting_source_ && !switching_ && lag->records == 0 && lag->unknown == 0)
+    try_handover();
 }
 
 void sse_session::clear_lagging() {

@@ -162,6 +162,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
 
   std::optional<ring_handover> handover_;
   bool switching_ = false;  // to or from the hub: the source is not polled until the switch ends
+  bool waiting_source_ = false;  // a wait for the source is armed
   std::chrono::steady_clock::time_point handover_asked_{};
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end

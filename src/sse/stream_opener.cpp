@@ -510,6 +510,7 @@ void stream_opener::end_on_strand(std::string reason, std::chrono::milliseconds 
   if (waiting_slot_) {
     // Queued for a catch-up reader: nothing is in flight, it closes now.
     waiting_slot_ = false;
+    ctx_.catchup->cancel(catchup_ticket_);
     catchup_timer_->cancel();
     close(end_reason_);
   }
@@ -519,11 +520,13 @@ void stream_opener::catch_up() {
   use_hub_ = false;
   if (!ctx_.catchup || req_.catchup_slot)
     return look_up_start();
-  auto slot = ctx_.catchup->acquire([self = shared_from_this()](std::shared_ptr<void> s) {
-    net::post(self->executor_, [self, s = std::move(s)]() mutable {
-      self->guarded("start", [&] { self->on_catchup_slot(std::move(s)); });
-    });
-  });
+  auto slot = ctx_.catchup->acquire(
+      [self = shared_from_this()](std::shared_ptr<void> s) {
+        net::post(self->executor_, [self, s = std::move(s)]() mutable {
+          self->guarded("start", [&] { self->on_catchup_slot(std::move(s)); });
+        });
+      },
+      catchup_ticket_);
   if (slot) {
     req_.catchup_slot = std::move(slot);
     return look_up_start();
@@ -536,6 +539,7 @@ void stream_opener::catch_up() {
     if (ec || !self->waiting_slot_)
       return;
     self->waiting_slot_ = false;
+    self->ctx_.catchup->cancel(self->catchup_ticket_);  // out of the line (and its count)
     self->guarded("start", [&] {
       self->fail_before_start(error_kind::unavailable, "catchup_limit",
                               "every catch-up reader (fanout.catchup.readers_max) is busy");

@@ -100,7 +100,8 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   // The start positions (and gaps) looked up for the hub or a catch-up reader: a second set-up
   // after the hub declined it, or after a wait for a reader, starts there (set on the strand).
   std::shared_ptr<const lookup_flights::result> looked_up_;
-  bool waiting_slot_ = false;  // queued for a catch-up reader's slot
+  bool waiting_slot_ = false;         // queued for a catch-up reader's slot
+  std::uint64_t catchup_ticket_ = 0;  // its place in the line (catchup_slots::cancel)
   std::optional<net::steady_timer> catchup_timer_;
   bool registered_ = false;
   bool handed_off_ = false;  // the socket went to the session (or is going: see start())

@@ -782,6 +782,9 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
   cfg.server_settings = {{"kafka_timeout", "2s"}};
   auto yaml = with_fanout(cfg, "  ring:\n    warm_records: 0\n  catchup:\n    readers_max: 1\n");
   daemon_process d(yaml);
+  // The shared consumer reads: the requests below are refused for want of a reader, not of it.
+  ASSERT_TRUE(
+      wait_for([&] { return http_get(d.port(), "/readyz").head.status == 200; }, 30s, 20ms));
   const header_list from_start{{"Last-Event-ID", R"([{"topic":"cu.t","partition":0,"offset":0}])"}};
   // A filter that reads $key: the rings keep no keys, so this reader never hands over.
   auto first = open_stream(d.port(), "/v2/stream/cu?filter=$key!=zz", from_start);
@@ -800,6 +803,7 @@ TEST(Fanout, ResumesTheRingsCannotServeTakeACatchUpReaderOrWaitInLineForOne) {
   EXPECT_EQ(second.head().status, 503);
   EXPECT_EQ(metric_sum(d.port(), "eventstreams_streams_refused_total", "reason=\"catchup_limit\""),
             1);
+  EXPECT_EQ(queued(), 0);  // it left the line when it gave up
   // The third waits for the first's reader.
   sse_client third(d.port());
   third.send_request("GET", "/v2/stream/cu", from_start);
