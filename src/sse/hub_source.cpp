@@ -55,6 +55,8 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
         {false, "overrun", "the client fell behind its group's window", {}, "overrun"});
     return 0;
   }
+  // cursor_ moves chunk by chunk below; the shard learns where it ended once, at the end (its
+  // lag pass runs on this strand, never in between).
   std::size_t n = 0;
   while (n < out.size()) {
     auto next = cursor_->next_shared();
@@ -68,28 +70,29 @@ std::size_t hub_source::poll_framed(std::span<std::shared_ptr<const framed_chunk
       overrun_at_.clear();
       if (next->error == "overrun")
         overrun_at_ = positions_after(*cursor_);
-      set_cursor(nullptr);
+      cursor_.reset();
       break;
     }
     if (!next->error.empty()) {
       // The cohort ended on a Kafka error: the member ends with an error event.
-      set_cursor(next);
+      cursor_ = next;
       errors.push_back({true, next->error, next->error_detail, {}, {}});
       break;
     }
     if (next->jump) {
       // The cohort merged into one with equal positions: continue there, writing nothing.
       token_ = std::static_pointer_cast<const fanout::cohort_token>(next->jump_keep);
-      set_cursor(next->jump);
+      cursor_ = next->jump;
       tail_records_ = 0;  // counted in the other cohort from here on
       shard_.move(*this, token_->id);
       continue;
     }
     if (next->pull && pull_)
       pull_(next->end_bytes);  // the hub steps its cohort further from the rings
-    set_cursor(next);
+    cursor_ = next;
     out[n++] = std::move(next);
   }
+  shard_.saw(*this, cursor_.get());
   return n;
 }
 
@@ -127,10 +130,6 @@ void hub_source::on_advance(const framed_chunk& tail) {
     fell_behind();
 }
 
-// More than the window behind its cohort: demoted to the rings at the positions after the last
-// chunk it took (its id there: the events it wrote and will write are F's from those positions,
-// docs/api.md §11), else ended at the next event boundary. From now on it pins nothing of the
-// cohort.
 std::vector<partition_position> hub_source::positions_after(const framed_chunk& chunk) const {
   std::vector<partition_position> at;
   if (!demote_ || chunk.end_id.empty())
@@ -152,6 +151,10 @@ std::optional<std::vector<partition_position>> hub_source::overrun_positions() c
   return overrun_at_;
 }
 
+// More than the window behind its cohort: demoted to the rings at the positions after the last
+// chunk it took (its id there: the events it wrote and will write are F's from those positions,
+// docs/api.md §11), else ended at the next event boundary. From now on it pins nothing of the
+// cohort.
 void hub_source::fell_behind() {
   auto at = positions_after(*cursor_);
   set_cursor(nullptr);

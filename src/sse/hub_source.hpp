@@ -49,7 +49,8 @@ class hub_source final : public event_source, public fanout::shard_member {
 
  private:
   void list();
-  // Every change of cursor_: the shard keeps a copy of the pointer for its lag pass.
+  // A change of cursor_ outside poll_framed() (which tells the shard once, at its end): the
+  // shard keeps a copy of the pointer for its lag pass.
   void set_cursor(std::shared_ptr<const framed_chunk> cursor);
   void fell_behind();
   // The positions after `chunk` (its id), for a demotion: empty when it cannot tell (no id, or a
