@@ -32,21 +32,14 @@ class catchup_slots {
   // A slot now, or null (nothing queued).
   slot try_acquire() {
     std::lock_guard lock(mutex_);
-    if (active_ >= max_)
-      return nullptr;
-    ++active_;
-    active_gauge_.Set(static_cast<double>(active_));
-    return make_slot();
+    return take_free();
   }
 
   // A slot now, or null with `then` queued to get one later, as `ticket` (for cancel()).
   slot acquire(granted then, std::uint64_t& ticket) {
     std::lock_guard lock(mutex_);
-    if (active_ < max_) {
-      ++active_;
-      active_gauge_.Set(static_cast<double>(active_));
-      return make_slot();
-    }
+    if (auto s = take_free())
+      return s;
     ticket = ++tickets_;
     waiting_.emplace_back(ticket, std::move(then));
     queued_gauge_.Set(static_cast<double>(waiting_.size()));
@@ -62,6 +55,14 @@ class catchup_slots {
   }
 
  private:
+  // Under mutex_: a free slot, or null.
+  slot take_free() {
+    if (active_ >= max_)
+      return nullptr;
+    ++active_;
+    active_gauge_.Set(static_cast<double>(active_));
+    return make_slot();
+  }
   slot make_slot() {
     return slot(static_cast<void*>(this), [this](void*) { release(); });
   }

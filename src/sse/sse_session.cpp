@@ -233,9 +233,7 @@ void sse_session::on_handover(std::optional<fanout::join_result> joined) {
   // The consumer and its slot go; the bytes go on from the same positions, framed by the hub.
   retire(std::exchange(source_, std::move(hub)), *ctx_.blocking);
   req_.catchup_slot.reset();
-  ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
-  req_.mode = delivery_mode::shared;
-  ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
+  switch_mode(delivery_mode::shared);
   ctx_.metrics.fanout_handovers().Increment();
   // Its shard samples its lag from now on, as for the streams the hub served from the start;
   // its keepalives keep their own timer.
@@ -335,12 +333,18 @@ void sse_session::on_fell_back(std::unique_ptr<event_source> reader,
   ctx_.registry.sampled_here(this);
   req_.catchup_slot = std::move(slot);
   format_.restart(position_vector(std::move(at)));
-  ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
-  req_.mode = delivery_mode::per_connection;
-  ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
+  switch_mode(delivery_mode::per_connection);
   ctx_.metrics.fanout_demotions_to_kafka().Increment();
   handover_asked_ = {};  // back to the rings once it has caught up
   drain();
+}
+
+// The stream is served in `mode` from now on: counted there in eventstreams_streams_open, and
+// named so in its close line.
+void sse_session::switch_mode(delivery_mode mode) {
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Decrement();
+  req_.mode = mode;
+  ctx_.metrics.streams_open(mode_name(req_.mode)).Increment();
 }
 
 void sse_session::end_on_kafka_error(const source_error& e) {

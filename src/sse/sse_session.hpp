@@ -113,6 +113,7 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   // A stream of the hub that fell behind the rings: a catch-up reader at its positions, made on
   // the blocking pool, when a slot is free now. False: it ends as an overrun.
   bool try_fall_back();
+  void switch_mode(delivery_mode mode);
   void on_fell_back(std::unique_ptr<event_source> reader, std::vector<partition_position> at,
                     std::shared_ptr<void> slot);
   void end_turn(bool empty);

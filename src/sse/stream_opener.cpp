@@ -296,21 +296,21 @@ void stream_opener::on_joined(std::optional<fanout::join_result> joined) {
       return catch_up();
     return look_up_start();
   }
-  auto* shard = move_to_shard();
-  if (!shard)
+  if (!move_to_shard())
     return;
   auto positions = joined->positions;
   if (resumed_)
     ctx_.metrics.fanout_resumes("ring").Increment();
-  source_ = std::make_unique<hub_source>(*shard, std::move(*joined), ctx_.cfg.fanout.cohort_window,
+  source_ = std::make_unique<hub_source>(*shard_, std::move(*joined), ctx_.cfg.fanout.cohort_window,
                                          demoter());
   req_.mode = delivery_mode::shared;
   start(std::move(positions));
 }
 
 // The session runs on a shard's strand, where the hub's wake-ups arrive: the socket moves there
-// (its descriptor is re-wrapped; no operation is pending on it here). Null when it closed.
-fanout::hub_shard* stream_opener::move_to_shard() {
+// (its descriptor is re-wrapped; no operation is pending on it here), shard_. False when it
+// closed.
+bool stream_opener::move_to_shard() {
   auto& shard = ctx_.hub->next_shard();
   beast::error_code ec;
   auto protocol = stream_.socket().local_endpoint(ec).protocol();
@@ -322,11 +322,11 @@ fanout::hub_shard* stream_opener::move_to_shard() {
   }
   if (ec) {
     close("client error: " + ec.message());
-    return nullptr;
+    return false;
   }
   shard_stream_.emplace(std::move(moved));
   shard_ = &shard;
-  return &shard;
+  return true;
 }
 
 // A member that falls behind its group continues from the rings where they hold its positions
@@ -394,8 +394,8 @@ void stream_opener::start(std::vector<partition_position> start_positions,
       stream_format::canary_policy(req_.selection.topics, req_.selection.pass_canary, positions);
   // A shared stream's catch-up reader hands the stream over to the rings once it has read what
   // Kafka had (docs/api.md §11): it runs on a shard's strand from the start, as the hub's
-  // streams do. (Not with a filter that reads $key: the rings keep no keys.)
-  // A stream of the hub keeps the same way, should it fall behind what the rings keep.
+  // streams do (not with a filter that reads $key: the rings keep no keys). A stream of the hub
+  // keeps the same way, should it fall behind what the rings keep.
   std::optional<ring_handover> handover;
   if (req_.catchup_slot && ctx_.hub && req_.mode == delivery_mode::per_connection &&
       (!req_.filter || rings_can_filter(*req_.filter)) && !move_to_shard())

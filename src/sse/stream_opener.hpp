@@ -61,7 +61,7 @@ class stream_opener : public std::enable_shared_from_this<stream_opener>, public
   // every start (docs/api.md §11). False when it cannot be tried (partition counts not cached).
   bool place_in_rings();
   void send_join(fanout::join_request jr);
-  fanout::hub_shard* move_to_shard();
+  bool move_to_shard();
   hub_source::demote_fn demoter() const;
   void on_joined(std::optional<fanout::join_result> joined);
   // A shared stream's request the rings cannot serve: its own consumer, within
