@@ -227,4 +227,13 @@ class partition_ring {
   std::size_t log_append_time_records_ = 0;
 };
 
+// Whether a catch-up reader at `offset` may leave the partition to `ring` (docs/api.md §11): the
+// ring holds every record from there and, once the rings fill up (`filling`: more than half a
+// bound), a quarter of what it keeps lies before the offset, so that eviction does not pass it
+// while the rest of the stream catches up.
+inline bool holds_with_room(const partition_ring& ring, std::int64_t offset, bool filling) {
+  return ring.find(offset).status != ring_lookup::before_ring &&
+         (!filling || (offset - ring.base()) * 4 >= ring.head() - ring.base());
+}
+
 }  // namespace eventstreams

@@ -870,6 +870,38 @@ void hub::join(join_request req, std::function<void(std::optional<join_result>)>
   });
 }
 
+void hub::probe(join_request req, std::function<void(std::vector<bool>)> done) {
+  net::post(io_, [this, req = std::move(req), done = std::move(done)] { done(held(req)); });
+}
+
+std::vector<bool> hub::held(const join_request& req) const {
+  std::vector<bool> out(req.ends.size(), false);
+  if (!ready_ || (req.filter && !rings_can_filter(*req.filter)))
+    return out;
+  std::vector<bool> held;
+  for (const auto& t : req.topics) {
+    auto it = topic_index_.find(t);
+    if (it == topic_index_.end())
+      return out;
+    auto [first, count] = it->second;
+    for (int p = 0; p < count; ++p) {
+      const auto part = first + static_cast<std::size_t>(p);
+      const auto& h = heads_[part];
+      const std::size_t i = held.size();
+      if (i >= req.ends.size() || req.ends[i].topic != h.topic ||
+          req.ends[i].partition != h.partition)
+        return out;
+      const auto& ring = rings_[part];
+      const bool filling = ring.bytes() * 2 > cfg_.fanout.ring_max_bytes_per_partition ||
+                           ring_bytes_ * 2 > cfg_.fanout.ring_max_bytes;
+      held.push_back(holds_with_room(ring, req.ends[i].next_offset, filling));
+    }
+  }
+  if (held.size() != req.ends.size())
+    return out;
+  return held;
+}
+
 bool hub::place_in_rings(const join_request& req, std::vector<partition_position>& out) const {
   const auto& resume = *req.resume;
   if (resume.counts.size() != req.topics.size())

@@ -204,6 +204,14 @@ class hub {
   // ready, a topic it does not read).
   void join(join_request req, std::function<void(std::optional<join_result>)> done);
 
+  // For a catch-up reader of a stream of `req` at `req.ends` (its positions, in assignment
+  // order): per position, whether the rings hold every record of the partition from there with
+  // room to spare (a quarter of what the ring keeps lies before it), so that the reader may stop
+  // reading that partition and leave its records to the rings (docs/api.md §11). All false when
+  // an exact join of `req` would be refused whatever the positions (not ready, a topic it does
+  // not read, partitions added, a filter that reads $key). `done` runs on the hub thread.
+  void probe(join_request req, std::function<void(std::vector<bool>)> done);
+
   std::size_t cohorts() const noexcept { return cohort_count_.load(); }
 
  private:
@@ -233,6 +241,7 @@ class hub {
   void keep_in_ring(const source_record& rec, const spliced_record& s);
   void seal_rings();
   std::optional<join_result> do_join(const join_request& req);
+  std::vector<bool> held(const join_request& req) const;
   bool place_in_rings(const join_request& req, std::vector<partition_position>& out) const;
 
   const config& cfg_;

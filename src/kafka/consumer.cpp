@@ -55,6 +55,7 @@ struct consumer::impl {
     // when lag() last saw the partition caught up (ms since the epoch; -1: never).
     std::int64_t last_timestamp = -1;
     std::int64_t caught_up_ms = -1;
+    bool parked = false;  // paused by park(): not fetched, not sought by kick()
   };
   struct topic_positions {
     std::string name;
@@ -103,7 +104,7 @@ struct consumer::impl {
     partition_list_ptr list(rd_kafka_topic_partition_list_new(1));
     for (const auto& t : topics) {
       for (std::size_t p = 0; p < t.partitions.size(); ++p) {
-        if (t.partitions[p].next >= 0)
+        if (t.partitions[p].next >= 0 && !t.partitions[p].parked)
           rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<int>(p))
               ->offset = t.partitions[p].next;
       }
@@ -309,6 +310,33 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     impl_->empty_queue_seen();
   }
   return n;
+}
+
+bool consumer::park(std::size_t index, bool parked) {
+  for (auto& t : impl_->topics) {
+    for (std::size_t p = 0; p < t.partitions.size(); ++p) {
+      auto& a = t.partitions[p];
+      if (a.next < 0 || a.index != index)
+        continue;
+      if (a.parked == parked)
+        return true;
+      partition_list_ptr list(rd_kafka_topic_partition_list_new(1));
+      rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<std::int32_t>(p));
+      // Both are asynchronous. A pause sets a version barrier before it returns, so records of
+      // the partition already queued are dropped, not handed out; librdkafka keeps the offset
+      // after the last record handed out as where a resume fetches from.
+      auto e = parked ? rd_kafka_pause_partitions(impl_->rk.get(), list.get())
+                      : rd_kafka_resume_partitions(impl_->rk.get(), list.get());
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR || list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        spdlog::debug("librdkafka {}: {}", parked ? "pause" : "resume",
+                      rd_kafka_err2str(e != RD_KAFKA_RESP_ERR_NO_ERROR ? e : list->elems[0].err));
+        return false;
+      }
+      a.parked = parked;
+      return true;
+    }
+  }
+  return false;
 }
 
 void consumer::next_offsets(std::vector<std::int64_t>& out) {

@@ -51,6 +51,12 @@ class consumer {
   // skipped (its position, which it never hands out as records).
   void next_offsets(std::vector<std::int64_t>& out);
 
+  // Non-blocking: stops fetching the partition at position index `index` (`parked`), or fetches
+  // it again from the offset after the last record poll() handed out of it. Records of it
+  // fetched before the call are never handed out (librdkafka's pause drops them). False when
+  // librdkafka refused.
+  bool park(std::size_t index, bool parked);
+
   // How often poll() restarted fetchers parked at the prefetch cap.
   std::uint64_t fetch_kicks() const;
 

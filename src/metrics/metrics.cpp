@@ -249,6 +249,13 @@ metrics::metrics()
                                   "the rings hold and handed the stream over to them")
                             .Register(*registry_)
                             .Add({})),
+      fanout_partition_handovers_(
+          BuildCounter()
+              .Name("eventstreams_fanout_partition_handovers_total")
+              .Help("Shared mode: partitions of catch-up readers left to the rings ahead of "
+                    "their stream's hand-over (to=ring: the reader stopped reading them), or read "
+                    "from Kafka again because the rings no longer held them (to=kafka)")
+              .Register(*registry_)),
       fanout_demotions_to_kafka_(
           BuildCounter()
               .Name("eventstreams_fanout_demotions_to_kafka_total")
@@ -317,8 +324,10 @@ metrics::metrics()
     streams_opened_.Add({{"mode", mode}});
     streams_open_.Add({{"mode", mode}});
   }
-  for (const char* from : {"ring", "kafka"})
+  for (const char* from : {"ring", "kafka"}) {
     fanout_resumes_.Add({{"from", from}});
+    fanout_partition_handovers_.Add({{"to", from}});
+  }
   for (const char* state : {"active", "queued"})
     fanout_catchup_readers_.Add({{"state", state}});
   for (const char* reason : {"invalid_filter", "filter_too_complex", "unavailable"})

@@ -137,6 +137,12 @@ class metrics {
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
   prometheus::Counter& fanout_handovers() { return fanout_handovers_; }
+  // Shared mode: partitions of catch-up readers left to the rings ahead of their stream's
+  // hand-over ("ring": the reader stopped reading them), or read from Kafka again because the
+  // rings no longer held them ("kafka").
+  prometheus::Counter& fanout_partition_handovers(const std::string& to) {
+    return fanout_partition_handovers_.Add({{"to", to}});
+  }
   prometheus::Counter& fanout_demotions_to_kafka() { return fanout_demotions_to_kafka_; }
   // Shared mode: members woken to write what their group published, each with one write (less
   // what a full socket holds back): events sent / wakes is the events per write, which
@@ -210,6 +216,7 @@ class metrics {
   prometheus::Counter& start_lookups_;
   prometheus::Counter& fanout_demotions_;
   prometheus::Counter& fanout_handovers_;
+  prometheus::Family<prometheus::Counter>& fanout_partition_handovers_;
   prometheus::Counter& fanout_demotions_to_kafka_;
   prometheus::Counter& fanout_wakes_;
   prometheus::Counter& fanout_ring_breaks_;

@@ -80,6 +80,16 @@ class event_source {
     return false;
   }
 
+  // A reader of Kafka: stops reading the partition at position index `index` (`parked`), or
+  // reads it again from after the last record it handed out of it. Nothing it fetched of the
+  // partition before the call is handed out after it. False when the source cannot (the
+  // default).
+  virtual bool park(std::size_t index, bool parked) {
+    (void)index;
+    (void)parked;
+    return false;
+  }
+
   // Sources whose streams share a strand (the shared mode's I/O shard) keep the streams'
   // heartbeat deadlines in one wheel there, instead of a timer per stream (docs/api.md §5.1);
   // null: the session keeps its own timer.

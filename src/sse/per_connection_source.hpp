@@ -29,6 +29,7 @@ class per_connection_source final : public event_source {
   void reset_wake() override;
   source_stats stats() const override;
   std::optional<source_lag> lag(std::int64_t now_ms) override;
+  bool park(std::size_t index, bool parked) override { return consumer_.park(index, parked); }
   void close() override;
 
  private:

@@ -131,6 +131,8 @@ void sse_session::do_wait_source() {
 }
 
 void sse_session::on_source_ready(beast::error_code ec) {
+  if (ec == net::error::operation_aborted)
+    return;  // the wait of a source retired by a switch (which cleared the flag), or the close
   waiting_source_ = false;
   if (ec || closed_)
     return;
@@ -178,25 +180,67 @@ void sse_session::drain() {
       break;
     }
   }
-  if (empty && try_handover())
-    return;
+  probe_rings();
   end_turn(empty);
 }
 
-bool sse_session::try_handover() {
-  if (!handover_ || ending_ || source_->framed())
-    return false;
+void sse_session::probe_rings() {
+  if (!handover_ || ending_ || switching_ || probing_ || source_->framed())
+    return;
   const auto now = std::chrono::steady_clock::now();
   if (handover_asked_ != std::chrono::steady_clock::time_point{} &&
       now - handover_asked_ < handover_retry)
-    return false;
-  // Only once it has read up to the ends Kafka last told it of, on every partition: before,
-  // the rings would not hold its positions (that is why it reads Kafka).
-  const auto lag = source_->lag(now_ms());
-  if (!lag || lag->records != 0 || lag->unknown != 0)
-    return false;
-  switching_ = true;
+    return;
   handover_asked_ = now;
+  probing_ = true;
+  auto jr = handover_->request;
+  jr.ends = format_.positions().positions();
+  handover_->hub->probe(std::move(jr), [self = shared_from_this()](std::vector<bool> held) {
+    net::post(self->executor(), [self, held = std::move(held)]() mutable {
+      self->guarded("rings probe", [&] { self->on_probe(std::move(held)); });
+    });
+  });
+}
+
+void sse_session::on_probe(std::vector<bool> held) {
+  probing_ = false;
+  if (closed_ || ending_ || switching_ || source_->framed() ||
+      held.size() != format_.positions().positions().size())
+    return;
+  const bool all = std::all_of(held.begin(), held.end(), [](bool h) { return h; });
+  // The partitions the rings do not hold, found at the same positions by two probes while the
+  // reader had read all it was given: at their end, and still not held (trailing transaction
+  // markers below the rings' start). The stream cannot go over to the rings then, so the others
+  // must not wait for it: no partition is left to the rings from then on.
+  if (!all && waiting_source_ && !parking_off_) {
+    const auto& at = format_.positions().positions();
+    std::vector<std::int64_t> unheld;
+    for (std::size_t i = 0; i < held.size(); ++i) {
+      if (!held[i])
+        unheld.push_back(at[i].next_offset);
+    }
+    parking_off_ = unheld == idle_unheld_;
+    idle_unheld_ = std::move(unheld);
+  } else {
+    idle_unheld_.clear();
+  }
+  // A partition the rings hold is not read from Kafka any more: its records come from the rings
+  // when the stream is handed over, from the position it stopped at (docs/api.md §11). One they
+  // lost again (their bounds moved past it) is read from there.
+  parked_.resize(held.size(), false);
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    const bool park = held[i] && !parking_off_;
+    if (park != parked_[i] && source_->park(i, park)) {
+      parked_[i] = park;
+      ctx_.metrics.fanout_partition_handovers(park ? "ring" : "kafka").Increment();
+    }
+  }
+  if (all)
+    join_rings();
+}
+
+void sse_session::join_rings() {
+  switching_ = true;
   flush();
   // Its exact positions: the hub takes it only where its rings hold every record from there
   // (docs/api.md §11); what the consumer fetched beyond them is dropped with it and comes from
@@ -209,7 +253,6 @@ bool sse_session::try_handover() {
       self->guarded("hand-over", [&] { self->on_handover(std::move(joined)); });
     });
   });
-  return true;
 }
 
 void sse_session::on_handover(std::optional<fanout::join_result> joined) {
@@ -220,18 +263,16 @@ void sse_session::on_handover(std::optional<fanout::join_result> joined) {
     flush();
     return;
   }
-  if (!joined) {
-    // Kafka goes on; asked again when its source is empty again, or by the next lag sample.
-    if (waiting_source_)
-      flush();  // (asked by the lag sample: the wait for the source is still armed)
-    else
-      end_turn(true);
-    return;
-  }
+  if (!joined)
+    return resume_turn();  // Kafka goes on; the hub is asked again a second later
   auto hub = handover_->member(std::move(*joined));
   hub->attach(executor());
   // The consumer and its slot go; the bytes go on from the same positions, framed by the hub.
   retire(std::exchange(source_, std::move(hub)), *ctx_.blocking);
+  waiting_source_ = false;  // (the consumer's wait ends aborted)
+  parked_.clear();
+  idle_unheld_.clear();
+  parking_off_ = false;
   req_.catchup_slot.reset();
   switch_mode(delivery_mode::shared);
   ctx_.metrics.fanout_handovers().Increment();
@@ -239,7 +280,17 @@ void sse_session::on_handover(std::optional<fanout::join_result> joined) {
   // its keepalives keep their own timer.
   if (source_->sample_lag_by(*this))
     ctx_.registry.sampled_elsewhere(this);
-  drain();
+  if (!paused_)
+    drain();  // (a write in flight drains when it completes)
+  else
+    flush();
+}
+
+void sse_session::resume_turn() {
+  if (waiting_source_ || paused_)
+    flush();  // the wait or the write in flight goes on with the next turn
+  else
+    net::post(writer_.get_executor(), guard("drain", &sse_session::drain));
 }
 
 void sse_session::drain_framed() {
@@ -330,6 +381,10 @@ void sse_session::on_fell_back(std::unique_ptr<event_source> reader,
   // The hub's member goes; the stream frames the records itself from the positions after the
   // last chunk it took, as a per-connection stream from its id would.
   retire(std::exchange(source_, std::move(reader)), *ctx_.blocking);
+  waiting_source_ = false;  // (the member's wait ends aborted)
+  parked_.clear();
+  idle_unheld_.clear();
+  parking_off_ = false;
   ctx_.registry.sampled_here(this);
   req_.catchup_slot = std::move(slot);
   format_.restart(position_vector(std::move(at)));
@@ -555,10 +610,9 @@ void sse_session::on_sample_lag(std::int64_t now, lag_batch& batch) {
     lagging_ = lagging;
     batch.lagging(lagging);
   }
-  // A catch-up reader waiting at the end: the hub may take it now (it was not ready, or its
-  // rings did not hold the positions, when the source was last found empty).
-  if (waiting_source_ && !switching_ && lag->records == 0 && lag->unknown == 0)
-    try_handover();
+  // A catch-up reader asks the hub about the rings while it waits for Kafka (or for its client)
+  // too, not only after its turns of reading.
+  probe_rings();
 }
 
 void sse_session::clear_lagging() {

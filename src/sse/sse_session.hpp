@@ -106,10 +106,17 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   // The shared mode: chunks framed for many streams, written as they are.
   void drain_framed();
   void end_on_kafka_error(const source_error& e);
-  // A catch-up reader that found its source empty: asks the hub to take the stream over at its
-  // positions (at most once a second), polling nothing until it answers.
-  bool try_handover();
+  // A catch-up reader, at most once a second: asks the hub which of its positions the rings
+  // hold (docs/api.md §11). It stops reading those partitions from Kafka and reads again those
+  // the rings lost; once the rings hold every position, it asks the hub to take the stream over
+  // there, polling nothing until it answers.
+  void probe_rings();
+  void on_probe(std::vector<bool> held);
+  void join_rings();
   void on_handover(std::optional<fanout::join_result> joined);
+  // After a switch that did not happen: the turn the switch held back (a wait for the source,
+  // or a write that will drain, may still be pending).
+  void resume_turn();
   // A stream of the hub that fell behind the rings: a catch-up reader at its positions, made on
   // the blocking pool, when a slot is free now. False: it ends as an overrun.
   bool try_fall_back();
@@ -164,7 +171,14 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   std::optional<ring_handover> handover_;
   bool switching_ = false;  // to or from the hub: the source is not polled until the switch ends
   bool waiting_source_ = false;  // a wait for the source is armed
-  std::chrono::steady_clock::time_point handover_asked_{};
+  bool probing_ = false;         // the hub has not answered probe_rings() yet
+  std::chrono::steady_clock::time_point handover_asked_{};  // the last probe_rings()
+  // Per position: the catch-up reader stopped reading the partition, left to the rings.
+  std::vector<bool> parked_;
+  // The positions of the partitions the rings did not hold at the last probe that found the
+  // reader waiting for Kafka (see on_probe); whether parking stopped for this reader.
+  std::vector<std::int64_t> idle_unheld_;
+  bool parking_off_ = false;
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;

@@ -1045,6 +1045,88 @@ TEST(Fanout, AClientFarBehindItsGroupAndTheRingsGoesOnFromKafkaAndMissesNothing)
   EXPECT_EQ(parse_json(fb.slow->events().back().data)["n"], 12000);
 }
 
+// A catch-up reader hands its stream over to the rings partition by partition (docs/api.md
+// §11): it stops reading from Kafka a partition whose records the rings hold from its position,
+// reads it again when the rings lose them before the rest of the stream caught up, and the
+// stream joins a group once the rings hold every position. Nothing is lost or repeated.
+TEST(Fanout, ACatchUpReaderLeavesToTheRingsThePartitionsTheyHoldAndTakesBackThoseTheyLose) {
+  mock_cluster cluster(1);
+  constexpr int partitions = 4;  // 0-2 far behind the rings, 3 inside them
+  cluster.create_topic("lag.t", partitions);
+  test_producer p(cluster.bootstrap());
+  int n = 0;
+  const std::string filler(1000, 'f');
+  auto write = [&](int partition, int count, bool large) {
+    for (int k = 0; k < count; ++k, ++n) {
+      p.produce("lag.t", partition,
+                R"({"n":)" + std::to_string(n) + (large ? R"(,"f":")" + filler + R"("})" : "}"),
+                1700000000000 + n);
+    }
+    return p.flush();
+  };
+  // 3 × 3.4 MB: more than the daemon's send buffer can grow to (4 MiB at most here,
+  // /proc/sys/net/ipv4/tcp_wmem), its write buffer and a 4 KB receive buffer hold, so the
+  // stalled client keeps part of them behind the rings (the mock keeps ~5 MB per partition).
+  for (int part = 0; part < 3; ++part)
+    ASSERT_TRUE(write(part, 3400, true));
+  ASSERT_TRUE(write(3, 20, false));
+  daemon_process d(lag_daemon_yaml(
+      cluster, "  ring:\n    max_bytes: 512KiB\n    max_bytes_per_partition: 64KiB\n"));
+  ASSERT_TRUE(wait_for([&] { return http_get(d.port(), "/readyz").head.status == 200; }, 30s, 20ms))
+      << d.stderr_text();
+  const auto metric = [&](const char* name, const char* labels = "") {
+    return metric_sum(d.port(), name, labels);
+  };
+  auto c = open_stream(d.port(), "/v2/stream/lag",
+                       {{"Last-Event-ID", R"([{"topic":"lag.t","partition":0,"offset":0},)"
+                                          R"({"topic":"lag.t","partition":1,"offset":0},)"
+                                          R"({"topic":"lag.t","partition":2,"offset":0},)"
+                                          R"({"topic":"lag.t","partition":3,"offset":0}])"}},
+                       11, true, 4096);
+  ASSERT_TRUE(c->read_events(100, 30s)) << describe(*c);
+  EXPECT_EQ(metric("eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
+  // The client stops reading. Partition 3's records are in its ring: the reader leaves it.
+  ASSERT_TRUE(wait_for(
+      [&] { return metric("eventstreams_fanout_partition_handovers_total", "to=\"ring\"") >= 1; },
+      20s, 20ms))
+      << d.stderr_text();
+  EXPECT_EQ(metric("eventstreams_fanout_handovers_total"), 0);
+  ASSERT_TRUE(write(3, 20, false));
+  // 200 KB more in partition 3 push its position out of its 64 KiB ring: the reader reads the
+  // partition from Kafka again.
+  ASSERT_TRUE(write(3, 200, true));
+  ASSERT_TRUE(wait_for(
+      [&] { return metric("eventstreams_fanout_partition_handovers_total", "to=\"kafka\"") >= 1; },
+      20s, 20ms))
+      << d.stderr_text();
+  EXPECT_EQ(metric("eventstreams_fanout_handovers_total"), 0);
+  // The client reads again: every record once, per partition in offset order, and every id
+  // names the offsets after its record.
+  ASSERT_TRUE(c->read_events(static_cast<std::size_t>(n), 60s)) << describe(*c);
+  expect_each_once({c.get()}, n);
+  std::map<int, std::int64_t> next;
+  for (const auto& ev : c->events()) {
+    auto data = parse_json(ev.data);
+    const int part = data["meta"]["partition"].get<int>();
+    const auto offset = data["meta"]["offset"].get<std::int64_t>();
+    ASSERT_EQ(offset, next[part]) << ev.data;
+    next[part] = offset + 1;
+    auto id = parse_json(ev.id);
+    for (const auto& e : id)
+      ASSERT_EQ(e["offset"].get<std::int64_t>(), next[e["partition"].get<int>()]) << ev.id;
+  }
+  // Once the rings held every position, the stream went over to them: no reader is left, and
+  // the next record comes through the shared consumer.
+  ASSERT_TRUE(
+      wait_for([&] { return metric("eventstreams_fanout_handovers_total") == 1; }, 10s, 10ms));
+  EXPECT_EQ(metric("eventstreams_fanout_catchup_readers", "state=\"active\""), 0);
+  EXPECT_EQ(metric("eventstreams_streams_open", "mode=\"shared\""), 1);
+  ASSERT_TRUE(write(3, 1, false));
+  ASSERT_TRUE(c->read_events(static_cast<std::size_t>(n), 30s)) << describe(*c);
+  EXPECT_EQ(parse_json(c->events().back().data)["n"], n - 1);
+  EXPECT_EQ(metric("eventstreams_internal_errors_total"), 0);
+}
+
 // Without a catch-up reader free, it is ended after a complete event instead, and resumes with
 // its id.
 TEST(Fanout, AClientFarBehindItsGroupAndTheRingsEndsAfterACompleteEventAndResumesWithoutLoss) {

@@ -18,10 +18,14 @@ struct sse_client::io {
   std::array<char, 64 * 1024> buffer{};
 };
 
-sse_client::sse_client(std::uint16_t port, std::chrono::milliseconds timeout)
+sse_client::sse_client(std::uint16_t port, std::chrono::milliseconds timeout, int rcvbuf)
     : io_(std::make_unique<io>()) {
   reset_parser("GET");
   tcp::endpoint ep(net::ip::make_address("127.0.0.1"), port);
+  if (rcvbuf > 0) {
+    io_->socket.open(tcp::v4());
+    io_->socket.set_option(net::socket_base::receive_buffer_size(rcvbuf));
+  }
   beast::error_code ec = net::error::would_block;
   bool done = false;
   io_->socket.async_connect(ep, [&](beast::error_code e) {

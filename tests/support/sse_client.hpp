@@ -35,8 +35,10 @@ struct sse_event {
 
 class sse_client {
  public:
-  // Connects to 127.0.0.1:port. Throws std::runtime_error on failure or timeout.
-  explicit sse_client(std::uint16_t port, std::chrono::milliseconds timeout = 5s);
+  // Connects to 127.0.0.1:port. Throws std::runtime_error on failure or timeout. `rcvbuf`:
+  // SO_RCVBUF set before connecting (0: the system's default); a small one makes a client that
+  // does not read fill its window after a few KB.
+  explicit sse_client(std::uint16_t port, std::chrono::milliseconds timeout = 5s, int rcvbuf = 0);
   ~sse_client();
   sse_client(const sse_client&) = delete;
   sse_client& operator=(const sse_client&) = delete;

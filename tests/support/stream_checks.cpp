@@ -74,8 +74,8 @@ nlohmann::json parse_json(const std::string& text) {
 
 std::unique_ptr<sse_client> open_stream(std::uint16_t port, const std::string& target,
                                         const header_list& headers, unsigned version,
-                                        bool expect_ok) {
-  auto c = std::make_unique<sse_client>(port);
+                                        bool expect_ok, int rcvbuf) {
+  auto c = std::make_unique<sse_client>(port, 5s, rcvbuf);
   c->send_request("GET", target, headers, version);
   // The header and the preamble come once the start positions are resolved: milliseconds on
   // the mock cluster. 10 s only ends a request that already failed.

@@ -50,9 +50,10 @@ nlohmann::json parse_json(const std::string& text);
 
 // Connects, sends GET `target` and reads the response header and, for SSE, the ":ok" preamble.
 // Throws std::runtime_error (with what was received) unless the answer is a 200 stream.
+// `rcvbuf`: as sse_client's.
 std::unique_ptr<sse_client> open_stream(std::uint16_t port, const std::string& target,
                                         const header_list& headers = {}, unsigned version = 11,
-                                        bool expect_ok = true);
+                                        bool expect_ok = true, int rcvbuf = 0);
 
 // Sum of every sample of the metric `name` in the daemon's /metrics whose line contains
 // `filter` (e.g. a label); 0 when there is none.

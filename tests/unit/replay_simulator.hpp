@@ -3,8 +3,9 @@
 // order timestamps) and evicts under tiny bounds; resumed clients, some with a filter, join at
 // chosen positions, catch up from the rings through replay_from_rings (the code the hub runs) at
 // chosen speeds, windows and slices, then read live, stepped by the hub as it appends. A client
-// whose start the rings do not hold reads the log itself (a catch-up reader) and, at its end,
-// is handed over to a cohort at its positions where the rings hold them.
+// whose start the rings do not hold reads the log itself (a catch-up reader) and is handed over
+// to a cohort at its positions once the rings hold them: as soon as they hold every one with
+// room (anywhere in the log), or at its end.
 //
 // After every step, each client's bytes must be a prefix of F's: stream_format applied to
 // every record of its partitions at or after its start, in the hub's order. At the end (the
@@ -85,8 +86,9 @@ struct replay_scope {
 struct replay_report {
   std::string failure;  // empty: every check held
   unsigned clients = 0;
-  unsigned from_before_ring = 0;  // starts the rings did not cover (a catch-up reader)
-  unsigned handed_over = 0;       // of those, readers the hub took over at their positions
+  unsigned from_before_ring = 0;   // starts the rings did not cover (a catch-up reader)
+  unsigned handed_over = 0;        // of those, readers the hub took over at their positions
+  unsigned handed_over_early = 0;  // ... before they had read the whole log
   unsigned caught_up = 0;
   unsigned lapped = 0;
   unsigned filtered = 0;  // clients with a filter
@@ -112,6 +114,7 @@ struct client {
   // positions, which it does where the rings hold them (sse_session's hand-over).
   std::optional<stream_format> reader;
   std::size_t log_at = 0;  // the next record of the log it reads
+  bool probes = true;      // it asks for the hand-over before the end of the log
   framing f = framing::sse;
   std::vector<bool> pass;
   bool lapped = false;
@@ -320,6 +323,7 @@ class simulation {
     if (before) {
       ++report_.from_before_ring;
       cl.reader.emplace(cl.f, position_vector(start), cl.pass, cl.filter);
+      cl.probes = alt({true, false});
       for (const auto& r : log_)
         feed_reference(cl, r);
       clients_.push_back(std::move(cl));
@@ -397,9 +401,21 @@ class simulation {
   }
 
   // The catch-up reader takes the next record of the log: those of its partitions at or after
-  // its positions (a consumer assigned there delivers nothing below). At the end of the log it
-  // asks for the hand-over.
+  // its positions (a consumer assigned there delivers nothing below). It asks for the hand-over
+  // once the rings hold every position with room (sse_session's probe, anywhere in the log: the
+  // hub then replays the rest), or at the end of the log.
   bool read_one(client& cl) {
+    bool room = cl.probes;
+    const auto& at = cl.reader->positions().positions();
+    for (std::size_t i = 0; i < at.size() && room; ++i) {
+      const auto& ring = rings_[cl.parts[i]];
+      room = holds_with_room(ring, at[i].next_offset, ring.bytes() * 2 > max_ring_bytes_);
+    }
+    if (room) {
+      hand_over(cl);
+      if (cl.c)
+        return true;
+    }
     if (cl.log_at == log_.size()) {
       hand_over(cl);
       return cl.c != nullptr;
@@ -423,6 +439,8 @@ class simulation {
     cl.c = std::make_unique<cohort>(++cohorts_, cl.f, false, position_vector(at), cl.pass);
     cl.cursor = cl.c->tail();
     ++report_.handed_over;
+    if (cl.log_at < log_.size())
+      ++report_.handed_over_early;
     replay(cl, 0);
   }
 

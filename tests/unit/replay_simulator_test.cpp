@@ -39,6 +39,7 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
     total.lapped += r.lapped;
     total.filtered += r.filtered;
     total.handed_over += r.handed_over;
+    total.handed_over_early += r.handed_over_early;
     total.replayed += r.replayed;
   }
   // The schedules reach every case: starts before the rings, clients that catch up and read
@@ -46,14 +47,16 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
   // over.
   EXPECT_GT(total.from_before_ring, seeds / 10);
   EXPECT_GT(total.handed_over, seeds / 20);
+  EXPECT_GT(total.handed_over_early, seeds / 40);
   EXPECT_GT(total.filtered, seeds / 10);
   EXPECT_GT(total.caught_up, seeds / 10);
   EXPECT_GT(total.lapped, seeds / 100);
   EXPECT_GT(total.replayed, seeds);
   std::cout << "# " << total.clients << " clients: " << total.caught_up << " caught up, "
             << total.lapped << " lapped, " << total.from_before_ring << " before the rings ("
-            << total.handed_over << " handed over), " << total.filtered << " filtered; "
-            << total.replayed << " records replayed\n";
+            << total.handed_over << " handed over, " << total.handed_over_early
+            << " before the end of the log), " << total.filtered << " filtered; " << total.replayed
+            << " records replayed\n";
 }
 
 TEST(ReplaySimulator, EveryScheduleOfASmallScopeGivesEveryClientExactlyFsBytes) {
