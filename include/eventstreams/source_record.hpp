@@ -31,6 +31,10 @@ struct source_record {
   // longer had the next offset (retention) or its log was reset (docs/api.md §5.4). Its
   // `index` and `resumed` are this record's. Valid as long as the views.
   const position_gap* gap = nullptr;
+  // A record of the shared mode's partition rings (docs/api.md §11): `value` is spliced already,
+  // and `ring_flags` (partition_ring.hpp's ring_flag bits) say whether it is JSON and a canary.
+  bool from_ring = false;
+  std::uint8_t ring_flags = 0;
 };
 
 // How far behind the end of its partitions a stream is, sampled once a second

@@ -490,6 +490,8 @@ void hub::drain() {
   }
   seal_rings();
   after_batch();
+  if (n && !feeds_.empty())
+    step_feeds();
   check_warm();
   if (n == records.size())
     net::post(io_, [this] { drain(); });  // more may wait; the fd fires only when it empties
@@ -537,6 +539,22 @@ void hub::ring_break(std::size_t part, const position_gap& gap) {
     }
     if (passes_over)
       end_cohort(*e, "ring_break", "the shared consumer's ring broke");
+  }
+  // Catch-up readers reading the partition from the ring go on from Kafka at their positions:
+  // their own consumer meets the jump as per-connection streams do (docs/api.md §5.4).
+  for (auto& [key, f] : feeds_) {
+    auto feed = f.feed.lock();
+    std::vector<ring_feed::item> lost;
+    for (auto it = f.parts.begin(); it != f.parts.end();) {
+      if (it->ring != part) {
+        ++it;
+        continue;
+      }
+      lost.push_back({nullptr, 0, it->index, it->next});
+      it = f.parts.erase(it);
+    }
+    if (feed && !lost.empty())
+      feed->push(lost, 0);
   }
 }
 
@@ -868,6 +886,89 @@ void hub::join(join_request req, std::function<void(std::optional<join_result>)>
     }
     done(std::move(r));
   });
+}
+
+void hub::feed(std::shared_ptr<ring_feed> feed, std::uint32_t index, std::string topic,
+               std::int32_t partition, std::int64_t next_offset) {
+  net::post(io_, [this, feed = std::move(feed), index, topic = std::move(topic), partition,
+                  next_offset]() mutable {
+    auto [it, added] = feeds_.try_emplace(feed.get());
+    auto& f = it->second;
+    if (added) {
+      f.feed = feed;
+      // The reader took half the window: more, on the hub thread.
+      feed->set_puller([this, weak = std::weak_ptr<ring_feed>(feed)] {
+        net::post(io_, [this, weak] {
+          auto sp = weak.lock();
+          if (!sp)
+            return;
+          if (auto found = feeds_.find(sp.get());
+              found != feeds_.end() && !step_feed(found->second))
+            feeds_.erase(found);
+        });
+      });
+    }
+    std::size_t ring = rings_.size();  // none
+    if (ready_) {
+      if (auto t = topic_index_.find(topic);
+          t != topic_index_.end() && partition >= 0 && partition < t->second.second)
+        ring = t->second.first + static_cast<std::size_t>(partition);
+    }
+    if (ring == rings_.size()) {
+      std::vector<ring_feed::item> lost{{nullptr, 0, index, next_offset}};
+      feed->push(lost, 0);
+    } else {
+      f.parts.push_back({ring, index, next_offset});
+    }
+    if (!step_feed(f))
+      feeds_.erase(feed.get());
+  });
+}
+
+// After each batch the hub read (its rings sealed): every feed takes what it has room for.
+void hub::step_feeds() {
+  for (auto it = feeds_.begin(); it != feeds_.end();) {
+    if (step_feed(it->second))
+      ++it;
+    else
+      it = feeds_.erase(it);
+  }
+}
+
+bool hub::step_feed(feed_entry& f) {
+  auto feed = f.feed.lock();
+  if (!feed || feed->closed())
+    return false;
+  std::size_t space = feed->space();
+  std::vector<ring_feed::item> items;
+  std::size_t bytes = 0;
+  for (auto it = f.parts.begin(); it != f.parts.end();) {
+    const auto& ring = rings_[it->ring];
+    auto found = ring.find(it->next);
+    if (found.status == ring_lookup::before_ring) {
+      // Evicted before the reader took it (or the ring broke): Kafka has it from there.
+      items.push_back({nullptr, 0, it->index, it->next});
+      it = f.parts.erase(it);
+      continue;
+    }
+    // Lemma A of the shared mode's design: the first record at or after the position is the
+    // next one, and the ring's records follow on from it without a hole (docs/api.md §11).
+    if (found.status == ring_lookup::found) {
+      auto cursor = std::move(found.cursor);
+      while (bytes < space) {
+        const auto rec = cursor.record();
+        items.push_back({cursor.chunk, static_cast<std::uint32_t>(cursor.index), it->index, 0});
+        bytes += rec.json.size() + ring_chunk::record_overhead;
+        it->next = rec.offset + 1;
+        if (ring.next(cursor) != ring_step::record)
+          break;
+      }
+    }
+    ++it;
+  }
+  if (!items.empty())
+    feed->push(items, bytes);
+  return true;
 }
 
 void hub::probe(join_request req, std::function<void(std::vector<bool>)> done) {

@@ -25,6 +25,7 @@
 #include "eventstreams/filter_set.hpp"
 #include "eventstreams/partition_ring.hpp"
 #include "eventstreams/resume.hpp"
+#include "fanout/ring_feed.hpp"
 #include "kafka/kafka_client.hpp"
 #include "metrics/metrics.hpp"
 #include "net/net.hpp"
@@ -212,6 +213,14 @@ class hub {
   // not read, partitions added, a filter that reads $key). `done` runs on the hub thread.
   void probe(join_request req, std::function<void(std::vector<bool>)> done);
 
+  // Feeds `feed` the records of `topic`/`partition`, the partition at position index `index` of
+  // a catch-up reader, from `next_offset` on, as the rings hold them (docs/api.md §11): up to
+  // the feed's window, then as the reader takes them and as the hub reads more. Where the rings
+  // do not hold the partition's next record (not ready, evicted, a topic the hub does not read)
+  // the feed gets its loss instead, and nothing more of it.
+  void feed(std::shared_ptr<ring_feed> feed, std::uint32_t index, std::string topic,
+            std::int32_t partition, std::int64_t next_offset);
+
   std::size_t cohorts() const noexcept { return cohort_count_.load(); }
 
  private:
@@ -241,6 +250,10 @@ class hub {
   void keep_in_ring(const source_record& rec, const spliced_record& s);
   void seal_rings();
   std::optional<join_result> do_join(const join_request& req);
+  struct feed_entry;
+  void step_feeds();
+  // False when the feed is gone (closed, or its reader let go).
+  bool step_feed(feed_entry& f);
   std::vector<bool> held(const join_request& req) const;
   bool place_in_rings(const join_request& req, std::vector<partition_position>& out) const;
 
@@ -293,6 +306,17 @@ class hub {
   std::condition_variable ready_cv_;
   bool stopping_ = false;  // under ready_mutex_
   std::atomic<std::size_t> cohort_count_{0};
+  // Catch-up readers' partitions read from the rings, by feed.
+  struct feed_entry {
+    std::weak_ptr<ring_feed> feed;
+    struct part {
+      std::size_t ring = 0;
+      std::uint32_t index = 0;  // in the reader's positions
+      std::int64_t next = 0;    // its next offset
+    };
+    std::vector<part> parts;
+  };
+  std::unordered_map<const ring_feed*, feed_entry> feeds_;
 };
 
 }  // namespace eventstreams::fanout

@@ -278,6 +278,7 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
     auto* slot = impl_->find(m->rkt, m->partition);
     record& r = out[n++];
     r.gap = nullptr;
+    r.from_ring = false;
     if (slot) {
       if (m->offset != slot->next) {
         if (auto g = impl_->jumped(m, *slot))
@@ -312,19 +313,30 @@ std::size_t consumer::poll(std::span<record> out, std::vector<consumer_error>& e
   return n;
 }
 
-bool consumer::park(std::size_t index, bool parked) {
+bool consumer::park(std::size_t index, bool parked, std::int64_t next_offset) {
   for (auto& t : impl_->topics) {
     for (std::size_t p = 0; p < t.partitions.size(); ++p) {
       auto& a = t.partitions[p];
       if (a.next < 0 || a.index != index)
         continue;
       if (a.parked == parked)
-        return true;
+        return false;
       partition_list_ptr list(rd_kafka_topic_partition_list_new(1));
-      rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<std::int32_t>(p));
+      rd_kafka_topic_partition_list_add(list.get(), t.name.c_str(), static_cast<std::int32_t>(p))
+          ->offset = next_offset;
+      if (!parked) {
+        // Where the stream is now (records came from elsewhere meanwhile): a seek while paused
+        // sets where the fetch starts when the resume below takes effect (both go through the
+        // partition's queue in order). Timeout 0: asynchronous.
+        if (rd_kafka_error_t* e = rd_kafka_seek_partitions(impl_->rk.get(), list.get(), 0)) {
+          spdlog::debug("librdkafka seek: {}", rd_kafka_error_string(e));
+          rd_kafka_error_destroy(e);
+          return false;
+        }
+        a.next = next_offset;
+      }
       // Both are asynchronous. A pause sets a version barrier before it returns, so records of
-      // the partition already queued are dropped, not handed out; librdkafka keeps the offset
-      // after the last record handed out as where a resume fetches from.
+      // the partition already queued are dropped, not handed out.
       auto e = parked ? rd_kafka_pause_partitions(impl_->rk.get(), list.get())
                       : rd_kafka_resume_partitions(impl_->rk.get(), list.get());
       if (e != RD_KAFKA_RESP_ERR_NO_ERROR || list->elems[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -384,6 +396,8 @@ source_lag consumer::lag(std::int64_t now_ms) {
       if (a.next < 0)
         continue;
       const auto& position = impl_->lag_list->elems[listed++];
+      if (a.parked)
+        continue;  // read elsewhere (park()): this consumer's end for it is not fetched
       const std::int64_t next =
           position.err == RD_KAFKA_RESP_ERR_NO_ERROR ? std::max(a.next, position.offset) : a.next;
       // The end as of the last Fetch answer for the partition, read from librdkafka's cache:

@@ -43,7 +43,8 @@ class consumer {
 
   // Non-blocking: how far the records poll() handed out are behind the end of the assigned
   // partitions at `now_ms` (wall clock), from librdkafka's cached high watermarks (docs/api.md
-  // "Metrics"). Partitions whose end is not known yet (no fetch answered) count as caught up.
+  // "Metrics"). Partitions whose end is not known yet (no fetch answered) count as caught up;
+  // parked ones are left out.
   source_lag lag(std::int64_t now_ms);
 
   // Non-blocking: per position index (as given at construction), the offset the consumer
@@ -52,10 +53,10 @@ class consumer {
   void next_offsets(std::vector<std::int64_t>& out);
 
   // Non-blocking: stops fetching the partition at position index `index` (`parked`), or fetches
-  // it again from the offset after the last record poll() handed out of it. Records of it
-  // fetched before the call are never handed out (librdkafka's pause drops them). False when
-  // librdkafka refused.
-  bool park(std::size_t index, bool parked);
+  // it again from `next_offset` (its records before it came from elsewhere). Records of it
+  // fetched before the call are never handed out (librdkafka's pause and seek drop them). False
+  // when librdkafka refused. lag() leaves parked partitions out.
+  bool park(std::size_t index, bool parked, std::int64_t next_offset);
 
   // How often poll() restarted fetchers parked at the prefetch cap.
   std::uint64_t fetch_kicks() const;

@@ -226,7 +226,8 @@ metrics::metrics()
       fanout_replayed_records_(BuildCounter()
                                    .Name("eventstreams_fanout_replayed_records_total")
                                    .Help("Shared mode: records replayed from the rings to "
-                                         "resumed requests catching up")
+                                         "resumed requests catching up, and read from them by "
+                                         "catch-up readers")
                                    .Register(*registry_)
                                    .Add({})),
       start_lookups_(BuildCounter()
@@ -252,9 +253,9 @@ metrics::metrics()
       fanout_partition_handovers_(
           BuildCounter()
               .Name("eventstreams_fanout_partition_handovers_total")
-              .Help("Shared mode: partitions of catch-up readers left to the rings ahead of "
-                    "their stream's hand-over (to=ring: the reader stopped reading them), or read "
-                    "from Kafka again because the rings no longer held them (to=kafka)")
+              .Help("Shared mode: partitions of catch-up readers read from the rings ahead of "
+                    "their stream's hand-over (to=ring), or from Kafka again because the rings "
+                    "no longer held them (to=kafka)")
               .Register(*registry_)),
       fanout_demotions_to_kafka_(
           BuildCounter()

@@ -137,9 +137,8 @@ class metrics {
   // the rings instead of being ended.
   prometheus::Counter& fanout_demotions() { return fanout_demotions_; }
   prometheus::Counter& fanout_handovers() { return fanout_handovers_; }
-  // Shared mode: partitions of catch-up readers left to the rings ahead of their stream's
-  // hand-over ("ring": the reader stopped reading them), or read from Kafka again because the
-  // rings no longer held them ("kafka").
+  // Shared mode: partitions of catch-up readers read from the rings ahead of their stream's
+  // hand-over ("ring"), or from Kafka again because the rings no longer held them ("kafka").
   prometheus::Counter& fanout_partition_handovers(const std::string& to) {
     return fanout_partition_handovers_.Add({{"to", to}});
   }

@@ -81,12 +81,14 @@ class event_source {
   }
 
   // A reader of Kafka: stops reading the partition at position index `index` (`parked`), or
-  // reads it again from after the last record it handed out of it. Nothing it fetched of the
-  // partition before the call is handed out after it. False when the source cannot (the
-  // default).
-  virtual bool park(std::size_t index, bool parked) {
+  // reads it again from `next_offset`. Nothing it fetched of the partition before the call is
+  // handed out after it. A catch-up reader of a shared stream reads a parked partition from the
+  // rings instead (split_source). Whether anything changed: false when the source cannot (the
+  // default), or when it was so already.
+  virtual bool park(std::size_t index, bool parked, std::int64_t next_offset) {
     (void)index;
     (void)parked;
+    (void)next_offset;
     return false;
   }
 

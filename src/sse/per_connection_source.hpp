@@ -29,7 +29,9 @@ class per_connection_source final : public event_source {
   void reset_wake() override;
   source_stats stats() const override;
   std::optional<source_lag> lag(std::int64_t now_ms) override;
-  bool park(std::size_t index, bool parked) override { return consumer_.park(index, parked); }
+  bool park(std::size_t index, bool parked, std::int64_t next_offset) override {
+    return consumer_.park(index, parked, next_offset);
+  }
   void close() override;
 
  private:

@@ -204,36 +204,19 @@ void sse_session::probe_rings() {
 
 void sse_session::on_probe(std::vector<bool> held) {
   probing_ = false;
-  if (closed_ || ending_ || switching_ || source_->framed() ||
-      held.size() != format_.positions().positions().size())
+  if (closed_ || ending_ || switching_ || source_->framed())
     return;
-  const bool all = std::all_of(held.begin(), held.end(), [](bool h) { return h; });
-  // The partitions the rings do not hold, found at the same positions by two probes while the
-  // reader had read all it was given: at their end, and still not held (trailing transaction
-  // markers below the rings' start). The stream cannot go over to the rings then, so the others
-  // must not wait for it: no partition is left to the rings from then on.
-  if (!all && waiting_source_ && !parking_off_) {
-    const auto& at = format_.positions().positions();
-    std::vector<std::int64_t> unheld;
-    for (std::size_t i = 0; i < held.size(); ++i) {
-      if (!held[i])
-        unheld.push_back(at[i].next_offset);
-    }
-    parking_off_ = unheld == idle_unheld_;
-    idle_unheld_ = std::move(unheld);
-  } else {
-    idle_unheld_.clear();
-  }
-  // A partition the rings hold is not read from Kafka any more: its records come from the rings
-  // when the stream is handed over, from the position it stopped at (docs/api.md §11). One they
-  // lost again (their bounds moved past it) is read from there.
-  parked_.resize(held.size(), false);
+  const auto& at = format_.positions().positions();
+  if (held.size() != at.size())
+    return;
+  // A partition the rings hold from its position goes on from them: the reader stops fetching
+  // it from Kafka, and the hub queues its ring records for it (docs/api.md §11). Back to Kafka
+  // should the rings lose it first, as the source sees.
+  bool all = true;
   for (std::size_t i = 0; i < held.size(); ++i) {
-    const bool park = held[i] && !parking_off_;
-    if (park != parked_[i] && source_->park(i, park)) {
-      parked_[i] = park;
-      ctx_.metrics.fanout_partition_handovers(park ? "ring" : "kafka").Increment();
-    }
+    all = all && held[i];
+    if (held[i])
+      source_->park(i, true, at[i].next_offset);
   }
   if (all)
     join_rings();
@@ -270,9 +253,6 @@ void sse_session::on_handover(std::optional<fanout::join_result> joined) {
   // The consumer and its slot go; the bytes go on from the same positions, framed by the hub.
   retire(std::exchange(source_, std::move(hub)), *ctx_.blocking);
   waiting_source_ = false;  // (the consumer's wait ends aborted)
-  parked_.clear();
-  idle_unheld_.clear();
-  parking_off_ = false;
   req_.catchup_slot.reset();
   switch_mode(delivery_mode::shared);
   ctx_.metrics.fanout_handovers().Increment();
@@ -382,9 +362,6 @@ void sse_session::on_fell_back(std::unique_ptr<event_source> reader,
   // last chunk it took, as a per-connection stream from its id would.
   retire(std::exchange(source_, std::move(reader)), *ctx_.blocking);
   waiting_source_ = false;  // (the member's wait ends aborted)
-  parked_.clear();
-  idle_unheld_.clear();
-  parking_off_ = false;
   ctx_.registry.sampled_here(this);
   req_.catchup_slot = std::move(slot);
   format_.restart(position_vector(std::move(at)));

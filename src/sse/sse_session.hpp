@@ -107,9 +107,9 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   void drain_framed();
   void end_on_kafka_error(const source_error& e);
   // A catch-up reader, at most once a second: asks the hub which of its positions the rings
-  // hold (docs/api.md §11). It stops reading those partitions from Kafka and reads again those
-  // the rings lost; once the rings hold every position, it asks the hub to take the stream over
-  // there, polling nothing until it answers.
+  // hold (docs/api.md §11). Those partitions go on from the rings (split_source); once the rings
+  // hold every position, it asks the hub to take the stream over there, polling nothing until
+  // it answers.
   void probe_rings();
   void on_probe(std::vector<bool> held);
   void join_rings();
@@ -173,12 +173,6 @@ class sse_session : public std::enable_shared_from_this<sse_session>, public str
   bool waiting_source_ = false;  // a wait for the source is armed
   bool probing_ = false;         // the hub has not answered probe_rings() yet
   std::chrono::steady_clock::time_point handover_asked_{};  // the last probe_rings()
-  // Per position: the catch-up reader stopped reading the partition, left to the rings.
-  std::vector<bool> parked_;
-  // The positions of the partitions the rings did not hold at the last probe that found the
-  // reader waiting for Kafka (see on_probe); whether parking stopped for this reader.
-  std::vector<std::int64_t> idle_unheld_;
-  bool parking_off_ = false;
   bool paused_ = false;  // draining stopped because the writer is full (backpressure)
   bool ending_ = false;  // no more events: write what is pending, then the end
   bool closed_ = false;

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "eventstreams/event_encoder.hpp"
+#include "eventstreams/partition_ring.hpp"
 
 namespace eventstreams {
 
@@ -53,6 +54,12 @@ record_outcome stream_format::record(const source_record& rec, std::string& out)
     return record_outcome::not_assigned;  // librdkafka delivers no such record
   if (rec.gap)
     gap(*rec.gap, out);
+  if (rec.from_ring) {
+    return record(spliced_record{rec.index, rec.offset, rec.timestamp,
+                                 (rec.ring_flags & ring_flag::not_json) == 0,
+                                 (rec.ring_flags & ring_flag::canary) != 0, rec.value, rec.key},
+                  out);
+  }
   scratch_.clear();
   spliced_record s{rec.index, rec.offset, rec.timestamp, false, false, {}, rec.key};
   s.json = splice_meta(rec.value, rec.topic, rec.partition, rec.offset, scratch_, &s.canary) ==

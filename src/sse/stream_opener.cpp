@@ -11,6 +11,7 @@
 #include "eventstreams/start_resolver.hpp"
 #include "sse/hub_source.hpp"
 #include "sse/per_connection_source.hpp"
+#include "sse/split_source.hpp"
 #include "sse/sse_session.hpp"
 
 namespace eventstreams {
@@ -411,11 +412,22 @@ void stream_opener::start(std::vector<partition_position> start_positions,
                       fanout::join_result joined) -> std::unique_ptr<event_source> {
       return std::make_unique<hub_source>(*shard, std::move(joined), window, demote);
     };
-    auto reader =
-        [&ctx = ctx_](const std::vector<partition_position>& at) -> std::unique_ptr<event_source> {
-      return std::make_unique<per_connection_source>(ctx.cfg.kafka, ctx.bootstrap, at);
+    // The partitions the rings hold go on from them while the others catch up from Kafka.
+    auto split = [&ctx = ctx_](std::unique_ptr<event_source> kafka,
+                               const std::vector<partition_position>& at) {
+      return std::make_unique<split_source>(
+          std::move(kafka), *ctx.hub, at, ctx.cfg.fanout.cohort_window,
+          split_source::counters{&ctx.metrics.fanout_partition_handovers("ring"),
+                                 &ctx.metrics.fanout_partition_handovers("kafka"),
+                                 &ctx.metrics.fanout_replayed_records()});
+    };
+    auto reader = [&ctx = ctx_, split](
+                      const std::vector<partition_position>& at) -> std::unique_ptr<event_source> {
+      return split(std::make_unique<per_connection_source>(ctx.cfg.kafka, ctx.bootstrap, at), at);
     };
     handover = ring_handover{ctx_.hub, std::move(jr), std::move(member), std::move(reader)};
+    if (req_.mode == delivery_mode::per_connection)  // a catch-up reader, not the hub's member
+      source_ = split(std::move(source_), positions.positions());
   }
   if (auto refused = source_->attach(socket().get_executor()))
     return fail_before_start(error_kind::unavailable, "out_of_resources", *refused);

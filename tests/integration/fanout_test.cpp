@@ -3,6 +3,7 @@
 // hub serves, and a client far behind its group ended after a complete event without loss.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <functional>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "mock_cluster.hpp"
 #include "sse_client.hpp"
 #include "stream_checks.hpp"
+#include "tcp_diag.hpp"
 #include "test_producer.hpp"
 
 namespace eventstreams::test {
@@ -1046,12 +1048,13 @@ TEST(Fanout, AClientFarBehindItsGroupAndTheRingsGoesOnFromKafkaAndMissesNothing)
 }
 
 // A catch-up reader hands its stream over to the rings partition by partition (docs/api.md
-// §11): it stops reading from Kafka a partition whose records the rings hold from its position,
-// reads it again when the rings lose them before the rest of the stream caught up, and the
+// §11): a partition whose records the rings hold from its position goes on from them while the
+// others still catch up from Kafka, goes back to Kafka if the rings lose it first, and the
 // stream joins a group once the rings hold every position. Nothing is lost or repeated.
-TEST(Fanout, ACatchUpReaderLeavesToTheRingsThePartitionsTheyHoldAndTakesBackThoseTheyLose) {
+TEST(Fanout, ACatchUpReaderReadsFromTheRingsThePartitionsTheyHoldAndFromKafkaTheRest) {
   mock_cluster cluster(1);
   constexpr int partitions = 4;  // 0-2 far behind the rings, 3 inside them
+  constexpr int far = 3 * 4000;
   cluster.create_topic("lag.t", partitions);
   test_producer p(cluster.bootstrap());
   int n = 0;
@@ -1064,11 +1067,11 @@ TEST(Fanout, ACatchUpReaderLeavesToTheRingsThePartitionsTheyHoldAndTakesBackThos
     }
     return p.flush();
   };
-  // 3 × 3.4 MB: more than the daemon's send buffer can grow to (4 MiB at most here,
-  // /proc/sys/net/ipv4/tcp_wmem), its write buffer and a 4 KB receive buffer hold, so the
-  // stalled client keeps part of them behind the rings (the mock keeps ~5 MB per partition).
+  // 3 × 4.2 MB (the mock keeps ~5 MB per partition): at each stall below, more than the daemon's
+  // send buffer (at most /proc/sys/net/ipv4/tcp_wmem's 4 MiB here), its 64 KiB write buffer and
+  // a 4 KB receive buffer hold is left behind the rings.
   for (int part = 0; part < 3; ++part)
-    ASSERT_TRUE(write(part, 3400, true));
+    ASSERT_TRUE(write(part, far / 3, true));
   ASSERT_TRUE(write(3, 20, false));
   daemon_process d(lag_daemon_yaml(
       cluster, "  ring:\n    max_bytes: 512KiB\n    max_bytes_per_partition: 64KiB\n"));
@@ -1085,24 +1088,44 @@ TEST(Fanout, ACatchUpReaderLeavesToTheRingsThePartitionsTheyHoldAndTakesBackThos
                        11, true, 4096);
   ASSERT_TRUE(c->read_events(100, 30s)) << describe(*c);
   EXPECT_EQ(metric("eventstreams_fanout_resumes_total", "from=\"kafka\""), 1);
-  // The client stops reading. Partition 3's records are in its ring: the reader leaves it.
+  std::array<std::size_t, partitions> partition_counts{};
+  std::size_t counted = 0;
+  const auto events_of = [&](int partition) {
+    for (; counted < c->events().size(); ++counted)
+      ++partition_counts.at(
+          parse_json(c->events()[counted].data)["meta"]["partition"].get<std::size_t>());
+    return partition_counts.at(static_cast<std::size_t>(partition));
+  };
+
+  // The client stops reading. Partition 3's records are in its ring: it goes on from there.
   ASSERT_TRUE(wait_for(
       [&] { return metric("eventstreams_fanout_partition_handovers_total", "to=\"ring\"") >= 1; },
       20s, 20ms))
       << d.stderr_text();
-  EXPECT_EQ(metric("eventstreams_fanout_handovers_total"), 0);
+  const double replayed = metric("eventstreams_fanout_replayed_records_total");
   ASSERT_TRUE(write(3, 20, false));
-  // 200 KB more in partition 3 push its position out of its 64 KiB ring: the reader reads the
-  // partition from Kafka again.
-  ASSERT_TRUE(write(3, 200, true));
-  ASSERT_TRUE(wait_for(
-      [&] { return metric("eventstreams_fanout_partition_handovers_total", "to=\"kafka\"") >= 1; },
-      20s, 20ms))
-      << d.stderr_text();
+  // Its new records reach the client from the rings while the others still catch up from Kafka.
+  ASSERT_TRUE(c->read_until([&](const sse_client&) { return events_of(3) == 40; }, 30s))
+      << describe(*c);
+  EXPECT_LT(events_of(0) + events_of(1) + events_of(2), static_cast<std::size_t>(far));
   EXPECT_EQ(metric("eventstreams_fanout_handovers_total"), 0);
+  EXPECT_GE(metric("eventstreams_fanout_replayed_records_total"), replayed + 20);
+
+  // The client stops again, until the daemon's socket to it is full. 300 KB more in partition
+  // 3 then push its position out of its 64 KiB ring, the hub having queued a 64 KiB window
+  // (fanout.cohort_window) of them for the stalled reader, which learns of the loss after them.
+  ASSERT_TRUE(wait_for(
+      [&] {
+        auto mem = tcp_socket_memory(d.port(), c->local_port());
+        return mem && mem->send_full();
+      },
+      20s, 20ms));
+  ASSERT_TRUE(write(3, 300, true));
+
   // The client reads again: every record once, per partition in offset order, and every id
-  // names the offsets after its record.
+  // names the offsets after its record. Partition 3 went back to Kafka.
   ASSERT_TRUE(c->read_events(static_cast<std::size_t>(n), 60s)) << describe(*c);
+  EXPECT_GE(metric("eventstreams_fanout_partition_handovers_total", "to=\"kafka\""), 1);
   expect_each_once({c.get()}, n);
   std::map<int, std::int64_t> next;
   for (const auto& ev : c->events()) {

@@ -157,6 +157,12 @@ bool sse_client::read_to_eof(std::chrono::milliseconds timeout) {
   return read_until([](const sse_client& c) { return c.eof(); }, timeout);
 }
 
+std::uint16_t sse_client::local_port() const {
+  beast::error_code ec;
+  auto ep = io_->socket.local_endpoint(ec);
+  return ec ? 0 : ep.port();
+}
+
 void sse_client::close() {
   beast::error_code ec;
   io_->socket.close(ec);

@@ -81,6 +81,8 @@ class sse_client {
   const std::string& protocol_error() const noexcept { return parser_.protocol_error(); }
   const std::string& socket_error() const noexcept { return socket_error_; }
 
+  // The connection's local port (the daemon's peer port), e.g. for tcp_socket_memory().
+  std::uint16_t local_port() const;
   // Closes the socket (the server sees EOF or a reset).
   void close();
   // Resets the connection (SO_LINGER 0): the server sees ECONNRESET, as from a client killed
