@@ -227,6 +227,16 @@ class partition_ring {
   std::size_t log_append_time_records_ = 0;
 };
 
+// One step of a catch-up reader's partition read from `ring` (docs/api.md §11; the hub's
+// thread, every chunk sealed): appends the cursors of the records from `next` on while `bytes`
+// (each record's JSON plus ring_chunk::record_overhead, added as it goes) is below `space`,
+// moving `next` past each. False when the ring does not hold `next` (evicted, or a ring that
+// started again after it): the partition must be read from Kafka from `next` on. By the ring's
+// R1 and R2 the first record at or after `next` is the partition's next one, and those after it
+// follow on without a hole (the design's Lemma A).
+bool feed_from_ring(const partition_ring& ring, std::int64_t& next, std::size_t space,
+                    std::size_t& bytes, std::vector<ring_cursor>& out);
+
 // Whether a catch-up reader at `offset` may leave the partition to `ring` (docs/api.md §11): the
 // ring holds every record from there and, once the rings fill up (`filling`: more than half a
 // bound), a quarter of what it keeps lies before the offset, so that eviction does not pass it

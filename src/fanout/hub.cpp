@@ -939,31 +939,20 @@ bool hub::step_feed(feed_entry& f) {
   auto feed = f.feed.lock();
   if (!feed || feed->closed())
     return false;
-  std::size_t space = feed->space();
+  const std::size_t space = feed->space();
   std::vector<ring_feed::item> items;
+  std::vector<ring_cursor> cursors;
   std::size_t bytes = 0;
   for (auto it = f.parts.begin(); it != f.parts.end();) {
-    const auto& ring = rings_[it->ring];
-    auto found = ring.find(it->next);
-    if (found.status == ring_lookup::before_ring) {
-      // Evicted before the reader took it (or the ring broke): Kafka has it from there.
+    cursors.clear();
+    if (!feed_from_ring(rings_[it->ring], it->next, space, bytes, cursors)) {
+      // Evicted before the reader took it: Kafka has it from there.
       items.push_back({nullptr, 0, it->index, it->next});
       it = f.parts.erase(it);
       continue;
     }
-    // Lemma A of the shared mode's design: the first record at or after the position is the
-    // next one, and the ring's records follow on from it without a hole (docs/api.md §11).
-    if (found.status == ring_lookup::found) {
-      auto cursor = std::move(found.cursor);
-      while (bytes < space) {
-        const auto rec = cursor.record();
-        items.push_back({cursor.chunk, static_cast<std::uint32_t>(cursor.index), it->index, 0});
-        bytes += rec.json.size() + ring_chunk::record_overhead;
-        it->next = rec.offset + 1;
-        if (ring.next(cursor) != ring_step::record)
-          break;
-      }
-    }
+    for (auto& c : cursors)
+      items.push_back({std::move(c.chunk), static_cast<std::uint32_t>(c.index), it->index, 0});
     ++it;
   }
   if (!items.empty())

@@ -261,4 +261,23 @@ std::string partition_ring::check() const {
   return "";
 }
 
+bool feed_from_ring(const partition_ring& ring, std::int64_t& next, std::size_t space,
+                    std::size_t& bytes, std::vector<ring_cursor>& out) {
+  auto found = ring.find(next);
+  if (found.status == ring_lookup::before_ring)
+    return false;
+  if (found.status != ring_lookup::found)
+    return true;  // at or after the head: nothing yet
+  auto cursor = std::move(found.cursor);
+  while (bytes < space) {
+    const auto rec = cursor.record();
+    out.push_back(cursor);
+    bytes += rec.json.size() + ring_chunk::record_overhead;
+    next = rec.offset + 1;
+    if (ring.next(cursor) != ring_step::record)
+      break;  // the head (a chunk evicted after this one cannot be: the ring holds `next`)
+  }
+  return true;
+}
+
 }  // namespace eventstreams

@@ -5,7 +5,11 @@
 // chosen speeds, windows and slices, then read live, stepped by the hub as it appends. A client
 // whose start the rings do not hold reads the log itself (a catch-up reader) and is handed over
 // to a cohort at its positions once the rings hold them: as soon as they hold every one with
-// room (anywhere in the log), or at its end.
+// room (anywhere in the log), or at its end. Half the readers read from the rings, meanwhile,
+// the partitions they hold (feed_from_ring, the code the hub runs for split_source), in any
+// order with the others, and go back to the log for a partition the rings lose first: their
+// bytes are checked per partition (every record once, in offset order) until the hand-over,
+// and byte for byte against F from the hand-over's positions after it.
 //
 // After every step, each client's bytes must be a prefix of F's: stream_format applied to
 // every record of its partitions at or after its start, in the hub's order. At the end (the
@@ -19,6 +23,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -89,6 +94,10 @@ struct replay_report {
   unsigned from_before_ring = 0;   // starts the rings did not cover (a catch-up reader)
   unsigned handed_over = 0;        // of those, readers the hub took over at their positions
   unsigned handed_over_early = 0;  // ... before they had read the whole log
+  unsigned feeding = 0;            // readers that read from the rings the partitions they hold
+  unsigned fed_partitions = 0;     // partitions they read from the rings
+  unsigned lost_partitions = 0;    // ... that went back to the log
+  std::uint64_t fed_records = 0;   // records they read from the rings
   unsigned caught_up = 0;
   unsigned lapped = 0;
   unsigned filtered = 0;  // clients with a filter
@@ -115,6 +124,23 @@ struct client {
   std::optional<stream_format> reader;
   std::size_t log_at = 0;  // the next record of the log it reads
   bool probes = true;      // it asks for the hand-over before the end of the log
+  // A reader that reads from the rings the partitions they hold (split_source): per position,
+  // whether the rings feed it, where the hub's feed of it is, and what the hub queued.
+  bool feeds = false;
+  std::vector<bool> fed;
+  std::vector<std::int64_t> feed_next;
+  std::vector<bool> feeding;  // the hub feeds it (until it found it lost)
+  struct fed_item {
+    std::size_t i = 0;
+    std::optional<ring_cursor> rec;  // none: lost at `lost_at`
+    std::int64_t lost_at = 0;
+  };
+  std::deque<fed_item> queue;
+  std::size_t queued_bytes = 0;
+  std::size_t feed_window = 64;
+  std::vector<std::size_t> log_at_part;          // per position: the next log index it reads
+  std::vector<std::vector<std::int64_t>> taken;  // per position: the offsets its stream took
+  std::vector<std::int64_t> start;               // per position: where it started
   framing f = framing::sse;
   std::vector<bool> pass;
   bool lapped = false;
@@ -324,6 +350,18 @@ class simulation {
       ++report_.from_before_ring;
       cl.reader.emplace(cl.f, position_vector(start), cl.pass, cl.filter);
       cl.probes = alt({true, false});
+      cl.feeds = cl.probes && alt({false, true});
+      if (cl.feeds) {
+        cl.fed.assign(start.size(), false);
+        cl.feeding.assign(start.size(), false);
+        cl.feed_next.assign(start.size(), 0);
+        cl.log_at_part.assign(start.size(), 0);
+        cl.taken.resize(start.size());
+        for (const auto& x : start)
+          cl.start.push_back(x.next_offset);
+        cl.feed_window = alt<std::size_t>({64, 1, 4096});
+        ++report_.feeding;
+      }
       for (const auto& r : log_)
         feed_reference(cl, r);
       clients_.push_back(std::move(cl));
@@ -405,6 +443,8 @@ class simulation {
   // once the rings hold every position with room (sse_session's probe, anywhere in the log: the
   // hub then replays the rest), or at the end of the log.
   bool read_one(client& cl) {
+    if (cl.feeds)
+      return read_split(cl);
     bool room = cl.probes;
     const auto& at = cl.reader->positions().positions();
     for (std::size_t i = 0; i < at.size() && room; ++i) {
@@ -428,6 +468,109 @@ class simulation {
     return true;
   }
 
+  // A reader that reads from the rings the partitions they hold: the probe (each partition the
+  // rings hold with room goes on from them, and the stream is handed over when they hold all),
+  // the hub's feed step, then one record, from the feed or the log as the choice falls.
+  bool read_split(client& cl) {
+    const auto& at = cl.reader->positions().positions();
+    bool all = true;
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      const auto& ring = rings_[cl.parts[i]];
+      const bool held =
+          holds_with_room(ring, at[i].next_offset, ring.bytes() * 2 > max_ring_bytes_);
+      all = all && held;
+      if (held && !cl.fed[i]) {
+        cl.fed[i] = cl.feeding[i] = true;
+        cl.feed_next[i] = at[i].next_offset;
+        ++report_.fed_partitions;
+      }
+    }
+    if (all) {
+      hand_over(cl);
+      if (cl.c)
+        return true;
+    }
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      if (!cl.feeding[i])
+        continue;
+      std::vector<ring_cursor> cursors;
+      std::size_t bytes = cl.queued_bytes;
+      if (!feed_from_ring(rings_[cl.parts[i]], cl.feed_next[i], cl.feed_window, bytes, cursors)) {
+        cl.queue.push_back({i, std::nullopt, cl.feed_next[i]});
+        cl.feeding[i] = false;
+        continue;
+      }
+      cl.queued_bytes = bytes;
+      for (auto& c : cursors)
+        cl.queue.push_back({i, std::move(c), 0});
+    }
+    // The log's next record for each partition not fed (a consumer's order across partitions
+    // is any).
+    std::vector<std::size_t> ready;
+    for (std::size_t i = 0; i < at.size(); ++i) {
+      if (cl.fed[i])
+        continue;
+      auto& k = cl.log_at_part[i];
+      while (k < log_.size() && (log_[k].part != cl.parts[i] || log_[k].offset < at[i].next_offset))
+        ++k;
+      if (k < log_.size())
+        ready.push_back(i);
+    }
+    if (cl.queue.empty() && ready.empty()) {
+      hand_over(cl);  // at the end of the log
+      return cl.c != nullptr;
+    }
+    if (!cl.queue.empty() && (ready.empty() || pick(2) == 0)) {
+      auto item = std::move(cl.queue.front());
+      cl.queue.pop_front();
+      const auto i = item.i;
+      if (!item.rec) {
+        // Lost: the log again, from the stream's position, which the feed's records reached.
+        if (item.lost_at != at[i].next_offset)
+          fail("a partition the rings lost goes back to the log elsewhere than its position");
+        cl.fed[i] = false;
+        cl.log_at_part[i] = 0;
+        ++report_.lost_partitions;
+        return true;
+      }
+      const auto rec = item.rec->record();
+      cl.queued_bytes -= std::min(cl.queued_bytes, rec.json.size() + ring_chunk::record_overhead);
+      spliced_record sr;
+      sr.index = i;
+      sr.offset = rec.offset;
+      sr.timestamp = rec.timestamp;
+      sr.json = (rec.flags & ring_flag::not_json) == 0;
+      sr.canary = (rec.flags & ring_flag::canary) != 0;
+      sr.data = rec.json;
+      cl.taken[i].push_back(rec.offset);
+      cl.reader->record(sr, cl.got);
+      ++report_.fed_records;
+      return true;
+    }
+    const auto i = ready[pick(static_cast<unsigned>(ready.size()))];
+    const auto& r = log_[cl.log_at_part[i]++];
+    cl.taken[i].push_back(r.offset);
+    cl.reader->record(spliced(r, i), cl.got);
+    return true;
+  }
+
+  // A split reader's check: per position, the offsets its stream took are the first ones of its
+  // partition's records from its start, in order (`whole`: all of them).
+  void check_taken(const client& cl, std::size_t who, bool whole) {
+    for (std::size_t i = 0; i < cl.parts.size(); ++i) {
+      std::vector<std::int64_t> want;
+      for (const auto& r : log_) {
+        if (r.part == cl.parts[i] && r.offset >= cl.start[i])
+          want.push_back(r.offset);
+      }
+      const auto& got = cl.taken[i];
+      if (got.size() > want.size() || !std::equal(got.begin(), got.end(), want.begin()) ||
+          (whole && got.size() != want.size()))
+        return fail("client " + std::to_string(who) + " took other records of partition " +
+                    std::to_string(cl.parts[i]) + " than its log has from its start");
+    }
+  }
+
   // The hub takes the stream over where its rings hold every position: a cohort at exactly the
   // reader's positions, catching up from the rings.
   void hand_over(client& cl) {
@@ -435,6 +578,15 @@ class simulation {
     for (std::size_t i = 0; i < at.size(); ++i) {
       if (rings_[cl.parts[i]].find(at[i].next_offset).status == ring_lookup::before_ring)
         return;
+    }
+    if (cl.feeds) {
+      // Its bytes so far were checked per partition; from here they must be F's from the
+      // hand-over's positions, byte for byte.
+      cl.expected = cl.got;
+      cl.reference.emplace(cl.f, position_vector(at), cl.pass, cl.filter);
+      for (const auto& r : log_)
+        feed_reference(cl, r);
+      cl.queue.clear();
     }
     cl.c = std::make_unique<cohort>(++cohorts_, cl.f, false, position_vector(at), cl.pass);
     cl.cursor = cl.c->tail();
@@ -455,6 +607,10 @@ class simulation {
   void check_prefixes() {
     for (std::size_t i = 0; i < clients_.size() && report_.failure.empty(); ++i) {
       const auto& cl = clients_[i];
+      if (cl.feeds && !cl.c) {
+        check_taken(cl, i, false);
+        continue;
+      }
       if ((cl.c || cl.reader) && cl.expected.compare(0, cl.got.size(), cl.got) != 0)
         fail("client " + std::to_string(i) + " got bytes F would not send");
     }
@@ -479,6 +635,10 @@ class simulation {
     for (std::size_t i = 0; i < clients_.size() && report_.failure.empty(); ++i) {
       auto& cl = clients_[i];
       const auto who = "client " + std::to_string(i);
+      if (!cl.c && cl.feeds) {
+        check_taken(cl, i, true);
+        continue;
+      }
       if (!cl.c) {
         // A reader the hub never took (here: only one whose rings lost its positions): it read
         // the whole log itself.

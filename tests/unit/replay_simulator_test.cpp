@@ -40,6 +40,10 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
     total.filtered += r.filtered;
     total.handed_over += r.handed_over;
     total.handed_over_early += r.handed_over_early;
+    total.feeding += r.feeding;
+    total.fed_partitions += r.fed_partitions;
+    total.lost_partitions += r.lost_partitions;
+    total.fed_records += r.fed_records;
     total.replayed += r.replayed;
   }
   // The schedules reach every case: starts before the rings, clients that catch up and read
@@ -48,6 +52,8 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
   EXPECT_GT(total.from_before_ring, seeds / 10);
   EXPECT_GT(total.handed_over, seeds / 20);
   EXPECT_GT(total.handed_over_early, seeds / 40);
+  EXPECT_GT(total.fed_records, seeds / 10);
+  EXPECT_GT(total.lost_partitions, seeds / 1000);
   EXPECT_GT(total.filtered, seeds / 10);
   EXPECT_GT(total.caught_up, seeds / 10);
   EXPECT_GT(total.lapped, seeds / 100);
@@ -55,8 +61,10 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
   std::cout << "# " << total.clients << " clients: " << total.caught_up << " caught up, "
             << total.lapped << " lapped, " << total.from_before_ring << " before the rings ("
             << total.handed_over << " handed over, " << total.handed_over_early
-            << " before the end of the log), " << total.filtered << " filtered; " << total.replayed
-            << " records replayed\n";
+            << " before the end of the log; " << total.feeding << " read " << total.fed_partitions
+            << " partitions from the rings (" << total.fed_records << " records, "
+            << total.lost_partitions << " lost again)), " << total.filtered << " filtered; "
+            << total.replayed << " records replayed\n";
 }
 
 TEST(ReplaySimulator, EveryScheduleOfASmallScopeGivesEveryClientExactlyFsBytes) {
