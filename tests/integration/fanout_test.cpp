@@ -967,6 +967,22 @@ void expect_each_once(const std::vector<const sse_client*>& clients, int total) 
     ASSERT_EQ(seen[static_cast<std::size_t>(n)], 1) << "record " << n;
 }
 
+// Per partition (of one topic) the events' offsets follow on from 0, and every event's id names
+// the offsets after its record.
+void expect_exact_ids(const sse_client& c) {
+  std::map<int, std::int64_t> next;
+  for (const auto& ev : c.events()) {
+    auto data = parse_json(ev.data);
+    const int part = data["meta"]["partition"].get<int>();
+    const auto offset = data["meta"]["offset"].get<std::int64_t>();
+    ASSERT_EQ(offset, next[part]) << ev.data;
+    next[part] = offset + 1;
+    auto id = parse_json(ev.id);
+    for (const auto& e : id)
+      ASSERT_EQ(e["offset"].get<std::int64_t>(), next[e["partition"].get<int>()]) << ev.id;
+  }
+}
+
 std::string lag_daemon_yaml(const mock_cluster& cluster, const std::string& fanout_extra) {
   auto cfg = on(cluster, "shared", {{"lag", {"lag.t"}, {}, false}});
   cfg.server_settings = {{"max_buffered_bytes", "65536"}};
@@ -1016,18 +1032,7 @@ TEST(Fanout, AClientFarBehindItsGroupAndTheRingsGoesOnFromKafkaAndMissesNothing)
   EXPECT_FALSE(fb.slow->eof());
   EXPECT_FALSE(fb.slow->terminator_received());
   expect_each_once({fb.slow.get()}, far_behind::total);
-  // Its events' ids are exact: every one names the offsets after its record.
-  std::map<int, std::int64_t> next;
-  for (const auto& ev : fb.slow->events()) {
-    auto data = parse_json(ev.data);
-    const int part = data["meta"]["partition"].get<int>();
-    const auto offset = data["meta"]["offset"].get<std::int64_t>();
-    ASSERT_EQ(offset, next[part]) << ev.data;
-    next[part] = offset + 1;
-    auto id = parse_json(ev.id);
-    for (const auto& e : id)
-      ASSERT_EQ(e["offset"].get<std::int64_t>(), next[e["partition"].get<int>()]) << ev.id;
-  }
+  expect_exact_ids(*fb.slow);
   const auto metric = [&](const char* name, const char* labels = "") {
     return metric_sum(d.port(), name, labels);
   };
@@ -1127,17 +1132,7 @@ TEST(Fanout, ACatchUpReaderReadsFromTheRingsThePartitionsTheyHoldAndFromKafkaThe
   ASSERT_TRUE(c->read_events(static_cast<std::size_t>(n), 60s)) << describe(*c);
   EXPECT_GE(metric("eventstreams_fanout_partition_handovers_total", "to=\"kafka\""), 1);
   expect_each_once({c.get()}, n);
-  std::map<int, std::int64_t> next;
-  for (const auto& ev : c->events()) {
-    auto data = parse_json(ev.data);
-    const int part = data["meta"]["partition"].get<int>();
-    const auto offset = data["meta"]["offset"].get<std::int64_t>();
-    ASSERT_EQ(offset, next[part]) << ev.data;
-    next[part] = offset + 1;
-    auto id = parse_json(ev.id);
-    for (const auto& e : id)
-      ASSERT_EQ(e["offset"].get<std::int64_t>(), next[e["partition"].get<int>()]) << ev.id;
-  }
+  expect_exact_ids(*c);
   // Once the rings held every position, the stream went over to them: no reader is left, and
   // the next record comes through the shared consumer.
   ASSERT_TRUE(
