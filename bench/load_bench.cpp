@@ -239,6 +239,7 @@ struct system_under_test {
     for (const auto& d : more) {
       const es::proc_sample one = es::sample_process(d->pid());
       all.cpu_seconds += one.cpu_seconds;
+      all.system_seconds += one.system_seconds;
       all.mock_cpu_seconds += one.mock_cpu_seconds;
       all.rss_kb += one.rss_kb;
       all.hwm_kb += one.hwm_kb;
@@ -959,6 +960,7 @@ struct catchup_pass {
   double client_seconds = 0;  // request sent .. the client's last event
   double received = 0, gaps = 0, bad = 0, wire_bytes = 0;
   double daemon_cpu_pct = 0, cluster_cpu_pct = 0, daemon_cpu_seconds = 0;
+  double daemon_system_seconds = 0;  // of daemon_cpu_seconds, the kernel's (stime)
   bool complete = false;
 };
 
@@ -1015,6 +1017,7 @@ catchup_pass run_catchup_pass(const system_under_test& sut, int partitions, cons
   out.wire_bytes = static_cast<double>(st.bytes);
   out.daemon_cpu_pct = es::cpu_percent(s0.daemon, s1.daemon);
   out.daemon_cpu_seconds = s1.daemon.cpu_seconds - s0.daemon.cpu_seconds;
+  out.daemon_system_seconds = s1.daemon.system_seconds - s0.daemon.system_seconds;
   out.cluster_cpu_pct = sut.cluster_cpu(s0, s1);
   out.complete = t_end != 0 && st.events == expected;
   if (!t_end)
@@ -1082,6 +1085,7 @@ bool scenario_catchup(const options& o) {
   result("cu_all_wire_bytes_per_event", all.received > 0 ? all.wire_bytes / all.received : 0);
   result("cu_all_daemon_cpu_pct", all.daemon_cpu_pct);
   result("cu_all_daemon_cpu_us_per_event", all.daemon_cpu_seconds / ev * 1e6);
+  result("cu_all_daemon_system_us_per_event", all.daemon_system_seconds / ev * 1e6);
   result("cu_all_mock_cpu_pct", all.cluster_cpu_pct);
   result("cu_filter_expected", static_cast<double>(matching));
   result("cu_filter_received", filtered.received);
@@ -1090,6 +1094,7 @@ bool scenario_catchup(const options& o) {
   result("cu_filter_events_per_s", filtered.seconds > 0 ? ev / filtered.seconds : 0);
   result("cu_filter_daemon_cpu_pct", filtered.daemon_cpu_pct);
   result("cu_filter_daemon_cpu_us_per_event", filtered.daemon_cpu_seconds / ev * 1e6);
+  result("cu_filter_daemon_system_us_per_event", filtered.daemon_system_seconds / ev * 1e6);
   result("cu_filter_mock_cpu_pct", filtered.cluster_cpu_pct);
   if (all.client_seconds > 0 && filtered.seconds > 0)
     result("cu_filter_speedup", all.client_seconds / filtered.seconds);

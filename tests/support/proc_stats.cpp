@@ -45,8 +45,9 @@ long status_kb(const std::string& status, const char* key) {
   return std::strtol(status.c_str() + at + std::strlen(key), nullptr, 10);
 }
 
-// utime + stime in clock ticks from a /proc/.../stat file, and the thread's name.
-unsigned long long stat_ticks(const std::string& path, std::string* comm = nullptr) {
+// utime + stime in clock ticks from a /proc/.../stat file, and the thread's name and stime.
+unsigned long long stat_ticks(const std::string& path, std::string* comm = nullptr,
+                              unsigned long long* system = nullptr) {
   const std::string text = read_text(path);
   auto open_paren = text.find('(');
   auto close_paren = text.rfind(')');
@@ -65,6 +66,8 @@ unsigned long long stat_ticks(const std::string& path, std::string* comm = nullp
     if (i == 15)
       stime = std::strtoull(field.c_str(), nullptr, 10);
   }
+  if (system)
+    *system = stime;
   return utime + stime;
 }
 
@@ -80,7 +83,9 @@ proc_sample sample_process(pid_t pid) {
   s.at = std::chrono::steady_clock::now();
   const std::string base = "/proc/" + std::to_string(pid);
   const auto tick = static_cast<double>(::sysconf(_SC_CLK_TCK));
-  s.cpu_seconds = static_cast<double>(stat_ticks(base + "/stat")) / tick;
+  unsigned long long system = 0;
+  s.cpu_seconds = static_cast<double>(stat_ticks(base + "/stat", nullptr, &system)) / tick;
+  s.system_seconds = static_cast<double>(system) / tick;
   if (DIR* d = ::opendir((base + "/task").c_str())) {
     while (const dirent* e = ::readdir(d)) {
       if (e->d_name[0] == '.')

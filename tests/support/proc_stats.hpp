@@ -16,6 +16,7 @@ namespace eventstreams::test {
 struct proc_sample {
   std::chrono::steady_clock::time_point at;
   double cpu_seconds = 0;       // utime + stime
+  double system_seconds = 0;    // stime alone (the kernel's work for the process)
   double mock_cpu_seconds = 0;  // of the threads named "rdk:mock" (an embedded Kafka cluster)
   long rss_kb = 0;              // VmRSS
   long hwm_kb = 0;              // VmHWM (peak RSS)
