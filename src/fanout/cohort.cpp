@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <limits>
 #include <optional>
 #include <utility>
 
@@ -189,6 +190,10 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
                               const filter::compiled* filter) {
   ring_replay out;
   std::vector<std::optional<ring_cursor>> next(c.size());
+  // The seq of each cursor's record (none: the largest value), so that picking the oldest is a
+  // scan of integers, not a record read per partition per record replayed.
+  constexpr auto none = std::numeric_limits<std::uint64_t>::max();
+  std::vector<std::uint64_t> seqs(c.size(), none);
   for (std::size_t i = 0; i < c.size() && i < rings.size(); ++i) {
     auto found = rings[i]->find(c.positions().at(i).next_offset);
     if (found.status == ring_lookup::before_ring) {
@@ -196,19 +201,17 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
       return out;
     }
     // at_head / after_head: nothing to step now (step()'s guard skips what lies below).
-    if (found.status == ring_lookup::found)
+    if (found.status == ring_lookup::found) {
       next[i] = std::move(found.cursor);
+      seqs[i] = next[i]->record().seq;
+    }
   }
   spliced_record s;
   while (c.published_bytes() < consumed + window) {
-    std::size_t at = next.size();
-    std::uint64_t seq = 0;
-    for (std::size_t i = 0; i < next.size(); ++i) {
-      if (next[i] && (at == next.size() || next[i]->record().seq < seq)) {
-        at = i;
-        seq = next[i]->record().seq;
-      }
-    }
+    const auto oldest = std::min_element(seqs.begin(), seqs.end());
+    const std::size_t at = oldest == seqs.end() || *oldest == none
+                               ? next.size()
+                               : static_cast<std::size_t>(oldest - seqs.begin());
     if (at == next.size()) {
       out.result = ring_replay::outcome::caught_up;
       if (auto chunk = c.publish())
@@ -228,8 +231,12 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
     } else {
       c.step(s);
     }
-    if (rings[at]->next(*next[at]) != ring_step::record)
+    if (rings[at]->next(*next[at]) == ring_step::record) {
+      seqs[at] = next[at]->record().seq;
+    } else {
       next[at].reset();
+      seqs[at] = none;
+    }
     if (c.open_bytes() >= slice) {
       if (auto chunk = c.publish(true))
         published.push_back(std::move(chunk));
