@@ -966,30 +966,37 @@ void hub::probe(join_request req, std::function<void(std::vector<bool>)> done) {
 
 std::vector<bool> hub::held(const join_request& req) const {
   std::vector<bool> out(req.ends.size(), false);
-  if (!ready_ || (req.filter && !rings_can_filter(*req.filter)))
+  std::vector<std::size_t> parts;
+  if (!ready_ || (req.filter && !rings_can_filter(*req.filter)) ||
+      !partitions_of(req.topics, req.ends, parts))
     return out;
-  std::vector<bool> held;
-  for (const auto& t : req.topics) {
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto& ring = rings_[parts[i]];
+    const bool filling = ring.bytes() * 2 > cfg_.fanout.ring_max_bytes_per_partition ||
+                         ring_bytes_ * 2 > cfg_.fanout.ring_max_bytes;
+    out[i] = holds_with_room(ring, req.ends[i].next_offset, filling);
+  }
+  return out;
+}
+
+bool hub::partitions_of(const std::vector<std::string>& topics,
+                        const std::vector<partition_position>& ends,
+                        std::vector<std::size_t>& parts) const {
+  for (const auto& t : topics) {
     auto it = topic_index_.find(t);
     if (it == topic_index_.end())
-      return out;
+      return false;  // not a topic the hub reads (a stream added by a reload)
     auto [first, count] = it->second;
     for (int p = 0; p < count; ++p) {
       const auto part = first + static_cast<std::size_t>(p);
       const auto& h = heads_[part];
-      const std::size_t i = held.size();
-      if (i >= req.ends.size() || req.ends[i].topic != h.topic ||
-          req.ends[i].partition != h.partition)
-        return out;
-      const auto& ring = rings_[part];
-      const bool filling = ring.bytes() * 2 > cfg_.fanout.ring_max_bytes_per_partition ||
-                           ring_bytes_ * 2 > cfg_.fanout.ring_max_bytes;
-      held.push_back(holds_with_room(ring, req.ends[i].next_offset, filling));
+      const std::size_t i = parts.size();
+      if (i >= ends.size() || ends[i].topic != h.topic || ends[i].partition != h.partition)
+        return false;  // partitions added since the hub started
+      parts.push_back(part);
     }
   }
-  if (held.size() != req.ends.size())
-    return out;
-  return held;
+  return parts.size() == ends.size();
 }
 
 bool hub::place_in_rings(const join_request& req, std::vector<partition_position>& out) const {
@@ -1023,33 +1030,23 @@ std::optional<join_result> hub::do_join(const join_request& req) {
   if (req.resume && !place_in_rings(req, placed))
     return std::nullopt;  // looked up in Kafka, then joined with the positions found
   const auto& ends = req.resume ? placed : req.ends;
-  std::vector<partition_position> positions;
   std::vector<std::size_t> parts;
-  for (const auto& t : req.topics) {
-    auto it = topic_index_.find(t);
-    if (it == topic_index_.end())
-      return std::nullopt;  // not a topic the hub reads (a stream added by a reload)
-    auto [first, count] = it->second;
-    for (int p = 0; p < count; ++p) {
-      const auto& h = heads_[first + static_cast<std::size_t>(p)];
-      std::size_t i = positions.size();
-      if (i >= ends.size() || ends[i].topic != h.topic || ends[i].partition != h.partition)
-        return std::nullopt;  // partitions added since the hub started
-      const auto part = first + static_cast<std::size_t>(p);
-      // A resumed request starts exactly at its positions; the rings must hold every record
-      // from there (docs/api.md §11). Else its own consumer serves it.
-      if (req.exact && rings_[part].find(ends[i].next_offset).status == ring_lookup::before_ring)
-        return std::nullopt;
-      positions.push_back(req.exact
-                              ? ends[i]
-                              : partition_position{h.topic, h.partition,
-                                                   std::max(h.next_offset, ends[i].next_offset),
-                                                   std::nullopt});
-      parts.push_back(part);
-    }
+  if (!partitions_of(req.topics, ends, parts))
+    return std::nullopt;
+  std::vector<partition_position> positions;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    const auto part = parts[i];
+    const auto& h = heads_[part];
+    // A resumed request starts exactly at its positions; the rings must hold every record
+    // from there (docs/api.md §11). Else its own consumer serves it.
+    if (req.exact && rings_[part].find(ends[i].next_offset).status == ring_lookup::before_ring)
+      return std::nullopt;
+    positions.push_back(req.exact ? ends[i]
+                                  : partition_position{h.topic, h.partition,
+                                                       std::max(h.next_offset, ends[i].next_offset),
+                                                       std::nullopt});
   }
-  if (positions.size() != ends.size() ||
-      (req.exact && req.filter && !rings_can_filter(*req.filter)))
+  if (req.exact && req.filter && !rings_can_filter(*req.filter))
     return std::nullopt;  // a filter that reads $key: its own consumer (the rings keep no keys)
   position_vector pv(positions);
   auto pass = stream_format::canary_policy(req.topics, req.topic_passes, pv);

@@ -255,6 +255,12 @@ class hub {
   // False when the feed is gone (closed, or its reader let go).
   bool step_feed(feed_entry& f);
   std::vector<bool> held(const join_request& req) const;
+  // The partitions (indexes into rings_ and heads_) of `ends`, which name every partition of
+  // `topics` in assignment order: false when they do not (a topic the hub does not read,
+  // partitions added since it started).
+  bool partitions_of(const std::vector<std::string>& topics,
+                     const std::vector<partition_position>& ends,
+                     std::vector<std::size_t>& parts) const;
   bool place_in_rings(const join_request& req, std::vector<partition_position>& out) const;
 
   const config& cfg_;
