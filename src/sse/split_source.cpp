@@ -9,11 +9,7 @@ namespace eventstreams {
 split_source::split_source(std::unique_ptr<event_source> reader, fanout::hub& hub,
                            const std::vector<partition_position>& positions, std::size_t window,
                            counters counted)
-    : reader_(std::move(reader)),
-      hub_(hub),
-      parked_(positions.size(), false),
-      window_(window),
-      counted_(counted) {
+    : reader_(std::move(reader)), hub_(hub), window_(window), counted_(counted) {
   for (const auto& p : positions) {
     topics_.push_back(p.topic);
     partitions_.push_back(p.partition);
@@ -39,12 +35,8 @@ std::size_t split_source::poll(std::span<source_record> out, std::vector<source_
       if (!item.chunk) {
         // The rings lost the partition before the stream was handed over: Kafka goes on from
         // where the rings' records ended (every one of them was taken before this).
-        if (item.index < parked_.size() && parked_[item.index] &&
-            reader_->park(item.index, false, item.offset)) {
-          parked_[item.index] = false;
-          if (counted_.to_kafka)
-            counted_.to_kafka->Increment();
-        }
+        if (reader_->park(item.index, false, item.offset) && counted_.to_kafka)
+          counted_.to_kafka->Increment();
         continue;
       }
       const auto rec = item.chunk->at(item.record);
@@ -110,11 +102,11 @@ std::optional<source_lag> split_source::lag(std::int64_t now_ms) {
 }
 
 bool split_source::park(std::size_t index, bool parked, std::int64_t next_offset) {
-  if (!parked || index >= parked_.size() || parked_[index] || (feed_ && feed_->closed()))
+  // The consumer keeps which partitions are parked: it says false for one parked already.
+  if (!parked || index >= topics_.size() || (feed_ && feed_->closed()))
     return false;
   if (!reader_->park(index, true, next_offset))
     return false;
-  parked_[index] = true;
   if (!feed_)
     feed_ = std::make_shared<fanout::ring_feed>(window_);
   hub_.feed(feed_, static_cast<std::uint32_t>(index), topics_[index], partitions_[index],

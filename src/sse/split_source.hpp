@@ -60,7 +60,6 @@ class split_source final : public event_source {
   fanout::hub& hub_;
   std::vector<std::string> topics_;  // per position index
   std::vector<std::int32_t> partitions_;
-  std::vector<bool> parked_;
   std::size_t window_;
   counters counted_;
   std::optional<net::any_io_executor> ex_;
