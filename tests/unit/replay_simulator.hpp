@@ -446,11 +446,8 @@ class simulation {
     if (cl.feeds)
       return read_split(cl);
     bool room = cl.probes;
-    const auto& at = cl.reader->positions().positions();
-    for (std::size_t i = 0; i < at.size() && room; ++i) {
-      const auto& ring = rings_[cl.parts[i]];
-      room = holds_with_room(ring, at[i].next_offset, ring.bytes() * 2 > max_ring_bytes_);
-    }
+    for (std::size_t i = 0; i < cl.parts.size() && room; ++i)
+      room = held(cl, i);
     if (room) {
       hand_over(cl);
       if (cl.c)
@@ -468,6 +465,13 @@ class simulation {
     return true;
   }
 
+  // The hub's probe for a reader's position i (hub::held): its ring holds it with room.
+  bool held(const client& cl, std::size_t i) const {
+    const auto& ring = rings_[cl.parts[i]];
+    return holds_with_room(ring, cl.reader->positions().at(i).next_offset,
+                           ring.bytes() * 2 > max_ring_bytes_);
+  }
+
   // A reader that reads from the rings the partitions they hold: the probe (each partition the
   // rings hold with room goes on from them, and the stream is handed over when they hold all),
   // the hub's feed step, then one record, from the feed or the log as the choice falls.
@@ -475,11 +479,9 @@ class simulation {
     const auto& at = cl.reader->positions().positions();
     bool all = true;
     for (std::size_t i = 0; i < at.size(); ++i) {
-      const auto& ring = rings_[cl.parts[i]];
-      const bool held =
-          holds_with_room(ring, at[i].next_offset, ring.bytes() * 2 > max_ring_bytes_);
-      all = all && held;
-      if (held && !cl.fed[i]) {
+      const bool in_ring = held(cl, i);
+      all = all && in_ring;
+      if (in_ring && !cl.fed[i]) {
         cl.fed[i] = cl.feeding[i] = true;
         cl.feed_next[i] = at[i].next_offset;
         ++report_.fed_partitions;
