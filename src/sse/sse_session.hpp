@@ -29,7 +29,7 @@
 namespace eventstreams {
 
 // A shared stream's way between the hub and a catch-up reader (docs/api.md §11). A catch-up
-// reader that has read what Kafka had asks the hub to go on from the rings at its positions;
+// reader whose positions the rings all hold asks the hub to go on from the rings there;
 // when the hub takes it, the stream reads the hub from then on and the Kafka consumer goes, with
 // its fanout.catchup.readers_max slot. A stream of the hub that fell behind what the rings keep
 // goes on with a catch-up reader, when a slot is free, instead of ending.

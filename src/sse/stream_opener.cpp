@@ -393,8 +393,8 @@ void stream_opener::start(std::vector<partition_position> start_positions,
   }
   auto pass_canary =
       stream_format::canary_policy(req_.selection.topics, req_.selection.pass_canary, positions);
-  // A shared stream's catch-up reader hands the stream over to the rings once it has read what
-  // Kafka had (docs/api.md §11): it runs on a shard's strand from the start, as the hub's
+  // A shared stream's catch-up reader hands the stream over to the rings once they hold its
+  // positions (docs/api.md §11): it runs on a shard's strand from the start, as the hub's
   // streams do (not with a filter that reads $key: the rings keep no keys). A stream of the hub
   // keeps the same way, should it fall behind what the rings keep.
   std::optional<ring_handover> handover;

@@ -1017,8 +1017,8 @@ TEST(Fanout, AClientFarBehindItsGroupIsDemotedToTheRingsAndMissesNothing) {
 // positions then), it stalls on, the rings move past it, and its next pull finds them gone. It
 // resumes with its last id, served by its own consumer, without losing or repeating anything.
 // Where the rings no longer hold its positions either, it goes on from Kafka with a catch-up
-// reader of its own (fanout.catchup.readers_max allowing), without a reconnect; once that reader
-// has read what Kafka had, the stream goes back to the rings (docs/api.md §11).
+// reader of its own (fanout.catchup.readers_max allowing), without a reconnect; once the rings
+// hold its positions again, the stream goes back to them (docs/api.md §11).
 TEST(Fanout, AClientFarBehindItsGroupAndTheRingsGoesOnFromKafkaAndMissesNothing) {
   mock_cluster cluster(1);
   constexpr int partitions = 4;
