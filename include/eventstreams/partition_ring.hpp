@@ -227,9 +227,15 @@ class partition_ring {
   std::size_t log_append_time_records_ = 0;
 };
 
+// What one record costs a ring, or a catch-up reader's queue of ring records: its JSON and its
+// descriptor (the share of ring_chunk::bytes()).
+inline std::size_t ring_record_bytes(const ring_record& r) noexcept {
+  return r.json.size() + ring_chunk::record_overhead;
+}
+
 // One step of a catch-up reader's partition read from `ring` (docs/api.md §11; the hub's
 // thread, every chunk sealed): appends the cursors of the records from `next` on while `bytes`
-// (each record's JSON plus ring_chunk::record_overhead, added as it goes) is below `space`,
+// (each record's ring_record_bytes, added as it goes) is below `space`,
 // moving `next` past each. False when the ring does not hold `next` (evicted, or a ring that
 // started again after it): the partition must be read from Kafka from `next` on. By the ring's
 // R1 and R2 the first record at or after `next` is the partition's next one, and those after it

@@ -272,7 +272,7 @@ bool feed_from_ring(const partition_ring& ring, std::int64_t& next, std::size_t 
   while (bytes < space) {
     const auto rec = cursor.record();
     out.push_back(cursor);
-    bytes += rec.json.size() + ring_chunk::record_overhead;
+    bytes += ring_record_bytes(rec);
     next = rec.offset + 1;
     if (ring.next(cursor) != ring_step::record)
       break;  // the head (a chunk evicted after this one cannot be: the ring holds `next`)

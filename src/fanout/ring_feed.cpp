@@ -46,7 +46,7 @@ std::size_t ring_feed::take(std::vector<item>& out, std::size_t max) {
     while (out.size() < max && !items_.empty()) {
       auto& i = items_.front();
       if (i.chunk)
-        bytes_ -= std::min(bytes_, i.chunk->at(i.record).json.size() + ring_chunk::record_overhead);
+        bytes_ -= std::min(bytes_, ring_record_bytes(i.chunk->at(i.record)));
       out.push_back(std::move(i));
       items_.pop_front();
     }

@@ -536,7 +536,7 @@ class simulation {
         return true;
       }
       const auto rec = item.rec->record();
-      cl.queued_bytes -= std::min(cl.queued_bytes, rec.json.size() + ring_chunk::record_overhead);
+      cl.queued_bytes -= std::min(cl.queued_bytes, ring_record_bytes(rec));
       spliced_record sr;
       sr.index = i;
       sr.offset = rec.offset;
