@@ -19,7 +19,9 @@ struct partition_position {
 };
 
 // Positions in assignment order. Rendering is incremental: each entry's JSON text is cached
-// and only re-rendered when that entry changes, so id() costs a concatenation per event.
+// and only re-rendered when that entry changes, and id() patches the entries that changed into
+// the array in place while their length stays the same (an offset gaining a digit, or a
+// timestamp appearing, renders the array again), so an event costs one entry, not the array.
 // Not thread-safe; owned by one session.
 class position_vector {
  public:
@@ -51,11 +53,15 @@ class position_vector {
 
  private:
   void render_entry(std::size_t i);
+  void render_id();
   std::vector<partition_position> positions_;
   std::vector<std::string> rendered_;  // per entry JSON object text
   std::vector<std::size_t> prefix_;    // per entry: bytes of rendered_ up to the offset's value
   std::string id_;
-  bool dirty_ = true;
+  std::vector<std::size_t> at_;       // per entry: where its text starts in id_
+  std::vector<std::size_t> changed_;  // entries re-rendered since id_ was (no repeats)
+  std::vector<char> is_changed_;      // per entry: in changed_
+  bool dirty_ = true;                 // id_ must be rendered whole
   struct string_hash {
     using is_transparent = void;
     std::size_t operator()(std::string_view s) const noexcept {

@@ -20,7 +20,9 @@ constexpr std::int32_t max_partition = 1 << 20;
 position_vector::position_vector(std::vector<partition_position> positions)
     : positions_(std::move(positions)),
       rendered_(positions_.size()),
-      prefix_(positions_.size(), 0) {
+      prefix_(positions_.size(), 0),
+      at_(positions_.size(), 0),
+      is_changed_(positions_.size(), 0) {
   for (std::size_t i = 0; i < positions_.size(); ++i) {
     const partition_position& p = positions_[i];
     if (p.partition < 0 || p.partition >= max_partition) {
@@ -64,7 +66,6 @@ void position_vector::advance(std::size_t i, std::int64_t offset, std::int64_t t
     p.timestamp = timestamp_ms;
   }
   render_entry(i);
-  dirty_ = true;
 }
 
 void position_vector::jump(std::size_t i, std::int64_t next_offset) {
@@ -72,7 +73,6 @@ void position_vector::jump(std::size_t i, std::int64_t next_offset) {
   p.next_offset = next_offset;
   p.timestamp.reset();
   render_entry(i);
-  dirty_ = true;
 }
 
 bool position_vector::move_to(std::size_t i, std::int64_t next_offset,
@@ -84,24 +84,41 @@ bool position_vector::move_to(std::size_t i, std::int64_t next_offset,
   if (timestamp_ms)
     p.timestamp = timestamp_ms;
   render_entry(i);
-  dirty_ = true;
   return true;
 }
 
 const std::string& position_vector::id() {
-  if (dirty_) {
-    id_.clear();  // keeps the capacity: no allocation per event once warmed up
-    id_.push_back('[');
-    for (std::size_t i = 0; i < rendered_.size(); ++i) {
-      if (i != 0) {
-        id_.push_back(',');
+  if (!dirty_) {
+    // Patched in place while every changed entry kept its length; else rendered again.
+    for (const auto i : changed_) {
+      if (i + 1 < at_.size() ? at_[i + 1] - 1 - at_[i] != rendered_[i].size()
+                             : id_.size() - 1 - at_[i] != rendered_[i].size()) {
+        dirty_ = true;
+        break;
       }
-      id_.append(rendered_[i]);
+      id_.replace(at_[i], rendered_[i].size(), rendered_[i]);
     }
-    id_.push_back(']');
-    dirty_ = false;
   }
+  for (const auto i : changed_)
+    is_changed_[i] = 0;
+  changed_.clear();
+  if (dirty_)
+    render_id();
   return id_;
+}
+
+void position_vector::render_id() {
+  id_.clear();  // keeps the capacity: no allocation per event once warmed up
+  id_.push_back('[');
+  for (std::size_t i = 0; i < rendered_.size(); ++i) {
+    if (i != 0) {
+      id_.push_back(',');
+    }
+    at_[i] = id_.size();
+    id_.append(rendered_[i]);
+  }
+  id_.push_back(']');
+  dirty_ = false;
 }
 
 void position_vector::render_entry(std::size_t i) {
@@ -121,6 +138,10 @@ void position_vector::render_entry(std::size_t i) {
     append_int(text, *p.timestamp);
   }
   text.push_back('}');
+  if (!dirty_ && !is_changed_[i]) {
+    is_changed_[i] = 1;
+    changed_.push_back(i);
+  }
 }
 
 }  // namespace eventstreams

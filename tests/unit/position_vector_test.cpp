@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <limits>
+#include <random>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,6 +71,41 @@ TEST(PositionVector, IdIsStableUntilChanged) {
   EXPECT_EQ(&v.id(), &first);
   v.advance(0, 1042, 1532031066002);
   EXPECT_NE(v.id(), copy);
+}
+
+TEST(PositionVector, IdPatchedInPlaceIsTheIdRenderedWhole) {
+  // id() patches the entries that changed into the array while their length stays; an offset
+  // gaining a digit, a timestamp appearing or going, several entries changing between two calls:
+  // always the text a vector built from the same positions renders.
+  std::mt19937 rng(7);
+  for (int run = 0; run < 50; ++run) {
+    std::vector<partition_position> start;
+    const int n = 1 + static_cast<int>(rng() % 6);
+    for (int i = 0; i < n; ++i)
+      start.push_back({i % 2 ? "a" : "bb", i, static_cast<std::int64_t>(rng() % 12),
+                       rng() % 2 ? std::optional<std::int64_t>(rng() % 1000) : std::nullopt});
+    position_vector v(start);
+    for (int step = 0; step < 200; ++step) {
+      const auto i = rng() % v.size();
+      const auto at = v.at(i).next_offset;
+      switch (rng() % 4) {
+        case 0:
+        case 1:
+          v.advance(i, at + static_cast<std::int64_t>(rng() % 3),
+                    rng() % 4 ? static_cast<std::int64_t>(rng() % 100000) : -1);
+          break;
+        case 2:
+          v.jump(i, at + static_cast<std::int64_t>(rng() % 20));
+          break;
+        default:
+          v.move_to(i, at + static_cast<std::int64_t>(rng() % 5),
+                    rng() % 2 ? std::optional<std::int64_t>(rng() % 100) : std::nullopt);
+      }
+      if (rng() % 3 == 0)
+        continue;  // several changes before the next id()
+      ASSERT_EQ(v.id(), position_vector(v.positions()).id()) << "run " << run << " step " << step;
+    }
+  }
 }
 
 TEST(PositionVector, IndexOfHitsAndMisses) {
