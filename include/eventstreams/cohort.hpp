@@ -5,6 +5,7 @@
 // hub (one thread) steps and publishes; members on other threads follow the chunk chain.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -25,8 +26,12 @@ namespace eventstreams {
 // after it. Immutable once published, except for the link to the next chunk, which the hub sets
 // once.
 struct framed_chunk {
-  std::uint64_t cohort = 0;           // the cohort whose members read this chunk
-  std::string bytes;                  // what a member writes; empty for a jump or an empty start
+  std::uint64_t cohort = 0;  // the cohort whose members read this chunk
+  // What a member writes (bytes()): buffer from `start` on; empty for a jump or an empty start.
+  // A large batch is published in the cohort's own buffer, which keeps room before the body for
+  // the HTTP chunk header, so `start` may be past its beginning.
+  std::string buffer;
+  std::size_t start = 0;
   std::uint64_t end_bytes = 0;        // the cohort's framed bytes up to and including this chunk
   std::string end_id;                 // the positions after this chunk, rendered as an SSE id
   std::uint32_t records = 0;          // records stepped (sent, skipped or dropped)
@@ -52,6 +57,10 @@ struct framed_chunk {
   // after `jump` (a chunk of that cohort, whose bytes it must not write).
   std::shared_ptr<const framed_chunk> jump;
   std::shared_ptr<const void> jump_keep;  // keeps that cohort alive until its members moved
+
+  std::string_view bytes() const noexcept {
+    return std::string_view(buffer).substr(std::min(start, buffer.size()));
+  }
 
   // Whether the positions moved past the last event a member wrote, after this chunk.
   bool moved_after(bool before) const noexcept {
@@ -104,7 +113,7 @@ class cohort {
   std::shared_ptr<const framed_chunk> publish(bool pull = false);
   // Framed bytes published so far, and those stepped but not yet published.
   std::uint64_t published_bytes() const noexcept { return bytes_; }
-  std::size_t open_bytes() const noexcept { return body_.size(); }
+  std::size_t open_bytes() const noexcept { return body_.size() - head_room_; }
   // Ends this cohort on a Kafka error: returns the error chunk, linked after tail().
   std::shared_ptr<const framed_chunk> fail(std::string kind, std::string detail);
   // Ends this cohort: its members continue in `into` after into.tail() (equal positions
@@ -120,8 +129,9 @@ class cohort {
   std::shared_ptr<const framed_chunk> tail_;
   std::uint64_t bytes_ = 0;
   std::uint64_t records_total_ = 0;  // stepped and published
-  // The open batch.
+  // The open batch: head_room_ bytes kept for the HTTP chunk header (chunked), then the events.
   std::string body_;
+  std::size_t head_room_ = 0;
   std::uint32_t records_ = 0;
   std::int64_t first_timestamp_ = -1;
   bool any_event_ = false;
@@ -156,10 +166,18 @@ struct ring_replay {
 // included) moves the position past it without an event, as a per-connection stream with that
 // filter does (docs/api.md §11). The rings keep no record keys: a filter that reads `$key`
 // must not be replayed (rings_can_filter()).
+// `places` (null: none), kept by the caller from one call to the next: where each position's
+// cursor stopped (partition_ring::find_from), so that a call finds its positions in O(1) instead
+// of searching every ring again; they pin no chunk.
+struct ring_place {
+  std::uint64_t chunk = 0;
+  std::size_t index = 0;  // 0: no place kept (find_from never answers from a chunk's first record)
+};
 ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
                               std::uint64_t consumed, std::uint64_t window, std::size_t slice,
                               std::vector<std::shared_ptr<const framed_chunk>>& published,
-                              const filter::compiled* filter = nullptr);
+                              const filter::compiled* filter = nullptr,
+                              std::vector<ring_place>* places = nullptr);
 // Whether the rings can replay a stream with `filter`: it does not read `$key`.
 bool rings_can_filter(const filter::compiled& filter);
 

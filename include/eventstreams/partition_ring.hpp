@@ -192,6 +192,11 @@ class partition_ring {
   //   head() <= offset <= frontier()   at_head
   //   offset > frontier()              after_head
   ring_find_result find(std::int64_t offset) const;
+  // find(offset) again for a reader that kept where its cursor was (a chunk number and an index,
+  // which pin nothing): the cursor there, when this ring still holds that chunk and its record is
+  // the one find(offset) returns (the first at or after `offset`, after one below it in the same
+  // chunk); else find(offset). O(1) when the place still answers.
+  ring_find_result find_from(std::int64_t offset, std::uint64_t chunk, std::size_t index) const;
 
   // Moves `cursor` (a cursor of this ring) to the next record, across chunks.
   ring_step next(ring_cursor& cursor) const;

@@ -3,11 +3,22 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cstring>
 #include <limits>
 #include <optional>
 #include <utility>
 
 namespace eventstreams {
+namespace {
+
+// Room before an open batch for its HTTP chunk header: "ffffffff\r\n", a batch below 4 GiB.
+constexpr std::size_t chunk_head_room = 10;
+// A batch at least this large (a replay's slice, a burst) is published in the cohort's buffer
+// as it is, with its header written into the room before it, instead of copied into a chunk of
+// its own; a smaller one is copied, so that a chunk holds no more memory than its bytes.
+constexpr std::size_t publish_in_place_at = 64 * 1024;
+
+}  // namespace
 
 void append_http_chunk(std::string& out, std::string_view body) {
   if (body.empty())
@@ -44,6 +55,8 @@ cohort::cohort(std::uint64_t id, framing f, bool chunked, position_vector positi
       chunked_(chunked),
       format_(f, std::move(positions), std::move(pass_canary)),
       events_(format_.positions().size(), 0) {
+  head_room_ = chunked_ ? chunk_head_room : 0;
+  body_.assign(head_room_, '\0');
   auto start = std::make_shared<framed_chunk>();
   start->cohort = id_;
   if (f == framing::sse)
@@ -102,13 +115,30 @@ std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
   auto c = std::make_shared<framed_chunk>();
   c->cohort = id_;
   c->pull = pull;
-  if (chunked_) {
-    c->bytes.reserve(body_.size() + 16);
-    append_http_chunk(c->bytes, body_);
+  const std::string_view body = std::string_view(body_).substr(head_room_);
+  if (body.size() >= publish_in_place_at && body.size() <= 0xffffffffU) {
+    std::size_t start = 0;
+    if (chunked_) {
+      char hex[20];
+      auto [end, _] = std::to_chars(hex, hex + sizeof hex, body.size(), 16);
+      const auto digits = static_cast<std::size_t>(end - hex);
+      start = head_room_ - digits - 2;
+      std::memcpy(body_.data() + start, hex, digits);
+      body_.replace(start + digits, 2, "\r\n");
+      body_ += "\r\n";
+    }
+    const std::size_t capacity = body_.capacity();
+    c->buffer = std::move(body_);
+    c->start = start;
+    body_ = std::string();
+    body_.reserve(capacity);  // the next slice of a replay is as large
+  } else if (chunked_) {
+    c->buffer.reserve(body.size() + 16);
+    append_http_chunk(c->buffer, body);
   } else {
-    c->bytes = body_;
+    c->buffer.assign(body);
   }
-  bytes_ += c->bytes.size();
+  bytes_ += c->bytes().size();
   c->end_bytes = bytes_;
   if (format_.kind() == framing::sse)
     c->end_id.assign(format_.id());
@@ -124,7 +154,7 @@ std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
   c->skipped_not_json = skipped_not_json_;
   c->skipped_filter = skipped_filter_;
   c->event_timestamps = std::move(event_timestamps_);
-  body_.clear();
+  body_.assign(head_room_, '\0');
   records_ = 0;
   any_event_ = false;
   moved_after_event_ = false;
@@ -187,15 +217,19 @@ bool rings_can_filter(const filter::compiled& filter) {
 ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
                               std::uint64_t consumed, std::uint64_t window, std::size_t slice,
                               std::vector<std::shared_ptr<const framed_chunk>>& published,
-                              const filter::compiled* filter) {
+                              const filter::compiled* filter, std::vector<ring_place>* places) {
   ring_replay out;
   std::vector<std::optional<ring_cursor>> next(c.size());
   // The seq of each cursor's record (none: the largest value), so that picking the oldest is a
   // scan of integers, not a record read per partition per record replayed.
   constexpr auto none = std::numeric_limits<std::uint64_t>::max();
   std::vector<std::uint64_t> seqs(c.size(), none);
+  if (places)
+    places->resize(c.size());
   for (std::size_t i = 0; i < c.size() && i < rings.size(); ++i) {
-    auto found = rings[i]->find(c.positions().at(i).next_offset);
+    const auto at = c.positions().at(i).next_offset;
+    auto found = places ? rings[i]->find_from(at, (*places)[i].chunk, (*places)[i].index)
+                        : rings[i]->find(at);
     if (found.status == ring_lookup::before_ring) {
       out.result = ring_replay::outcome::lapped;
       return out;
@@ -244,6 +278,8 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
   }
   if (auto chunk = c.publish(true))
     published.push_back(std::move(chunk));
+  for (std::size_t i = 0; places && i < next.size(); ++i)
+    (*places)[i] = next[i] ? ring_place{next[i]->chunk->number(), next[i]->index} : ring_place{};
   return out;
 }
 

@@ -221,7 +221,8 @@ struct hub::entry {
   bool replaying = false;
   // A reader of its partitions (subscribe()): stepped by the drains from then on.
   bool subscribed = false;
-  std::uint64_t consumed = 0;  // the members' end_bytes, from their pulls (the furthest)
+  std::uint64_t consumed = 0;      // the members' end_bytes, from their pulls (the furthest)
+  std::vector<ring_place> places;  // replaying: where its ring cursors stopped (pins nothing)
   // A resumed cohort, while it has published at most fanout.cohort_window bytes (replaying or
   // live): its first chunk and its positions there, where a join at the same positions starts
   // too, reading the same chain (a storm of clients with one id shares one replay).
@@ -727,8 +728,9 @@ void hub::replay(entry& e, std::vector<advance>& tails) {
   for (auto part : e.parts)
     rings.push_back(&rings_[part]);
   std::vector<std::shared_ptr<const framed_chunk>> published;
-  auto r = replay_from_rings(*e.c, rings, e.consumed, window,
-                             std::max<std::size_t>(window / 4, 4096), published, e.filter.get());
+  auto r =
+      replay_from_rings(*e.c, rings, e.consumed, window, std::max<std::size_t>(window / 4, 4096),
+                        published, e.filter.get(), &e.places);
   metrics_.fanout_replayed_records().Increment(static_cast<double>(r.stepped));
   if (r.evaluated)
     metrics_.fanout_filter_evaluations().Increment(static_cast<double>(r.evaluated));
@@ -753,6 +755,7 @@ void hub::replay(entry& e, std::vector<advance>& tails) {
 // the drains step it; a cohort with equal positions absorbs it at the next batch.
 void hub::go_live(entry& e, std::vector<advance>& tails) {
   e.replaying = false;
+  e.places = {};
   subscribe(e);
   if (auto chunk = e.c->publish())
     tails.push_back({e.c->id(), std::move(chunk)});

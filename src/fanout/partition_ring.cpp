@@ -156,6 +156,19 @@ ring_find_result partition_ring::find(std::int64_t offset) const {
           {*chunk_it, static_cast<std::size_t>(record_it - descriptors.begin())}};
 }
 
+ring_find_result partition_ring::find_from(std::int64_t offset, std::uint64_t chunk,
+                                           std::size_t index) const {
+  const std::uint64_t first = chunks_.empty() ? next_number_ : chunks_.front()->number_;
+  if (index > 0 && chunk >= first && chunk - first < chunks_.size() && offset >= base_ &&
+      offset < head_) {
+    const auto& held = chunks_[static_cast<std::size_t>(chunk - first)];
+    const auto& d = held->descriptors_;
+    if (index < d.size() && d[index].offset >= offset && d[index - 1].offset < offset)
+      return {ring_lookup::found, {held, index}};
+  }
+  return find(offset);
+}
+
 ring_step partition_ring::next(ring_cursor& cursor) const {
   if (cursor.index + 1 < cursor.chunk->size()) {
     ++cursor.index;

@@ -126,7 +126,7 @@ void hub_source::on_advance(const framed_chunk& tail) {
   // batch does not count: a member that was writing the one before it is not behind, however
   // large the batch.
   if (!overrun_ && cursor_ && !tail.jump && tail.cohort == token_->id &&
-      tail.end_bytes - tail.bytes.size() > cursor_->end_bytes + window_)
+      tail.end_bytes - tail.bytes().size() > cursor_->end_bytes + window_)
     fell_behind();
 }
 

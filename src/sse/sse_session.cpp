@@ -287,7 +287,7 @@ void sse_session::drain_framed() {
       auto& c = chunks_[i];
       account(*c);
       moved = c->moved_after(moved);
-      writer_.push_framed(c->bytes, c);
+      writer_.push_framed(c->bytes(), c);
       last = std::move(c);
     }
     for (const auto& e : errors_) {

@@ -135,8 +135,8 @@ TEST(Cohort, PublishesWhatTheConnectionEncoderWritesForTheSameRecords) {
     std::uint64_t bytes = 0;
     std::shared_ptr<const framed_chunk> last = first;
     for (auto ch = first->next_shared(); ch; ch = ch->next_shared()) {
-      got += chunked ? dechunk(ch->bytes) : ch->bytes;
-      bytes += ch->bytes.size();
+      got += chunked ? dechunk(ch->bytes()) : ch->bytes();
+      bytes += ch->bytes().size();
       EXPECT_EQ(ch->end_bytes, bytes);
       for (auto e : ch->events)
         events += e;
@@ -151,6 +151,69 @@ TEST(Cohort, PublishesWhatTheConnectionEncoderWritesForTheSameRecords) {
       EXPECT_EQ(last->end_id, std::string(connection.id()));
       EXPECT_EQ(moved, connection.id_moved());
     }
+  }
+}
+
+TEST(Cohort, PublishesALargeBatchInItsOwnBufferWithTheSameBytes) {
+  // A batch of 64 KiB or more (a replay's slice) is handed over in the cohort's buffer, its HTTP
+  // chunk header written into the room kept before it; a smaller one is copied. Either way the
+  // chain is, byte for byte, what one connection writes, and the next batch starts clean.
+  for (const bool chunked : {true, false}) {
+    SCOPED_TRACE(chunked ? "chunked" : "not chunked");
+    const std::vector<partition_position> start = {{"t", 0, 0, std::nullopt},
+                                                   {"t", 1, 0, std::nullopt}};
+    stream_format connection(framing::sse, position_vector(start), {false, false});
+    cohort c(1, framing::sse, chunked, position_vector(start), {false, false});
+    auto first = c.tail();
+    std::string expected, buf;
+    std::int64_t next[2] = {0, 0};
+    // Batches of 1, 40, 3, 100 and 1 records of about 3 KB: 3, 120, 9, 300 and 3 KB.
+    for (const int batch : {1, 40, 3, 100, 1}) {
+      for (int k = 0; k < batch; ++k) {
+        const std::size_t i = static_cast<std::size_t>(k % 2);
+        const rec r{i,
+                    "t",
+                    static_cast<std::int32_t>(i),
+                    next[i]++,
+                    1700000000000 + k,
+                    R"({"n":)" + std::to_string(k) + R"(,"s":")" + std::string(3000, 'x') + "\"}"};
+        source_record s;
+        s.index = r.index;
+        s.topic = r.topic;
+        s.partition = r.partition;
+        s.offset = r.offset;
+        s.timestamp = r.timestamp;
+        s.value = r.value;
+        connection.record(s, expected);
+        c.step(splice_once(r, buf));
+      }
+      EXPECT_EQ(c.open_bytes() >= 64 * 1024, batch >= 40);
+      auto ch = c.publish();
+      ASSERT_NE(ch, nullptr);
+      // In its own buffer: the chunk's bytes start after the room (chunked) or at 0.
+      if (chunked && batch >= 40)
+        EXPECT_GT(ch->start, 0u);
+      else
+        EXPECT_EQ(ch->start, 0u);
+      EXPECT_EQ(c.open_bytes(), 0u);
+    }
+    std::string got;
+    std::uint64_t bytes = 0;
+    for (auto ch = first->next_shared(); ch; ch = ch->next_shared()) {
+      const auto framed = ch->bytes();
+      if (chunked) {
+        // One HTTP chunk each: "<hex>\r\n<body>\r\n", its size exactly the body's.
+        const auto eol = framed.find("\r\n");
+        ASSERT_NE(eol, std::string_view::npos);
+        EXPECT_EQ(std::stoul(std::string(framed.substr(0, eol)), nullptr, 16),
+                  framed.size() - eol - 4);
+        EXPECT_EQ(framed.substr(framed.size() - 2), "\r\n");
+      }
+      got += chunked ? dechunk(framed) : std::string(framed);
+      bytes += framed.size();
+      EXPECT_EQ(ch->end_bytes, bytes);
+    }
+    EXPECT_EQ(got, expected);
   }
 }
 
@@ -207,7 +270,7 @@ TEST(Cohort, MergeHandsMembersOverAtEqualPositions) {
   EXPECT_EQ(jump->jump, a.tail());
   EXPECT_EQ(jump->end_records, a.tail()->end_records);  // counted in the cohort it joins
   EXPECT_EQ(jump->jump_keep, keep);
-  EXPECT_TRUE(jump->bytes.empty());
+  EXPECT_TRUE(jump->bytes().empty());
   // A member of B: B's chunk, then the jump, then A's next chunk.
   a.step(splice_once({0, "t", 0, 2, 102, R"({"n":2})"}, buf));
   auto after = a.publish();
@@ -222,7 +285,7 @@ TEST(Cohort, AnErrorEndsTheChain) {
   auto e = c.fail("TOPIC_AUTHORIZATION_FAILED", "t: denied");
   EXPECT_EQ(e->error, "TOPIC_AUTHORIZATION_FAILED");
   EXPECT_EQ(e->end_id, R"([{"topic":"t","partition":0,"offset":0}])");
-  EXPECT_TRUE(e->bytes.empty());
+  EXPECT_TRUE(e->bytes().empty());
 }
 
 TEST(Cohort, ALongChainNobodyHoldsIsFreedWithoutRecursion) {

@@ -442,6 +442,52 @@ TEST(PartitionRing, EvictsByBytesOldestChunkFirst) {
   EXPECT_EQ(ring.check(), "");
 }
 
+TEST(PartitionRing, FindFromAKeptPlaceAnswersWhatFindAnswers) {
+  // Records 10, 13, ..., 37, two per chunk (chunks 0..4). A place is a chunk number and an
+  // index: find_from uses it only where it names the record find() returns.
+  chunk_list published;
+  partition_ring ring = five_chunks(published);
+  auto same = [&](std::int64_t offset, std::uint64_t chunk, std::size_t index) {
+    const auto kept = ring.find_from(offset, chunk, index);
+    const auto searched = ring.find(offset);
+    EXPECT_EQ(kept.status, searched.status) << offset << " at " << chunk << "/" << index;
+    EXPECT_EQ(kept.cursor.chunk, searched.cursor.chunk)
+        << offset << " at " << chunk << "/" << index;
+    EXPECT_EQ(kept.cursor.index, searched.cursor.index)
+        << offset << " at " << chunk << "/" << index;
+    return kept;
+  };
+  // The place of 13 (chunk 0, index 1), for every position from 10 to 40: it answers 11..13 (the
+  // first record at or after them), a search answers the others.
+  for (std::int64_t offset = 0; offset <= 40; ++offset) {
+    const auto r = same(offset, 0, 1);
+    if (offset >= 11 && offset <= 13) {
+      EXPECT_EQ(r.cursor.record().offset, 13);
+    }
+  }
+  same(16, 1, 0);  // index 0: no place kept
+  same(19, 1, 1);  // the place of 19
+  same(19, 7, 1);  // a chunk the ring never had
+  same(19, 1, 2);  // past the chunk's records
+  same(22, 1, 1);  // 19 is below the position: a search
+  EXPECT_EQ(ring.find_from(19, 1, 1).cursor.record().offset, 19);
+  // Evicted: chunk 0 is gone, its place answers nothing and the position is before the ring.
+  ASSERT_GT(ring.evict(400, ring.bytes() - 1, 1000), 0u);
+  EXPECT_EQ(same(13, 0, 1).status, ring_lookup::before_ring);
+  same(19, 1, 1);
+  // A ring started again (a ring break) with other chunks numbered as before: the place of the
+  // old ring's record is checked against the new ring's records.
+  partition_ring again(100, chunk_for(2, 3));
+  append_all(again, {100, 102, 104, 106});
+  for (std::int64_t offset = 99; offset <= 108; ++offset) {
+    const auto kept = again.find_from(offset, 0, 1);
+    const auto searched = again.find(offset);
+    EXPECT_EQ(kept.status, searched.status) << offset;
+    EXPECT_EQ(kept.cursor.index, searched.cursor.index) << offset;
+    EXPECT_EQ(kept.cursor.chunk, searched.cursor.chunk) << offset;
+  }
+}
+
 TEST(PartitionRing, EvictsByAgeOfTheSealClock) {
   chunk_list published;
   partition_ring ring = five_chunks(published);

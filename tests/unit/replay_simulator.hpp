@@ -102,6 +102,7 @@ struct replay_report {
   unsigned lapped = 0;
   unsigned filtered = 0;  // clients with a filter
   std::uint64_t replayed = 0;
+  std::uint64_t places_used = 0;  // replay calls' positions found again from a kept place
 };
 
 namespace replay_sim {
@@ -116,6 +117,10 @@ struct client {
   std::string got;
   std::uint64_t window = 0;
   std::size_t slice = 0;
+  // Half the clients (by cohort id) keep where their cursors stopped from one replay call to the
+  // next, as the hub does (ring_place); the others search the rings at every call.
+  bool keeps_places = false;
+  std::vector<ring_place> places;
   std::optional<std::uint64_t> pull;  // a pull the hub has not handled yet: consumed bytes
   bool replaying = true;
   // A start the rings did not cover: a catch-up reader (Kafka: here the log) frames the records
@@ -368,6 +373,7 @@ class simulation {
       return;
     }
     cl.c = std::make_unique<cohort>(++cohorts_, cl.f, false, position_vector(start), cl.pass);
+    cl.keeps_places = cohorts_ % 2 == 0;
     cl.cursor = cl.c->tail();
     for (const auto& r : log_)
       feed_reference(cl, r);
@@ -380,12 +386,24 @@ class simulation {
     for (auto p : cl.parts)
       rings.push_back(&rings_[p]);
     std::vector<std::shared_ptr<const framed_chunk>> published;
-    auto r =
-        replay_from_rings(*cl.c, rings, consumed, cl.window, cl.slice, published, cl.filter.get());
+    // A kept place answers what a search answers, or is not used.
+    for (std::size_t i = 0; cl.keeps_places && i < cl.places.size(); ++i) {
+      const auto at = cl.c->positions().at(i).next_offset;
+      const auto kept = rings[i]->find_from(at, cl.places[i].chunk, cl.places[i].index);
+      const auto searched = rings[i]->find(at);
+      if (kept.status != searched.status ||
+          (kept.status == ring_lookup::found && (kept.cursor.chunk != searched.cursor.chunk ||
+                                                 kept.cursor.index != searched.cursor.index)))
+        return fail("a kept ring place answers otherwise than a search");
+      if (cl.places[i].index != 0 && kept.status == ring_lookup::found)
+        ++report_.places_used;
+    }
+    auto r = replay_from_rings(*cl.c, rings, consumed, cl.window, cl.slice, published,
+                               cl.filter.get(), cl.keeps_places ? &cl.places : nullptr);
     report_.replayed += r.stepped;
     // The window: no chunk starts `window` or more beyond what the member took.
     for (const auto& chunk : published) {
-      if (chunk->end_bytes - chunk->bytes.size() >= consumed + cl.window)
+      if (chunk->end_bytes - chunk->bytes().size() >= consumed + cl.window)
         fail("the replay ran past the member's window");
     }
     switch (r.result) {
@@ -432,7 +450,7 @@ class simulation {
     cl.cursor = next;
     if (!next->error.empty())
       return false;  // the overrun: the member ends here
-    cl.got += next->bytes;
+    cl.got += next->bytes();
     if (next->pull)
       cl.pull = std::max(cl.pull.value_or(0), next->end_bytes);
     return true;
@@ -591,6 +609,7 @@ class simulation {
       cl.queue.clear();
     }
     cl.c = std::make_unique<cohort>(++cohorts_, cl.f, false, position_vector(at), cl.pass);
+    cl.keeps_places = cohorts_ % 2 == 0;
     cl.cursor = cl.c->tail();
     ++report_.handed_over;
     if (cl.log_at < log_.size())

@@ -45,6 +45,7 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
     total.lost_partitions += r.lost_partitions;
     total.fed_records += r.fed_records;
     total.replayed += r.replayed;
+    total.places_used += r.places_used;
   }
   // The schedules reach every case: starts before the rings, clients that catch up and read
   // live, clients lapped by the eviction, clients with a filter, catch-up readers the hub took
@@ -58,13 +59,15 @@ TEST(ReplaySimulator, TenThousandRandomSchedulesGiveEveryClientExactlyFsBytes) {
   EXPECT_GT(total.caught_up, seeds / 10);
   EXPECT_GT(total.lapped, seeds / 100);
   EXPECT_GT(total.replayed, seeds);
+  EXPECT_GT(total.places_used, seeds / 10);
   std::cout << "# " << total.clients << " clients: " << total.caught_up << " caught up, "
             << total.lapped << " lapped, " << total.from_before_ring << " before the rings ("
             << total.handed_over << " handed over, " << total.handed_over_early
             << " before the end of the log; " << total.feeding << " read " << total.fed_partitions
             << " partitions from the rings (" << total.fed_records << " records, "
             << total.lost_partitions << " lost again)), " << total.filtered << " filtered; "
-            << total.replayed << " records replayed\n";
+            << total.replayed << " records replayed, " << total.places_used
+            << " positions found again from a kept place\n";
 }
 
 TEST(ReplaySimulator, EveryScheduleOfASmallScopeGivesEveryClientExactlyFsBytes) {
