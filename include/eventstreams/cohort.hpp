@@ -169,10 +169,6 @@ struct ring_replay {
 // `places` (null: none), kept by the caller from one call to the next: where each position's
 // cursor stopped (partition_ring::find_from), so that a call finds its positions in O(1) instead
 // of searching every ring again; they pin no chunk.
-struct ring_place {
-  std::uint64_t chunk = 0;
-  std::size_t index = 0;  // 0: no place kept (find_from never answers from a chunk's first record)
-};
 ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*>& rings,
                               std::uint64_t consumed, std::uint64_t window, std::size_t slice,
                               std::vector<std::shared_ptr<const framed_chunk>>& published,

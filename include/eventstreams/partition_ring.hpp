@@ -89,6 +89,14 @@ struct ring_cursor {
   ring_record record() const { return chunk->at(index); }
 };
 
+// Where a cursor of a ring was (a chunk number and an index into it), kept without pinning the
+// chunk: partition_ring::find_from.
+struct ring_place {
+  bool kept = false;
+  std::uint64_t chunk = 0;
+  std::size_t index = 0;
+};
+
 enum class ring_lookup {
   found,          // cursor is the answer
   before_ring,    // the answer lies before base(): records there were never kept or evicted
@@ -192,11 +200,12 @@ class partition_ring {
   //   head() <= offset <= frontier()   at_head
   //   offset > frontier()              after_head
   ring_find_result find(std::int64_t offset) const;
-  // find(offset) again for a reader that kept where its cursor was (a chunk number and an index,
-  // which pin nothing): the cursor there, when this ring still holds that chunk and its record is
-  // the one find(offset) returns (the first at or after `offset`, after one below it in the same
-  // chunk); else find(offset). O(1) when the place still answers.
-  ring_find_result find_from(std::int64_t offset, std::uint64_t chunk, std::size_t index) const;
+  // find(offset) again for a reader that kept where its cursor was (ring_place, which pins
+  // nothing): the cursor there, when this ring still holds that chunk and its record is the one
+  // find(offset) returns (the first at or after `offset`: the record before it, in its chunk or
+  // the chunk before, lies below `offset`, or it is the ring's first and `offset` >= base());
+  // else find(offset). O(1) when the place still answers.
+  ring_find_result find_from(std::int64_t offset, const ring_place& place) const;
 
   // Moves `cursor` (a cursor of this ring) to the next record, across chunks.
   ring_step next(ring_cursor& cursor) const;

@@ -228,8 +228,7 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
     places->resize(c.size());
   for (std::size_t i = 0; i < c.size() && i < rings.size(); ++i) {
     const auto at = c.positions().at(i).next_offset;
-    auto found = places ? rings[i]->find_from(at, (*places)[i].chunk, (*places)[i].index)
-                        : rings[i]->find(at);
+    auto found = places ? rings[i]->find_from(at, (*places)[i]) : rings[i]->find(at);
     if (found.status == ring_lookup::before_ring) {
       out.result = ring_replay::outcome::lapped;
       return out;
@@ -279,7 +278,8 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
   if (auto chunk = c.publish(true))
     published.push_back(std::move(chunk));
   for (std::size_t i = 0; places && i < next.size(); ++i)
-    (*places)[i] = next[i] ? ring_place{next[i]->chunk->number(), next[i]->index} : ring_place{};
+    (*places)[i] =
+        next[i] ? ring_place{true, next[i]->chunk->number(), next[i]->index} : ring_place{};
   return out;
 }
 

@@ -156,15 +156,17 @@ ring_find_result partition_ring::find(std::int64_t offset) const {
           {*chunk_it, static_cast<std::size_t>(record_it - descriptors.begin())}};
 }
 
-ring_find_result partition_ring::find_from(std::int64_t offset, std::uint64_t chunk,
-                                           std::size_t index) const {
+ring_find_result partition_ring::find_from(std::int64_t offset, const ring_place& place) const {
   const std::uint64_t first = chunks_.empty() ? next_number_ : chunks_.front()->number_;
-  if (index > 0 && chunk >= first && chunk - first < chunks_.size() && offset >= base_ &&
-      offset < head_) {
-    const auto& held = chunks_[static_cast<std::size_t>(chunk - first)];
+  if (place.kept && place.chunk >= first && place.chunk - first < chunks_.size() &&
+      offset >= base_ && offset < head_) {
+    const auto at = static_cast<std::size_t>(place.chunk - first);
+    const auto& held = chunks_[at];
     const auto& d = held->descriptors_;
-    if (index < d.size() && d[index].offset >= offset && d[index - 1].offset < offset)
-      return {ring_lookup::found, {held, index}};
+    const std::size_t i = place.index;
+    if (i < d.size() && d[i].offset >= offset &&
+        (i > 0 ? d[i - 1].offset < offset : at == 0 || chunks_[at - 1]->last_offset() < offset))
+      return {ring_lookup::found, {held, i}};
   }
   return find(offset);
 }

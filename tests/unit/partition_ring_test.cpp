@@ -23,6 +23,7 @@ using eventstreams::ring_chunk;
 using eventstreams::ring_cursor;
 using eventstreams::ring_find_result;
 using eventstreams::ring_lookup;
+using eventstreams::ring_place;
 using eventstreams::ring_record;
 using eventstreams::ring_step;
 namespace ring_flag = eventstreams::ring_flag;
@@ -447,44 +448,49 @@ TEST(PartitionRing, FindFromAKeptPlaceAnswersWhatFindAnswers) {
   // index: find_from uses it only where it names the record find() returns.
   chunk_list published;
   partition_ring ring = five_chunks(published);
-  auto same = [&](std::int64_t offset, std::uint64_t chunk, std::size_t index) {
-    const auto kept = ring.find_from(offset, chunk, index);
+  auto same = [&](std::int64_t offset, const ring_place& place) {
+    const auto kept = ring.find_from(offset, place);
     const auto searched = ring.find(offset);
-    EXPECT_EQ(kept.status, searched.status) << offset << " at " << chunk << "/" << index;
-    EXPECT_EQ(kept.cursor.chunk, searched.cursor.chunk)
-        << offset << " at " << chunk << "/" << index;
-    EXPECT_EQ(kept.cursor.index, searched.cursor.index)
-        << offset << " at " << chunk << "/" << index;
+    const std::string where = std::to_string(offset) + " at " + std::to_string(place.chunk) + "/" +
+                              std::to_string(place.index);
+    EXPECT_EQ(kept.status, searched.status) << where;
+    EXPECT_EQ(kept.cursor.chunk, searched.cursor.chunk) << where;
+    EXPECT_EQ(kept.cursor.index, searched.cursor.index) << where;
     return kept;
   };
-  // The place of 13 (chunk 0, index 1), for every position from 10 to 40: it answers 11..13 (the
-  // first record at or after them), a search answers the others.
+  // Every place of the ring (and some it never had), for every position from 0 to 40.
   for (std::int64_t offset = 0; offset <= 40; ++offset) {
-    const auto r = same(offset, 0, 1);
-    if (offset >= 11 && offset <= 13) {
-      EXPECT_EQ(r.cursor.record().offset, 13);
+    for (std::uint64_t chunk = 0; chunk <= 6; ++chunk) {
+      for (std::size_t index = 0; index <= 2; ++index)
+        same(offset, {true, chunk, index});
     }
+    same(offset, {});  // no place kept
   }
-  same(16, 1, 0);  // index 0: no place kept
-  same(19, 1, 1);  // the place of 19
-  same(19, 7, 1);  // a chunk the ring never had
-  same(19, 1, 2);  // past the chunk's records
-  same(22, 1, 1);  // 19 is below the position: a search
-  EXPECT_EQ(ring.find_from(19, 1, 1).cursor.record().offset, 19);
-  // Evicted: chunk 0 is gone, its place answers nothing and the position is before the ring.
+  // The places that answer, each for the positions after the record before it: 16 (chunk 1,
+  // index 0) for 14..16, after 13 in the chunk before; 10, the ring's first, for 10 (the base).
+  for (std::int64_t offset = 14; offset <= 16; ++offset)
+    EXPECT_EQ(ring.find_from(offset, {true, 1, 0}).cursor.record().offset, 16);
+  EXPECT_EQ(ring.find_from(10, {true, 0, 0}).cursor.record().offset, 10);
+  // Evicted: chunk 0 is gone, its places answer nothing, and 16 is now the ring's first record.
   ASSERT_GT(ring.evict(400, ring.bytes() - 1, 1000), 0u);
-  EXPECT_EQ(same(13, 0, 1).status, ring_lookup::before_ring);
-  same(19, 1, 1);
-  // A ring started again (a ring break) with other chunks numbered as before: the place of the
-  // old ring's record is checked against the new ring's records.
+  EXPECT_EQ(same(13, {true, 0, 1}).status, ring_lookup::before_ring);
+  for (std::int64_t offset = 0; offset <= 40; ++offset) {
+    same(offset, {true, 0, 1});
+    same(offset, {true, 1, 0});
+    same(offset, {true, 1, 1});
+  }
+  // A ring started again (a ring break) with chunks numbered as before: the old ring's places are
+  // checked against the new ring's records.
   partition_ring again(100, chunk_for(2, 3));
   append_all(again, {100, 102, 104, 106});
   for (std::int64_t offset = 99; offset <= 108; ++offset) {
-    const auto kept = again.find_from(offset, 0, 1);
-    const auto searched = again.find(offset);
-    EXPECT_EQ(kept.status, searched.status) << offset;
-    EXPECT_EQ(kept.cursor.index, searched.cursor.index) << offset;
-    EXPECT_EQ(kept.cursor.chunk, searched.cursor.chunk) << offset;
+    for (std::size_t index = 0; index <= 1; ++index) {
+      const auto kept = again.find_from(offset, {true, 0, index});
+      const auto searched = again.find(offset);
+      EXPECT_EQ(kept.status, searched.status) << offset;
+      EXPECT_EQ(kept.cursor.index, searched.cursor.index) << offset;
+      EXPECT_EQ(kept.cursor.chunk, searched.cursor.chunk) << offset;
+    }
   }
 }
 

@@ -389,13 +389,13 @@ class simulation {
     // A kept place answers what a search answers, or is not used.
     for (std::size_t i = 0; cl.keeps_places && i < cl.places.size(); ++i) {
       const auto at = cl.c->positions().at(i).next_offset;
-      const auto kept = rings[i]->find_from(at, cl.places[i].chunk, cl.places[i].index);
+      const auto kept = rings[i]->find_from(at, cl.places[i]);
       const auto searched = rings[i]->find(at);
       if (kept.status != searched.status ||
           (kept.status == ring_lookup::found && (kept.cursor.chunk != searched.cursor.chunk ||
                                                  kept.cursor.index != searched.cursor.index)))
         return fail("a kept ring place answers otherwise than a search");
-      if (cl.places[i].index != 0 && kept.status == ring_lookup::found)
+      if (cl.places[i].kept && kept.status == ring_lookup::found)
         ++report_.places_used;
     }
     auto r = replay_from_rings(*cl.c, rings, consumed, cl.window, cl.slice, published,
