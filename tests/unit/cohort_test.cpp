@@ -64,6 +64,18 @@ std::vector<rec> random_records(std::mt19937& rng, const std::vector<partition_p
   return out;
 }
 
+// The record as a per-connection consumer hands it to its stream_format.
+source_record as_source(const rec& r) {
+  source_record s;
+  s.index = r.index;
+  s.topic = r.topic;
+  s.partition = r.partition;
+  s.offset = r.offset;
+  s.timestamp = r.timestamp;
+  s.value = r.value;
+  return s;
+}
+
 // One splice per record, as the hub does, then the cohort's step.
 spliced_record splice_once(const rec& r, std::string& buf) {
   buf.clear();
@@ -105,14 +117,7 @@ TEST(Cohort, PublishesWhatTheConnectionEncoderWritesForTheSameRecords) {
     stream_format connection(f, position_vector(start), pass);
     std::string expected;
     for (const auto& r : records) {
-      source_record s;
-      s.index = r.index;
-      s.topic = r.topic;
-      s.partition = r.partition;
-      s.offset = r.offset;
-      s.timestamp = r.timestamp;
-      s.value = r.value;
-      connection.record(s, expected);
+      connection.record(as_source(r), expected);
     }
 
     // The cohort: the same records in batches of random sizes, each published as one chunk.
@@ -177,14 +182,7 @@ TEST(Cohort, PublishesALargeBatchInItsOwnBufferWithTheSameBytes) {
                     next[i]++,
                     1700000000000 + k,
                     R"({"n":)" + std::to_string(k) + R"(,"s":")" + std::string(3000, 'x') + "\"}"};
-        source_record s;
-        s.index = r.index;
-        s.topic = r.topic;
-        s.partition = r.partition;
-        s.offset = r.offset;
-        s.timestamp = r.timestamp;
-        s.value = r.value;
-        connection.record(s, expected);
+        connection.record(as_source(r), expected);
         c.step(splice_once(r, buf));
       }
       EXPECT_EQ(c.open_bytes() >= 64 * 1024, batch >= 40);
