@@ -111,6 +111,9 @@ class cohort {
   // Publishes the batch stepped since the last publish as one chunk linked after tail();
   // returns it, or null when nothing was stepped. `pull`: framed_chunk::pull.
   std::shared_ptr<const framed_chunk> publish(bool pull = false);
+  // Room for `bytes` of events in the open batch, so that a batch of about that size is framed
+  // without growing its buffer and is published in it without a copy (a replay's slices).
+  void reserve(std::size_t bytes) { body_.reserve(head_room_ + bytes); }
   // Framed bytes published so far, and those stepped but not yet published.
   std::uint64_t published_bytes() const noexcept { return bytes_; }
   std::size_t open_bytes() const noexcept { return body_.size() - head_room_; }

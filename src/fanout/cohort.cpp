@@ -15,7 +15,7 @@ namespace {
 constexpr std::size_t chunk_head_room = 10;
 // A batch at least this large (a replay's slice, a burst) is published in the cohort's buffer
 // as it is, with its header written into the room before it, instead of copied into a chunk of
-// its own; a smaller one is copied, so that a chunk holds no more memory than its bytes.
+// its own; a smaller one is copied, into a chunk that holds no more memory than its bytes.
 constexpr std::size_t publish_in_place_at = 64 * 1024;
 
 }  // namespace
@@ -116,7 +116,10 @@ std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
   c->cohort = id_;
   c->pull = pull;
   const std::string_view body = std::string_view(body_).substr(head_room_);
-  if (body.size() >= publish_in_place_at && body.size() <= 0xffffffffU) {
+  // In place only where the buffer's spare room is at most half the batch: a chunk holds at most
+  // 1.5 times its bytes (a buffer that grew by doubling is copied once, and then reserved).
+  if (body.size() >= publish_in_place_at && body.size() <= 0xffffffffU &&
+      body_.capacity() - body_.size() <= body.size() / 2) {
     std::size_t start = 0;
     if (chunked_) {
       char hex[20];
@@ -239,6 +242,8 @@ ring_replay replay_from_rings(cohort& c, const std::vector<const partition_ring*
       seqs[i] = next[i]->record().seq;
     }
   }
+  // A slice is published once `slice` bytes are open: at most an event more.
+  c.reserve(slice + slice / 4);
   spliced_record s;
   while (c.published_bytes() < consumed + window) {
     const auto oldest = std::min_element(seqs.begin(), seqs.end());

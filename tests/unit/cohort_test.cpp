@@ -174,6 +174,7 @@ TEST(Cohort, PublishesALargeBatchInItsOwnBufferWithTheSameBytes) {
     std::int64_t next[2] = {0, 0};
     // Batches of 1, 40, 3, 100 and 1 records of about 3 KB: 3, 120, 9, 300 and 3 KB.
     for (const int batch : {1, 40, 3, 100, 1}) {
+      c.reserve(static_cast<std::size_t>(batch) * 3300);  // as a replay reserves its slices
       for (int k = 0; k < batch; ++k) {
         const std::size_t i = static_cast<std::size_t>(k % 2);
         const rec r{i,
