@@ -114,6 +114,9 @@ class cohort {
   // Room for `bytes` of events in the open batch, so that a batch of about that size is framed
   // without growing its buffer and is published in it without a copy (a replay's slices).
   void reserve(std::size_t bytes) { body_.reserve(head_room_ + bytes); }
+  // Gives a large buffer back while no batch is open (a replay that went live: its batches are
+  // small from then on).
+  void release_room();
   // Framed bytes published so far, and those stepped but not yet published.
   std::uint64_t published_bytes() const noexcept { return bytes_; }
   std::size_t open_bytes() const noexcept { return body_.size() - head_room_; }

@@ -116,10 +116,11 @@ std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
   c->cohort = id_;
   c->pull = pull;
   const std::string_view body = std::string_view(body_).substr(head_room_);
-  // In place only where the buffer's spare room is at most half the batch: a chunk holds at most
-  // 1.5 times its bytes (a buffer that grew by doubling is copied once, and then reserved).
-  if (body.size() >= publish_in_place_at && body.size() <= 0xffffffffU &&
-      body_.capacity() - body_.size() <= body.size() / 2) {
+  // In place only where the buffer's spare room is at most half the batch, and holds the final
+  // "\r\n": a chunk holds at most 1.5 times its bytes (a buffer that grew by doubling is copied).
+  const std::size_t spare = body_.capacity() - body_.size();
+  if (body.size() >= publish_in_place_at && body.size() <= 0xffffffffU && spare >= 2 &&
+      spare <= body.size() / 2) {
     std::size_t start = 0;
     if (chunked_) {
       char hex[20];
@@ -167,6 +168,13 @@ std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
   tail_->link(c);
   tail_ = c;
   return c;
+}
+
+void cohort::release_room() {
+  if (body_.size() == head_room_ && body_.capacity() > publish_in_place_at) {
+    body_ = std::string();
+    body_.assign(head_room_, '\0');
+  }
 }
 
 std::shared_ptr<const framed_chunk> cohort::fail(std::string kind, std::string detail) {

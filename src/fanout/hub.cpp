@@ -756,6 +756,7 @@ void hub::replay(entry& e, std::vector<advance>& tails) {
 void hub::go_live(entry& e, std::vector<advance>& tails) {
   e.replaying = false;
   e.places = {};
+  e.c->release_room();
   subscribe(e);
   if (auto chunk = e.c->publish())
     tails.push_back({e.c->id(), std::move(chunk)});
