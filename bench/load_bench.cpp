@@ -283,6 +283,14 @@ struct system_under_test {
   }
 };
 
+// Shared mode: whether the daemons' shared consumers read `records` in all (each process reads
+// every record: pass records x processes) within `timeout`, so that the rings hold them.
+bool wait_hub_read(const system_under_test& sut, double records,
+                   std::chrono::milliseconds timeout) {
+  return wait_for([&] { return sut.metric("eventstreams_fanout_records_total") >= records; },
+                  timeout);
+}
+
 // Opens `n` clients and waits until each got the ":ok" preamble.
 // The Slab line of /proc/meminfo (kB): the kernel's objects, sockets among them.
 long slab_kb() {
@@ -1074,15 +1082,12 @@ bool scenario_catchup(const options& o) {
   // Shared mode: (h) measures a catch-up inside the rings, so the hub must have read every record
   // before the client asks; otherwise the pass also pays for the hub's own reading of the topic
   // (its Kafka fetches and JSON splicing), and the client follows the hub live.
-  if (o.mode == "shared") {
-    const auto hub_deadline = clock_type::now() + 60s;
-    double read = 0;
-    while (clock_type::now() < hub_deadline &&
-           (read = sut.metric("eventstreams_fanout_records_total")) < static_cast<double>(events))
-      std::this_thread::sleep_for(20ms);
-    if (read < static_cast<double>(events))
-      note("catchup: the hub read only " + std::to_string(static_cast<std::uint64_t>(read)) +
-           " of the " + std::to_string(events) + " records within 60 s");
+  if (o.mode == "shared" &&
+      !wait_hub_read(sut, static_cast<double>(events) * o.daemon_processes, 60s)) {
+    note("catchup: the hub read only " +
+         std::to_string(
+             static_cast<std::uint64_t>(sut.metric("eventstreams_fanout_records_total"))) +
+         " of the " + std::to_string(events) + " records within 60 s");
   }
   const auto all = run_catchup_pass(sut, partitions, stream_path, events, events);
   const auto filtered = run_catchup_pass(
@@ -1280,11 +1285,7 @@ bool scenario_storm(const options& o) {
   const auto port = sut.daemon->port();
   // The shared consumer read them all (the rings hold them).
   const double records = static_cast<double>(before + history);
-  if (!wait_for(
-          [&] {
-            return sut.metric("eventstreams_fanout_records_total") >= records * o.daemon_processes;
-          },
-          30s)) {
+  if (!wait_hub_read(sut, records * o.daemon_processes, 30s)) {
     note("storm: the shared consumer did not read every record");
     sut.stop();
     return false;

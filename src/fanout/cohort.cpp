@@ -18,15 +18,22 @@ constexpr std::size_t chunk_head_room = 10;
 // its own; a smaller one is copied, into a chunk that holds no more memory than its bytes.
 constexpr std::size_t publish_in_place_at = 64 * 1024;
 
+// An HTTP/1.1 chunk's header for a body of `size` bytes, "<hex>\r\n", written to `out`: its
+// length.
+std::size_t http_chunk_head(std::size_t size, char (&out)[20]) {
+  auto [end, _] = std::to_chars(out, out + sizeof out - 2, size, 16);
+  *end++ = '\r';
+  *end++ = '\n';
+  return static_cast<std::size_t>(end - out);
+}
+
 }  // namespace
 
 void append_http_chunk(std::string& out, std::string_view body) {
   if (body.empty())
     return;
-  char hex[20];
-  auto [end, _] = std::to_chars(hex, hex + sizeof hex, body.size(), 16);
-  out.append(hex, end);
-  out += "\r\n";
+  char head[20];
+  out.append(head, http_chunk_head(body.size(), head));
   out += body;
   out += "\r\n";
 }
@@ -123,12 +130,10 @@ std::shared_ptr<const framed_chunk> cohort::publish(bool pull) {
       spare <= body.size() / 2) {
     std::size_t start = 0;
     if (chunked_) {
-      char hex[20];
-      auto [end, _] = std::to_chars(hex, hex + sizeof hex, body.size(), 16);
-      const auto digits = static_cast<std::size_t>(end - hex);
-      start = head_room_ - digits - 2;
-      std::memcpy(body_.data() + start, hex, digits);
-      body_.replace(start + digits, 2, "\r\n");
+      char head[20];
+      const std::size_t length = http_chunk_head(body.size(), head);
+      start = head_room_ - length;
+      std::memcpy(body_.data() + start, head, length);
       body_ += "\r\n";
     }
     const std::size_t capacity = body_.capacity();
