@@ -469,8 +469,10 @@ void sse_session::flush() {
   if (closed_ || writer_.writing())
     return;
   auto result = writer_.flush(
-      ending_, guard("write", &sse_session::on_write),
-      [self = shared_from_this()] { self->close("stalled: the client stopped reading"); });
+      ending_, [this] { return guard("write", &sse_session::on_write); },
+      [this] {
+        return [self = shared_from_this()] { self->close("stalled: the client stopped reading"); };
+      });
   if (auto sent = writer_.take_sent_now())
     ctx_.metrics.bytes_sent().Increment(static_cast<double>(sent));
   if (result == stream_writer::flush_result::ended)

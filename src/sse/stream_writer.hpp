@@ -52,11 +52,12 @@ class stream_writer {
   // Writes the header, the pending bytes (as one chunk) and, when `final`, the final chunk: first
   // with one non-blocking send (a socket with room takes them at once, with no asynchronous
   // operation, timer or completion), then, for what it did not take, with an asynchronous write.
-  // `done(error_code, bytes)` completes that write: call written() first in it. `stalled()` runs
-  // when it has not completed within the stall timeout. take_sent_now() has the bytes the
-  // non-blocking send wrote.
-  template <class Done, class Stalled>
-  flush_result flush(bool final, Done&& done, Stalled&& stalled) {
+  // The handlers of that write are made only then, by `make_done()` and `make_stalled()` (a
+  // send that took everything, the common case, makes neither): `done(error_code, bytes)`
+  // completes the write (call written() first in it); `stalled()` runs when it has not completed
+  // within the stall timeout. take_sent_now() has the bytes the non-blocking send wrote.
+  template <class MakeDone, class MakeStalled>
+  flush_result flush(bool final, MakeDone&& make_done, MakeStalled&& make_stalled) {
     if (writing_)
       return flush_result::busy;
     if (auto r = prepare(final); r != flush_result::started)
@@ -67,12 +68,12 @@ class stream_writer {
     // A client that stopped reading leaves this write pending once the socket buffers are full.
     stall_timer_.expires_after(stall_timeout_);
     // The sequence number tells this write's expiry from a late one of an earlier write.
-    stall_timer_.async_wait([this, seq = ++write_seq_, stalled = std::forward<Stalled>(stalled)](
-                                beast::error_code ec) mutable {
-      if (!ec && writing_ && seq == write_seq_)
-        stalled();
-    });
-    net::async_write(stream_, buffers_, std::forward<Done>(done));  // gathered: one writev
+    stall_timer_.async_wait(
+        [this, seq = ++write_seq_, stalled = make_stalled()](beast::error_code ec) mutable {
+          if (!ec && writing_ && seq == write_seq_)
+            stalled();
+        });
+    net::async_write(stream_, buffers_, make_done());  // gathered: one writev
     return flush_result::started;
   }
   // The bytes the non-blocking sends of flush() wrote since the last call.

@@ -393,10 +393,21 @@ TEST_F(SessionTest, TheWriterSendsAtOnceWhatTheSocketTakesAndTheRestAsynchronous
     async_ec = ec;
   };
   auto on_stall = [] { ADD_FAILURE() << "stalled"; };
+  // The handlers are made only for an asynchronous write.
+  int made = 0;
+  auto make_done = [&] {
+    ++made;
+    return on_done;
+  };
+  auto make_stall = [&] {
+    ++made;
+    return on_stall;
+  };
 
   // Room: written at once, no write in flight, no completion.
   w.pending() = "hello";
-  ASSERT_EQ(w.flush(false, on_done, on_stall), stream_writer::flush_result::written);
+  ASSERT_EQ(w.flush(false, make_done, make_stall), stream_writer::flush_result::written);
+  EXPECT_EQ(made, 0);
   const std::size_t first =
       std::string_view(header).size() + std::string_view("5\r\nhello\r\n").size();
   EXPECT_EQ(w.take_sent_now(), first);
@@ -413,7 +424,8 @@ TEST_F(SessionTest, TheWriterSendsAtOnceWhatTheSocketTakesAndTheRestAsynchronous
   w.push_framed(*a, a);
   w.pending() = "own";  // sealed as its own chunk between the two
   w.push_framed(*b, b);
-  ASSERT_EQ(w.flush(true, on_done, on_stall), stream_writer::flush_result::started);
+  ASSERT_EQ(w.flush(true, make_done, make_stall), stream_writer::flush_result::started);
+  EXPECT_EQ(made, 2);
   const std::size_t now = w.take_sent_now();
   EXPECT_LT(now, a->size());
   EXPECT_TRUE(w.writing());
