@@ -291,9 +291,23 @@ bool wait_hub_read(const system_under_test& sut, double records,
                   timeout);
 }
 
-// Opens `n` clients and waits until each got the ":ok" preamble.
-// The Slab line of /proc/meminfo (kB): the kernel's objects, sockets among them.
-long slab_kb() {
+// The kernel frees the dentries and inodes that nothing holds (/proc/sys/vm/drop_caches = 2;
+// root only): counting a daemon's descriptors lists /proc/PID/fd, which leaves a /proc inode and
+// a dentry per descriptor in those caches, about 1 KB a connection that is the measurement's,
+// not the connections' (bench/README.md (d)). Whether it could.
+bool drop_unused_kernel_caches() {
+  std::ofstream out("/proc/sys/vm/drop_caches");
+  out << "2\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+// The Slab line of /proc/meminfo (kB): the kernel's objects, sockets among them, after the
+// caches that nothing holds were dropped where the benchmark may (`dropped`).
+long slab_kb(bool* dropped = nullptr) {
+  const bool d = drop_unused_kernel_caches();
+  if (dropped)
+    *dropped = d;
   std::ifstream in("/proc/meminfo");
   for (std::string line; std::getline(in, line);) {
     if (line.rfind("Slab:", 0) == 0)
@@ -302,6 +316,13 @@ long slab_kb() {
   return 0;
 }
 
+// How long opening `n` clients may take: 60 s, and 1 s more per 1,000 beyond 60,000 (100,000
+// streams of 32 partitions took 50-70 s to set up on a busy 2-core host, 2026-12-02).
+std::chrono::milliseconds open_timeout(int n) {
+  return std::max<std::chrono::milliseconds>(60s, std::chrono::milliseconds(n));
+}
+
+// Opens `n` clients and waits until each got the ":ok" preamble.
 template <typename Pool>
 bool open_clients(Pool& pool, int n, std::chrono::milliseconds timeout) {
   pool.start(n);
@@ -312,6 +333,20 @@ bool open_clients(Pool& pool, int n, std::chrono::milliseconds timeout) {
     return false;
   }
   return true;
+}
+
+// Why the daemons refused streams (eventstreams_streams_refused_total by reason), if they did.
+void report_refusals(const system_under_test& sut) {
+  std::string line;
+  for (const char* reason : {"connection_limit", "client_limit", "starting_limit",
+                             "out_of_resources", "catchup_limit", "kafka_unavailable"}) {
+    const double n =
+        sut.metric("eventstreams_streams_refused_total", std::string("reason=\"") + reason + "\"");
+    if (n > 0)
+      line += " " + std::string(reason) + "=" + std::to_string(static_cast<long>(n));
+  }
+  if (!line.empty())
+    note("streams refused by the daemons:" + line);
 }
 
 void report_client_failures(const std::vector<es::connection_stats>& stats) {
@@ -351,6 +386,7 @@ es::pool_options clients_of(const system_under_test& sut, int partitions, bool l
 // The scenario's SSE clients: in this process or over --client-processes, --sample-every.
 bench::client_fleet clients(const options& o, es::pool_options po) {
   po.sample_every = o.sample_every;
+  po.gather_us = o.client_gather_us;
   return bench::client_fleet(std::move(po), {o.client_processes, o.work_dir});
 }
 
@@ -484,9 +520,14 @@ bool scenario_load(const options& o) {
     return false;
   es::pool_options po = clients_of(sut, partitions, true);
   po.first_offset = 1;  // after the warm-up event
+  po.start_seconds = static_cast<int>(open_timeout(o.clients).count() / 1000);
   auto pool = clients(o, po);
-  if (!open_clients(pool, o.clients, 60s))
+  if (!open_clients(pool, o.clients, open_timeout(o.clients))) {
+    report_refusals(sut);
+    pool.stop();
+    report_client_failures(pool.stats());
     return false;
+  }
   std::this_thread::sleep_for(2s);  // consumers connect to every broker and start fetching
   const double wakes0 = sut.metric("eventstreams_fanout_wakes_total");
   const double sent0 = sut.metric("eventstreams_events_sent_total");
@@ -564,8 +605,10 @@ bool scenario_idle(const options& o) {
   std::this_thread::sleep_for(2s);
   const auto s0 = sut.take();
   const long slab0 = slab_kb();
-  auto pool = clients(o, clients_of(sut, 1, false));
-  if (!open_clients(pool, n, 60s)) {
+  es::pool_options po = clients_of(sut, 1, false);
+  po.start_seconds = static_cast<int>(open_timeout(n).count() / 1000);
+  auto pool = clients(o, po);
+  if (!open_clients(pool, n, open_timeout(n))) {
     // The point where the mode refuses (per connection: the descriptors or threads a host
     // allows, ~11 and 4 per connection), reported rather than left blank.
     const int streaming = pool.ok_count();
@@ -579,7 +622,8 @@ bool scenario_idle(const options& o) {
   const auto s1 = sut.take();
   std::this_thread::sleep_for(std::chrono::seconds(o.idle_seconds));
   const auto s2 = sut.take();
-  const long slab2 = slab_kb();
+  bool dropped = false;
+  const long slab2 = slab_kb(&dropped);
   const int open = n - pool.ended_count();
   if (!sut.more.empty()) {
     // Several daemons on one port: each one's share, as the kernel spread the connections.
@@ -606,6 +650,7 @@ bool scenario_idle(const options& o) {
   result("d_rss_after_kb", static_cast<double>(s2.daemon.rss_kb));
   result("d_rss_per_conn_kb", rss_per);
   result("d_slab_per_conn_kb", slab_per);
+  result("d_slab_caches_dropped", dropped);
   result("d_total_per_conn_kb", rss_per + slab_per);
   result("d_threads_before", s0.daemon.threads);
   result("d_threads_after", s2.daemon.threads);

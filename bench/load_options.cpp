@@ -25,6 +25,7 @@ namespace {
       "  [--filter-clients N,N,...] [--filter-rate EV_PER_S] [--filter-duration S]\n"
       "  [--catchup-events N] [--catchup-partitions N] [--storm-clients N] [--storm-history N]\n"
       "  [--storm-in-flight N] [--client-processes N] [--sample-every N]\n"
+      "  [--client-gather-us US]\n"
       "  [--sets-clients N] [--sets-rate R]\n"
       "  [--daemon-processes N]\n"
       "  [--producer-property NAME=VALUE]... [--fanout NAME=VALUE]... [--server NAME=VALUE]...\n"
@@ -156,6 +157,8 @@ options parse_args(int argc, char** argv) {
       o.daemon_processes = static_cast<int>(num());
     } else if (a == "--sample-every") {
       o.sample_every = static_cast<int>(num());
+    } else if (a == "--client-gather-us") {
+      o.client_gather_us = static_cast<int>(num());
     } else if (a == "--churn-threads") {
       o.churn_threads = static_cast<int>(num());
     } else if (a == "--property") {
@@ -199,7 +202,8 @@ options parse_args(int argc, char** argv) {
       o.churn_threads < 1 || o.filter_rate <= 0 || o.filter_duration_s < 1 ||
       o.catchup_events < 100 || o.catchup_partitions < 1 || o.storm_clients < 1 ||
       o.sets_clients < 1 || o.sets_rate <= 0 || o.storm_history < 8 || o.storm_in_flight < 1 ||
-      o.client_processes < 1 || o.sample_every < 1 || o.daemon_processes < 1) {
+      o.client_processes < 1 || o.sample_every < 1 || o.client_gather_us < 0 ||
+      o.daemon_processes < 1) {
     usage("counts must be positive");
   }
   if (o.daemon_processes > 1 && o.scenarios.count("churn"))

@@ -77,6 +77,9 @@ struct options {
   // theirs (latency, offset and id checks then come from the sampled connections only).
   int client_processes = 1;
   int sample_every = 1;
+  // Each client thread naps this long after a wait that found connections ready (0 = never):
+  // fewer wake-ups of the clients, which the daemon pays for on loopback (bench/README.md).
+  int client_gather_us = 0;
   // librdkafka properties of the daemon's consumers. fetch.wait.max.ms bounds the latency on
   // the mock cluster, which holds an empty Fetch that long. (d) uses the daemon's defaults
   // unless --idle-fetch-wait-ms is given.

@@ -86,7 +86,8 @@ void sse_client_pool::start(int n) {
   thread_ = std::thread([this] { run(); });
   // At most max_starting at a time, the next when one got its preamble (or ended). Bounded.
   const int max_starting = std::max(1, opts_.max_starting);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(opts_.start_seconds);
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     // Connections that do not read never see their preamble: those only wait for the request
     // to be sent.
@@ -187,6 +188,8 @@ void sse_client_pool::run() {
       on_event(conns_[events[static_cast<std::size_t>(i)].data.u64],
                events[static_cast<std::size_t>(i)].events);
     }
+    if (opts_.gather_us > 0 && n > 0 && n < static_cast<int>(events.size()))
+      std::this_thread::sleep_for(std::chrono::microseconds(opts_.gather_us));
   }
 }
 
