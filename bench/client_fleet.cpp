@@ -30,7 +30,7 @@ namespace eventstreams::test {
 NLOHMANN_DEFINE_TYPE_NON_INTRUSIVE(pool_options, port, path, partitions, topics, first_offset,
                                    record_latency, rcvbuf, read, headers, paths, expect_data,
                                    max_starting, sample_every, index_base, source_address,
-                                   gather_us, start_seconds)
+                                   gather_us)
 }  // namespace eventstreams::test
 
 namespace bench {
@@ -212,10 +212,10 @@ void client_fleet::start(int n) {
     }
     children_.push_back(std::move(c));
   }
-  // Each process's start() is bounded by start_seconds; 10 s more for all of them, started side
-  // by side.
+  // Each process's start() is bounded by start_bound() of its share; 10 s more for all of them,
+  // started side by side.
   const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(pool_options_.start_seconds) + 10s;
+      std::chrono::steady_clock::now() + es::sse_client_pool::start_bound(n) + 10s;
   for (const auto& c : children_) {
     while (c->counters->started.load() == 0 && std::chrono::steady_clock::now() < deadline &&
            ::waitpid(c->pid, nullptr, WNOHANG) == 0) {

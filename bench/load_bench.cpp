@@ -316,12 +316,6 @@ long slab_kb(bool* dropped = nullptr) {
   return 0;
 }
 
-// How long opening `n` clients may take: 60 s, and 1 s more per 1,000 beyond 60,000 (100,000
-// streams of 32 partitions took 50-70 s to set up on a busy 2-core host, 2026-12-02).
-std::chrono::milliseconds open_timeout(int n) {
-  return std::max<std::chrono::milliseconds>(60s, std::chrono::milliseconds(n));
-}
-
 // Opens `n` clients and waits until each got the ":ok" preamble.
 template <typename Pool>
 bool open_clients(Pool& pool, int n, std::chrono::milliseconds timeout) {
@@ -520,9 +514,8 @@ bool scenario_load(const options& o) {
     return false;
   es::pool_options po = clients_of(sut, partitions, true);
   po.first_offset = 1;  // after the warm-up event
-  po.start_seconds = static_cast<int>(open_timeout(o.clients).count() / 1000);
   auto pool = clients(o, po);
-  if (!open_clients(pool, o.clients, open_timeout(o.clients))) {
+  if (!open_clients(pool, o.clients, es::sse_client_pool::start_bound(o.clients))) {
     report_refusals(sut);
     pool.stop();
     report_client_failures(pool.stats());
@@ -605,10 +598,8 @@ bool scenario_idle(const options& o) {
   std::this_thread::sleep_for(2s);
   const auto s0 = sut.take();
   const long slab0 = slab_kb();
-  es::pool_options po = clients_of(sut, 1, false);
-  po.start_seconds = static_cast<int>(open_timeout(n).count() / 1000);
-  auto pool = clients(o, po);
-  if (!open_clients(pool, n, open_timeout(n))) {
+  auto pool = clients(o, clients_of(sut, 1, false));
+  if (!open_clients(pool, n, es::sse_client_pool::start_bound(n))) {
     // The point where the mode refuses (per connection: the descriptors or threads a host
     // allows, ~11 and 4 per connection), reported rather than left blank.
     const int streaming = pool.ok_count();

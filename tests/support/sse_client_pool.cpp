@@ -86,8 +86,7 @@ void sse_client_pool::start(int n) {
   thread_ = std::thread([this] { run(); });
   // At most max_starting at a time, the next when one got its preamble (or ended). Bounded.
   const int max_starting = std::max(1, opts_.max_starting);
-  const auto deadline =
-      std::chrono::steady_clock::now() + std::chrono::seconds(opts_.start_seconds);
+  const auto deadline = std::chrono::steady_clock::now() + start_bound(n);
   for (std::size_t i = 0; i < conns_.size(); ++i) {
     // Connections that do not read never see their preamble: those only wait for the request
     // to be sent.

@@ -6,7 +6,9 @@
 // responses.)
 #pragma once
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <thread>
@@ -60,9 +62,6 @@ struct pool_options {
   // the sending process pays for waking a sleeping reader; a reader that naps is not woken.
   // Latency is measured at the read, so it includes the nap (bench/README.md "The load client").
   int gather_us = 0;
-  // How long start() keeps at most max_starting connections waiting before it opens the rest at
-  // once (for a daemon that stopped answering).
-  int start_seconds = 60;
 };
 
 struct connection_stats {
@@ -101,9 +100,16 @@ class sse_client_pool {
 
   // Starts the I/O thread and opens `n` connections, at most max_starting (32) of them waiting
   // for their response at any time (the daemon refuses more than 64 stream set-ups at once with
-  // 503); returns once every request is sent, or after start_seconds (60 s: a bound far above
-  // the ~1 ms each set-up takes, for a daemon that stopped answering). Call once.
+  // 503); returns once every request is sent, or after start_bound(n) (for a daemon that stopped
+  // answering, when it opens the rest at once). Call once.
   void start(int n);
+  // How long opening `n` connections may take: 60 s, and 1 s more per 1,000 beyond 60,000 (far
+  // above the ~1 ms each set-up takes; 100,000 streams of 32 partitions over 6 daemons took
+  // 50-70 s on a busy 2-core host, 2026-12-02).
+  static std::chrono::milliseconds start_bound(int n) {
+    return std::max<std::chrono::milliseconds>(std::chrono::seconds(60),
+                                               std::chrono::milliseconds(n));
+  }
   // With pool_options::read false: starts reading every connection.
   void resume_reading();
   // Stops the I/O thread and closes every socket. Idempotent.
